@@ -1,0 +1,12 @@
+export * from './errors.js';
+export * from './close-codes.js';
+export * from './json-value.js';
+export * from './schema.js';
+export * from './version.js';
+export * from './messages.js';
+export * from './codec.js';
+export * from './json-codec.js';
+export * from './validate-client-message.js';
+export * from './validate-server-message.js';
+export * from './ecs-sync-messages.js';
+export { isUuid } from './field-checks.js';

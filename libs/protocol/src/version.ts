@@ -1,0 +1,9 @@
+/** Version of the P3 wire protocol. Travels in `join` and `welcome`; a mismatch closes with CloseCode.ProtocolVersion. */
+export const PROTOCOL_VERSION = 1;
+
+/** Version of the seed-003 ecs-sync protocol spoken on `/ecs-sync` (the existing client sends 1, or nothing). */
+export const ECS_SYNC_PROTOCOL_VERSION = 1;
+
+/** WebSocket subprotocols: the client offers one or both, the server picks; `binary` is the SDK default. */
+export const Subprotocol = { Json: 'p3.json', Binary: 'p3.binary' } as const;
+export type Subprotocol = (typeof Subprotocol)[keyof typeof Subprotocol];
