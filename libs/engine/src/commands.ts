@@ -1,0 +1,38 @@
+import type { EntityFields, InputState, JsonValue, P3Error } from '@p3/protocol';
+
+/** Identifies a client op for acks and rejections: (session stamp, sequence number). */
+export interface OpRef {
+  readonly stamp: number;
+  readonly seq: number;
+}
+
+interface CommandBase {
+  /** Frame the command applies at. */
+  readonly frame: number;
+  /** Arrival order in the world: ties inside a frame are applied in this order, on every re-run. */
+  readonly order: number;
+  /** Connection id of the client that sent it; null for server code. */
+  readonly origin: string | null;
+  readonly ref?: OpRef;
+}
+
+export type Command = CommandBase &
+  (
+    | { readonly kind: 'create'; readonly entityId: string; readonly typeName: string; readonly data: EntityFields; readonly owner: string | null }
+    | { readonly kind: 'update'; readonly entityId: string; readonly data: EntityFields }
+    | { readonly kind: 'delete'; readonly entityId: string }
+    | { readonly kind: 'input'; readonly entityId: string; readonly input: InputState }
+    | { readonly kind: 'event'; readonly name: string; readonly eventType: string; readonly data: JsonValue }
+    | { readonly kind: 'connect'; readonly connectionId: string }
+    | { readonly kind: 'disconnect'; readonly connectionId: string }
+  );
+
+export type CommandKind = Command['kind'];
+
+/** A command refused when it came to be applied (e.g. its entity was removed in between). Reported once. */
+export interface Rejection {
+  readonly origin: string | null;
+  readonly ref: OpRef | undefined;
+  readonly frame: number;
+  readonly error: P3Error;
+}

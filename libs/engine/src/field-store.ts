@@ -1,0 +1,396 @@
+import type { FieldValue } from '@p3/protocol';
+
+/** The existence marker of a key. `false` is a tombstone; a write without it implies `true` (seed 003). */
+export const EXISTS = '_exists';
+
+/** One field's value and the version that wrote it. Cells are immutable: a write replaces the cell. */
+export interface Cell {
+  readonly value: FieldValue;
+  readonly version: number;
+}
+
+interface Entry {
+  readonly fields: Map<string, Cell>;
+  /** Highest version of a deletion of this key: fields written at or before it are gone. */
+  clearedAt: number;
+  /** Highest version of any cell of this key (cheap skip in changesSince). */
+  maxVersion: number;
+}
+
+/** Everything about one key that changed after a version. */
+export interface StoreChange {
+  readonly key: string;
+  /** The key was deleted after the version: drop every field held for it before applying `fields`. */
+  readonly cleared: boolean;
+  /** Version of that deletion (present when `cleared`). */
+  readonly clearedAt?: number;
+  readonly fields: Readonly<Record<string, FieldValue>>;
+  readonly versions: Readonly<Record<string, number>>;
+}
+
+export type ChangesSince =
+  | { readonly complete: true; readonly version: number; readonly changes: readonly StoreChange[] }
+  /** Tombstones older than `horizon` were pruned: the caller must send a full state instead. */
+  | { readonly complete: false; readonly version: number; readonly horizon: number };
+
+/** Serializable store state. Field order inside a key is kept. */
+export interface StoreSnapshot {
+  readonly version: number;
+  readonly horizon: number;
+  readonly entries: Readonly<
+    Record<
+      string,
+      {
+        readonly fields: Readonly<Record<string, FieldValue>>;
+        readonly versions: Readonly<Record<string, number>>;
+        readonly clearedAt?: number;
+      }
+    >
+  >;
+}
+
+/** Reverts one mutation. Logs are replayed newest first. */
+export type UndoEntry =
+  | { readonly kind: 'cell'; readonly key: string; readonly field: string; readonly prev: Cell | undefined }
+  | { readonly kind: 'entry'; readonly key: string; readonly prev: { clearedAt: number; maxVersion: number } | undefined }
+  | { readonly kind: 'store'; readonly prevVersion: number }
+  | { readonly kind: 'revert'; readonly revert: () => void };
+
+/**
+ * Keys (entities, ecs-sync components) of fields with per-field versions.
+ *
+ * Two ways to apply a change, each convergent in its own domain:
+ * - `write` (authoritative, arrival order): a room applies changes in the order it sequenced them; the last
+ *   write wins even at an equal version (several patches of one ecs-sync message share a version).
+ * - `merge` (last-writer-wins by version): the result depends only on the set of merged changes, not their
+ *   order; equal versions are broken by comparing the values' JSON text. Deletion `{_exists:false}` at d hides
+ *   every field written at or before d; a non-deleting change asserts `_exists: true` at its version.
+ * A store should be driven by one of the two.
+ */
+export class FieldStore {
+  private readonly entries = new Map<string, Entry>();
+  private currentVersion = 0;
+  private prunedBefore = 0;
+  private undo: UndoEntry[] | undefined;
+  private undoKeys: Set<string> | undefined;
+
+  /** Highest version applied. */
+  get version(): number {
+    return this.currentVersion;
+  }
+
+  /** `changesSince(v)` for v below this needs a full state: tombstones before it were pruned. */
+  get horizon(): number {
+    return this.prunedBefore;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  exists(key: string): boolean {
+    return this.entries.get(key)?.fields.get(EXISTS)?.value === true;
+  }
+
+  /** True for any key the store holds, including tombstones (an id is never reused). */
+  knows(key: string): boolean {
+    return this.entries.has(key);
+  }
+
+  get(key: string, field: string): FieldValue | undefined {
+    return this.entries.get(key)?.fields.get(field)?.value;
+  }
+
+  cell(key: string, field: string): Cell | undefined {
+    return this.entries.get(key)?.fields.get(field);
+  }
+
+  /** Fields of an existing key (including `_exists`), in write order; undefined for unknown keys. */
+  fields(key: string): ReadonlyMap<string, Cell> | undefined {
+    return this.entries.get(key)?.fields;
+  }
+
+  keys(): IterableIterator<string> {
+    return this.entries.keys();
+  }
+
+  /** Highest version of any field of a key (0 when unknown). */
+  lastModified(key: string): number {
+    return this.entries.get(key)?.maxVersion ?? 0;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Undo recording (the engine's frame buffer rewinds with it)
+
+  /** Starts recording every mutation into `log` until `stopRecording()`. */
+  record(log: UndoEntry[]): void {
+    this.undo = log;
+    this.undoKeys = new Set();
+    log.push({ kind: 'store', prevVersion: this.currentVersion });
+  }
+
+  stopRecording(): void {
+    this.undo = undefined;
+    this.undoKeys = undefined;
+  }
+
+  /** Adds an arbitrary revert step to the current recording (used for indexes kept beside the store). */
+  recordRevert(revert: () => void): void {
+    this.undo?.push({ kind: 'revert', revert });
+  }
+
+  /** Reverts a recorded log (newest entry first). */
+  rollback(log: readonly UndoEntry[]): void {
+    for (let i = log.length - 1; i >= 0; i--) {
+      const entry = log[i]!;
+      switch (entry.kind) {
+        case 'cell': {
+          const fields = this.entries.get(entry.key)?.fields;
+          if (!fields) break;
+          if (entry.prev === undefined) fields.delete(entry.field);
+          else fields.set(entry.field, entry.prev);
+          break;
+        }
+        case 'entry': {
+          if (entry.prev === undefined) {
+            this.entries.delete(entry.key);
+          } else {
+            const e = this.entries.get(entry.key);
+            if (e) {
+              e.clearedAt = entry.prev.clearedAt;
+              e.maxVersion = entry.prev.maxVersion;
+            }
+          }
+          break;
+        }
+        case 'store':
+          this.currentVersion = entry.prevVersion;
+          break;
+        case 'revert':
+          entry.revert();
+          break;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Authoritative writes
+
+  /** Applies a change in arrival order (see class doc). `{_exists: false}` deletes the key. */
+  write(key: string, fields: Readonly<Record<string, FieldValue>>, version: number): void {
+    if (fields[EXISTS] === false) {
+      this.delete(key, version);
+      return;
+    }
+    const entry = this.touch(key, version);
+    if (entry.fields.get(EXISTS)?.value !== true) this.setCell(key, entry, EXISTS, true, version);
+    for (const field of Object.keys(fields)) {
+      if (field === EXISTS) continue;
+      this.setCell(key, entry, field, fields[field]!, version);
+    }
+  }
+
+  /**
+   * Writes one field of a key (the tick hot path). Skips the write when the value is the same primitive,
+   * so idle entities produce no changes. Creates the key (with `_exists: true`) when needed.
+   */
+  writeField(key: string, field: string, value: FieldValue, version: number): boolean {
+    const entry = this.entries.get(key);
+    const current = entry?.fields.get(field);
+    if (current !== undefined && current.value === value && entry!.fields.get(EXISTS)?.value === true) return false;
+    const target = this.touch(key, version);
+    if (target.fields.get(EXISTS)?.value !== true) this.setCell(key, target, EXISTS, true, version);
+    this.setCell(key, target, field, value, version);
+    return true;
+  }
+
+  /** Deletes a key: every field goes, a `_exists: false` tombstone stays (pruned later). */
+  delete(key: string, version: number): void {
+    const entry = this.touch(key, version);
+    for (const [field, cell] of entry.fields) {
+      if (field === EXISTS) continue;
+      this.undo?.push({ kind: 'cell', key, field, prev: cell });
+      entry.fields.delete(field);
+    }
+    entry.clearedAt = Math.max(entry.clearedAt, version);
+    this.setCell(key, entry, EXISTS, false, version);
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Order-independent merge
+
+  /** Merges a versioned change by last-writer-wins; returns true when anything changed. */
+  merge(key: string, fields: Readonly<Record<string, FieldValue>>, version: number): boolean {
+    const deleting = fields[EXISTS] === false;
+    const existing = this.entries.get(key);
+    if (existing !== undefined && !deleting && version <= existing.clearedAt) {
+      // Dominated by a later deletion; only the existence flag could still matter, and it loses too.
+      return false;
+    }
+    const entry = this.touch(key, version);
+    let changed = this.mergeCell(key, entry, EXISTS, !deleting, version);
+    if (deleting) {
+      if (version > entry.clearedAt) {
+        entry.clearedAt = version;
+        for (const [field, cell] of entry.fields) {
+          if (field === EXISTS || cell.version > version) continue;
+          this.undo?.push({ kind: 'cell', key, field, prev: cell });
+          entry.fields.delete(field);
+          changed = true;
+        }
+      }
+      return changed;
+    }
+    for (const field of Object.keys(fields)) {
+      if (field === EXISTS) continue;
+      if (this.mergeCell(key, entry, field, fields[field]!, version)) changed = true;
+    }
+    return changed;
+  }
+
+  private mergeCell(key: string, entry: Entry, field: string, value: FieldValue, version: number): boolean {
+    const current = entry.fields.get(field);
+    if (current !== undefined) {
+      if (version < current.version) return false;
+      // Equal versions: a deletion beats an existence claim, other values compare by their JSON text.
+      if (version === current.version) {
+        const wins = field === EXISTS ? value === false && current.value !== false : compareValues(value, current.value) > 0;
+        if (!wins) return false;
+      }
+    }
+    this.setCell(key, entry, field, value, version);
+    return true;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Deltas and snapshots
+
+  /**
+   * Everything that changed after version `since`: applied with `applyChanges` to a copy of this store taken at
+   * `since`, it gives the current state. Incomplete when `since` is older than pruned tombstones.
+   */
+  changesSince(since: number): ChangesSince {
+    if (since < this.prunedBefore) return { complete: false, version: this.currentVersion, horizon: this.prunedBefore };
+    const changes: StoreChange[] = [];
+    for (const [key, entry] of this.entries) {
+      if (entry.maxVersion <= since) continue;
+      const fields: Record<string, FieldValue> = {};
+      const versions: Record<string, number> = {};
+      for (const [field, cell] of entry.fields) {
+        if (cell.version > since) {
+          fields[field] = cell.value;
+          versions[field] = cell.version;
+        }
+      }
+      const cleared = entry.clearedAt > since;
+      changes.push(cleared ? { key, cleared, clearedAt: entry.clearedAt, fields, versions } : { key, cleared, fields, versions });
+    }
+    return { complete: true, version: this.currentVersion, changes };
+  }
+
+  /** Applies the output of `changesSince` (from another store) to this one. */
+  applyChanges(changes: readonly StoreChange[], version: number): void {
+    for (const change of changes) {
+      const entry = this.touch(change.key, 0);
+      if (change.cleared) {
+        if (change.clearedAt !== undefined) entry.clearedAt = Math.max(entry.clearedAt, change.clearedAt);
+        for (const [field, cell] of entry.fields) {
+          if (field === EXISTS) continue;
+          this.undo?.push({ kind: 'cell', key: change.key, field, prev: cell });
+          entry.fields.delete(field);
+        }
+      }
+      for (const field of Object.keys(change.fields)) {
+        const v = change.versions[field] ?? version;
+        this.setCell(change.key, entry, field, change.fields[field]!, v);
+        if (field === EXISTS && change.fields[field] === false) entry.clearedAt = Math.max(entry.clearedAt, v);
+      }
+    }
+    this.currentVersion = Math.max(this.currentVersion, version);
+  }
+
+  /** Forgets tombstones deleted before `before`; later `changesSince(v < before)` answers incomplete. */
+  pruneTombstones(before: number): number {
+    let pruned = 0;
+    for (const [key, entry] of this.entries) {
+      if (entry.fields.get(EXISTS)?.value === false && entry.clearedAt < before) {
+        this.entries.delete(key);
+        pruned++;
+      }
+    }
+    this.prunedBefore = Math.max(this.prunedBefore, before);
+    return pruned;
+  }
+
+  snapshot(): StoreSnapshot {
+    const entries: Record<string, { fields: Record<string, FieldValue>; versions: Record<string, number>; clearedAt?: number }> = {};
+    for (const [key, entry] of this.entries) {
+      const fields: Record<string, FieldValue> = {};
+      const versions: Record<string, number> = {};
+      for (const [field, cell] of entry.fields) {
+        fields[field] = cell.value;
+        versions[field] = cell.version;
+      }
+      entries[key] = entry.clearedAt > 0 ? { fields, versions, clearedAt: entry.clearedAt } : { fields, versions };
+    }
+    return { version: this.currentVersion, horizon: this.prunedBefore, entries };
+  }
+
+  /** Rebuilds a store. Keys without `_exists` (foreign snapshots) are taken as existing. */
+  static fromSnapshot(snapshot: StoreSnapshot): FieldStore {
+    const store = new FieldStore();
+    store.currentVersion = snapshot.version;
+    store.prunedBefore = snapshot.horizon;
+    for (const [key, source] of Object.entries(snapshot.entries)) {
+      const fields = new Map<string, Cell>();
+      let maxVersion = 0;
+      for (const [field, value] of Object.entries(source.fields)) {
+        const version = source.versions[field] ?? snapshot.version;
+        fields.set(field, { value, version });
+        maxVersion = Math.max(maxVersion, version);
+      }
+      if (!fields.has(EXISTS)) fields.set(EXISTS, { value: true, version: maxVersion });
+      const exists = fields.get(EXISTS)!;
+      // Without a recorded deletion version, treat the existence write as the clear point: conservative for deltas.
+      const clearedAt = source.clearedAt ?? (exists.value === false ? exists.version : 0);
+      store.entries.set(key, { fields, clearedAt, maxVersion });
+    }
+    return store;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+
+  private touch(key: string, version: number): Entry {
+    let entry = this.entries.get(key);
+    const undoKeys = this.undoKeys;
+    if (undoKeys !== undefined && !undoKeys.has(key)) {
+      undoKeys.add(key);
+      this.undo!.push({
+        kind: 'entry',
+        key,
+        prev: entry === undefined ? undefined : { clearedAt: entry.clearedAt, maxVersion: entry.maxVersion },
+      });
+    }
+    if (entry === undefined) {
+      entry = { fields: new Map(), clearedAt: 0, maxVersion: version };
+      this.entries.set(key, entry);
+    }
+    if (version > entry.maxVersion) entry.maxVersion = version;
+    if (version > this.currentVersion) this.currentVersion = version;
+    return entry;
+  }
+
+  private setCell(key: string, entry: Entry, field: string, value: FieldValue, version: number): void {
+    this.undo?.push({ kind: 'cell', key, field, prev: entry.fields.get(field) });
+    entry.fields.set(field, { value, version });
+    if (version > entry.maxVersion) entry.maxVersion = version;
+  }
+}
+
+/** Total order on values for equal-version ties: compares their JSON text. */
+function compareValues(a: FieldValue, b: FieldValue): number {
+  if (a === b) return 0;
+  const x = JSON.stringify(a);
+  const y = JSON.stringify(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}

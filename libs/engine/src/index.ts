@@ -1,0 +1,15 @@
+export * from './uuid.js';
+export * from './random.js';
+export * from './field-value.js';
+export * from './field-store.js';
+export * from './compiled-schema.js';
+export * from './world-definition.js';
+export * from './commands.js';
+export * from './authority.js';
+export * from './frame-content.js';
+export * from './world-delta.js';
+export * from './world-snapshot.js';
+export * from './world.js';
+export * from './sequence-receiver.js';
+export * from './outbound-log.js';
+export { TYPE, OWNER, INPUT } from './internal-fields.js';

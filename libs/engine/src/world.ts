@@ -1,0 +1,640 @@
+import {
+  ErrorCode,
+  FrameType,
+  P3Error,
+  fail,
+  isUuid,
+  ok,
+  type EntityFields,
+  type EntityUpdate,
+  type Frame,
+  type GameEvent,
+  type InputState,
+  type JsonValue,
+  type Op,
+  type Result,
+} from '@p3/protocol';
+import { checkClientData, checkServerData } from './authority.js';
+import type { Command, OpRef, Rejection } from './commands.js';
+import { CompiledSchema, type CompiledType } from './compiled-schema.js';
+import { EntityHandle, type EntityHost } from './entity-handle.js';
+import { FieldStore, type UndoEntry } from './field-store.js';
+import { buildFrame, frameContentKey } from './frame-content.js';
+import { FrameRing } from './frame-ring.js';
+import { INPUT, OWNER, TYPE } from './internal-fields.js';
+import { createRandom, frameSeed, type RandomSource } from './random.js';
+import { uuidv7 } from './uuid.js';
+import type { ConnectionInfo, Entity, TickContext, WorldDefinition } from './world-definition.js';
+import { entityUpdatesSince, fullEntityUpdate } from './world-delta.js';
+import { restoreWorldState, toWorldSnapshot, type WorldSnapshot } from './world-snapshot.js';
+
+export interface WorldOptions {
+  /** Ticks per second. Default 30. */
+  readonly tickRate?: number;
+  /** Past frames kept; late inputs inside this window are re-simulated. Default 20. */
+  readonly bufferFrame?: number;
+  /** Seed of the per-frame random source. Default 1. */
+  readonly seed?: number;
+  /** Wall-clock ms of frame 0, used only as the timestamp of ids the world creates. Default 0. */
+  readonly epochMs?: number;
+  /** How far ahead of the current frame ops may be stamped. Default max(bufferFrame, tickRate). */
+  readonly maxLeadFrames?: number;
+}
+
+export interface StepResult {
+  /** The frame just simulated. */
+  readonly frame: Frame;
+  /** Past frames whose content changed after late inputs, re-issued as `corrected`, oldest first. */
+  readonly corrections: readonly Frame[];
+  /** Commands refused when applied (first run only). */
+  readonly rejections: readonly Rejection[];
+  /** Errors thrown by world logic during this step (the frame still completes). */
+  readonly errors: readonly unknown[];
+}
+
+export interface DeltaState {
+  /** False when the delta cannot be built (too old): `entities` is then the full state. */
+  readonly complete: boolean;
+  readonly entities: EntityUpdate[];
+  readonly removed: string[];
+}
+
+interface SimConnection {
+  readonly id: string;
+  readonly firstSeen: number;
+  lastSeen: number;
+}
+
+/**
+ * One room's simulation: pure (no timers, sockets or clock). A host calls `step()` at `tickRate` and feeds
+ * ops with `submit()`; ops stamped for a past frame inside the buffer window make the next step rewind to that
+ * frame, re-run the ticks and re-issue every frame whose content changed as `corrected`.
+ *
+ * @example
+ * const world = new World(defineWorld({ schema }), { tickRate: 30, bufferFrame: 20 });
+ * world.connect('c1');
+ * world.submit('c1', { op: 'create', entityId, typeName: 'player', data: { x: 1 } });
+ * const { frame } = world.step(); // frame.entities[0].created === true
+ */
+export class World implements EntityHost {
+  readonly schema: CompiledSchema;
+  readonly tickRate: number;
+  readonly bufferFrame: number;
+  readonly store: FieldStore;
+  private readonly definition: WorldDefinition;
+  private readonly seed: number;
+  private readonly epochMs: number;
+  private readonly maxLead: number;
+  private readonly ring: FrameRing;
+  private current: number;
+  private order = 0;
+  private readonly scheduled = new Map<number, Command[]>();
+  private resimFrom: number | undefined;
+  private readonly reported = new WeakSet<Command>();
+  private readonly pendingCreates = new Map<string, { owner: string | null; frame: number }>();
+  // Simulation indexes kept beside the store; rewinds restore them through recorded reverts.
+  private readonly simConnections = new Map<string, SimConnection>();
+  private readonly owned = new Map<string, Set<string>>();
+  private readonly byType = new Map<string, Set<string>>();
+  private readonly sortedCache = new Map<string, Entity[]>();
+  private readonly handles = new Map<string, EntityHandle>();
+  // Network-level state: not simulation, never rewound.
+  private readonly coverage = new Map<string, number>();
+  // Per-tick state.
+  private inTick = false;
+  private tickFrame = 0;
+  private tickRandom: RandomSource = createRandom(0);
+  private tickEvents: GameEvent[] = [];
+  private tickRejections: Rejection[] = [];
+  private tickErrors: unknown[] = [];
+
+  constructor(definition: WorldDefinition, options: WorldOptions = {}, snapshot?: WorldSnapshot) {
+    this.definition = definition;
+    this.schema = new CompiledSchema(definition.schema);
+    this.tickRate = options.tickRate ?? 30;
+    this.bufferFrame = options.bufferFrame ?? 20;
+    if (!(this.tickRate > 0 && this.tickRate <= 1000)) throw new RangeError('tickRate must be in (0, 1000]');
+    if (!Number.isInteger(this.bufferFrame) || this.bufferFrame < 1) throw new RangeError('bufferFrame must be an integer >= 1');
+    this.seed = options.seed ?? 1;
+    this.epochMs = options.epochMs ?? 0;
+    this.maxLead = options.maxLeadFrames ?? Math.max(this.bufferFrame, Math.ceil(this.tickRate));
+    this.ring = new FrameRing(this.bufferFrame);
+    if (snapshot) {
+      const restored = restoreWorldState(snapshot, this.schema);
+      this.store = restored.store;
+      this.current = snapshot.frame;
+      for (const c of restored.connections) this.simConnections.set(c.id, { ...c });
+      for (const frame of restored.frames) this.ring.set({ frame, commands: [], undo: undefined });
+      this.rebuildIndexes();
+    } else {
+      this.store = new FieldStore();
+      this.current = 0;
+    }
+  }
+
+  /** The last simulated frame (0 before the first step). */
+  get frame(): number {
+    return this.current;
+  }
+
+  /** Milliseconds per tick. */
+  get tickInterval(): number {
+    return 1000 / this.tickRate;
+  }
+
+  frameTime(frame: number): number {
+    return (frame * 1000) / this.tickRate;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Input from clients and server code
+
+  /**
+   * Validates a client op (schema, authority, frame window) and schedules it. Returns the frame it applies at.
+   * Refusals are typed: FRAME_DROPPED for frames older than the buffer window (report it as `frameDropped`).
+   */
+  submit(connectionId: string, op: Op, ref?: OpRef): Result<number> {
+    const frame = op.frame ?? this.current + 1;
+    const window = this.checkFrame(frame);
+    if (!window.ok) return window;
+    const base = { frame, order: ++this.order, origin: connectionId, ...(ref === undefined ? {} : { ref }) };
+    switch (op.op) {
+      case 'create': {
+        const type = this.schema.type(op.typeName);
+        if (!type) return fail(ErrorCode.UnknownEntityType, `unknown entity type "${op.typeName.slice(0, 64)}"`, op.typeName);
+        if (!isUuid(op.entityId)) return fail(ErrorCode.InvalidEntityId, 'entity ids are lowercase UUIDs');
+        if (this.store.knows(op.entityId) || this.pendingCreates.has(op.entityId)) {
+          return fail(ErrorCode.EntityExists, `entity ${op.entityId} already exists`, op.entityId);
+        }
+        const data = checkClientData(type, op.data, true);
+        if (!data.ok) return data;
+        this.pendingCreates.set(op.entityId, { owner: connectionId, frame });
+        return this.enqueue({ ...base, kind: 'create', entityId: op.entityId, typeName: type.name, data: data.value, owner: connectionId });
+      }
+      case 'update': {
+        const type = this.checkOwned(connectionId, op.entityId);
+        if (!type.ok) return type;
+        const data = checkClientData(type.value, op.data, false);
+        if (!data.ok) return data;
+        return this.enqueue({ ...base, kind: 'update', entityId: op.entityId, data: data.value });
+      }
+      case 'delete': {
+        const type = this.checkOwned(connectionId, op.entityId);
+        if (!type.ok) return type;
+        return this.enqueue({ ...base, kind: 'delete', entityId: op.entityId });
+      }
+      case 'input': {
+        const type = this.checkOwned(connectionId, op.entityId);
+        if (!type.ok) return type;
+        return this.enqueue({ ...base, kind: 'input', entityId: op.entityId, input: { ...op.input } });
+      }
+      case 'event':
+        return this.enqueue({ ...base, kind: 'event', name: op.name, eventType: op.eventType, data: op.data });
+    }
+  }
+
+  /** Server code: creates an entity at the next frame (or `frame`). Returns its id. Throws on bad data. */
+  createEntity(typeName: string, data: EntityFields = {}, options: { owner?: string | null; id?: string; frame?: number } = {}): string {
+    const type = this.schema.require(typeName);
+    const id = options.id ?? this.newId(this.current + 1);
+    if (!isUuid(id)) throw new P3Error(ErrorCode.InvalidEntityId, 'entity ids are lowercase UUIDs');
+    if (this.store.knows(id) || this.pendingCreates.has(id)) throw new P3Error(ErrorCode.EntityExists, `entity ${id} already exists`);
+    const frame = this.serverFrame(options.frame);
+    const owner = options.owner ?? null;
+    this.pendingCreates.set(id, { owner, frame });
+    this.enqueue({ frame, order: ++this.order, origin: null, kind: 'create', entityId: id, typeName, data: checkServerData(type, data, true), owner });
+    return id;
+  }
+
+  updateEntity(entityId: string, data: EntityFields, options: { frame?: number } = {}): void {
+    const type = this.requireKnown(entityId);
+    this.enqueue({ frame: this.serverFrame(options.frame), order: ++this.order, origin: null, kind: 'update', entityId, data: checkServerData(type, data, false) });
+  }
+
+  deleteEntity(entityId: string, options: { frame?: number } = {}): void {
+    this.requireKnown(entityId);
+    this.enqueue({ frame: this.serverFrame(options.frame), order: ++this.order, origin: null, kind: 'delete', entityId });
+  }
+
+  setInputState(entityId: string, input: InputState, options: { frame?: number } = {}): void {
+    this.requireKnown(entityId);
+    this.enqueue({ frame: this.serverFrame(options.frame), order: ++this.order, origin: null, kind: 'input', entityId, input: { ...input } });
+  }
+
+  emitEvent(name: string, type: string, data: JsonValue = null, options: { frame?: number } = {}): void {
+    this.enqueue({ frame: this.serverFrame(options.frame), order: ++this.order, origin: null, kind: 'event', name, eventType: type, data });
+  }
+
+  /** A connection joins at the next frame (world `onConnect` runs inside that frame). */
+  connect(connectionId: string): void {
+    this.coverage.set(connectionId, this.current);
+    this.enqueue({ frame: this.current + 1, order: ++this.order, origin: connectionId, kind: 'connect', connectionId });
+  }
+
+  /** A connection leaves at the next frame: its connection-bound entities are removed in that frame. */
+  disconnect(connectionId: string): void {
+    this.coverage.delete(connectionId);
+    this.enqueue({ frame: this.current + 1, order: ++this.order, origin: connectionId, kind: 'disconnect', connectionId });
+  }
+
+  /** The connection declares its inputs complete through `frame` (frames it covered can be `verified`). */
+  cover(connectionId: string, frame: number): void {
+    const covered = this.coverage.get(connectionId);
+    if (covered !== undefined && frame > covered) this.coverage.set(connectionId, frame);
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Simulation
+
+  /** Re-simulates after late ops if needed, then runs the next frame. */
+  step(): StepResult {
+    this.tickRejections = [];
+    this.tickErrors = [];
+    const corrections = this.resimFrom === undefined ? [] : this.resimulate(this.resimFrom);
+    this.resimFrom = undefined;
+    const id = this.current + 1;
+    const commands = this.scheduled.get(id) ?? [];
+    this.scheduled.delete(id);
+    const record = this.runTick(id, commands);
+    this.current = id;
+    this.ring.set(record);
+    return { frame: record.frame, corrections, rejections: this.tickRejections, errors: this.tickErrors };
+  }
+
+  private resimulate(from: number): Frame[] {
+    for (let f = this.current; f >= from; f--) {
+      const undo = this.ring.get(f)?.undo;
+      if (undo) this.store.rollback(undo);
+    }
+    const corrections: Frame[] = [];
+    for (let f = from; f <= this.current; f++) {
+      const old = this.ring.get(f)!;
+      const next = this.runTick(f, old.commands);
+      if (frameContentKey(next.frame) !== frameContentKey(old.frame)) {
+        next.frame = { ...next.frame, type: FrameType.Corrected };
+        corrections.push(next.frame);
+      } else {
+        next.frame = { ...next.frame, type: old.frame.type };
+      }
+      this.ring.set(next);
+    }
+    return corrections;
+  }
+
+  private runTick(id: number, commands: Command[]): { frame: Frame; commands: Command[]; undo: UndoEntry[] } {
+    commands.sort((a, b) => a.order - b.order);
+    const undo: UndoEntry[] = [];
+    this.store.record(undo);
+    this.inTick = true;
+    this.tickFrame = id;
+    this.tickRandom = createRandom(frameSeed(this.seed, id));
+    this.tickEvents = [];
+    const ctx = this.context();
+    try {
+      for (const command of commands) this.apply(command, ctx);
+      if (this.definition.tick) this.guarded(() => this.definition.tick!(ctx));
+    } finally {
+      this.inTick = false;
+      this.store.stopRecording();
+    }
+    const type = this.isCovered(id) ? FrameType.Verified : FrameType.Generated;
+    const frame = buildFrame(this.store, this.schema, undo, { id, type, time: this.frameTime(id), events: this.tickEvents });
+    return { frame, commands, undo };
+  }
+
+  private apply(command: Command, ctx: TickContext): void {
+    const id = this.tickFrame;
+    if (command.origin !== null && command.kind !== 'connect' && command.kind !== 'disconnect') this.touchConnection(command.origin, id);
+    switch (command.kind) {
+      case 'connect': {
+        if (this.simConnections.has(command.connectionId)) return;
+        const connection: SimConnection = { id: command.connectionId, firstSeen: id, lastSeen: id };
+        this.simConnections.set(connection.id, connection);
+        this.store.recordRevert(() => this.simConnections.delete(connection.id));
+        if (this.definition.onConnect) this.guarded(() => this.definition.onConnect!(ctx, { ...connection }));
+        return;
+      }
+      case 'disconnect': {
+        const connection = this.simConnections.get(command.connectionId);
+        if (!connection) return;
+        if (this.definition.onDisconnect) this.guarded(() => this.definition.onDisconnect!(ctx, { ...connection }));
+        for (const entityId of [...(this.owned.get(connection.id) ?? [])]) {
+          const type = this.typeOf(entityId);
+          if (type?.connectionBound) this.removeEntity(entityId);
+        }
+        this.simConnections.delete(connection.id);
+        this.store.recordRevert(() => this.simConnections.set(connection.id, connection));
+        return;
+      }
+      case 'create': {
+        this.pendingCreates.delete(command.entityId);
+        if (this.store.knows(command.entityId)) return this.reject(command, ErrorCode.EntityExists, `entity ${command.entityId} already exists`);
+        this.createNow(this.schema.require(command.typeName), command.entityId, command.data, command.owner);
+        return;
+      }
+      case 'update':
+      case 'delete':
+      case 'input': {
+        if (!this.store.exists(command.entityId)) return this.reject(command, ErrorCode.EntityNotFound, `entity ${command.entityId} does not exist`);
+        if (command.origin !== null && this.store.get(command.entityId, OWNER) !== command.origin) {
+          return this.reject(command, ErrorCode.NotOwner, `entity ${command.entityId} is not yours`);
+        }
+        if (command.kind === 'delete') this.removeEntity(command.entityId);
+        else if (command.kind === 'update') {
+          for (const field of Object.keys(command.data)) this.store.writeField(command.entityId, field, command.data[field]!, id);
+        } else {
+          const current = this.store.get(command.entityId, INPUT) as InputState | undefined;
+          this.store.writeField(command.entityId, INPUT, { ...current, ...command.input }, id);
+        }
+        return;
+      }
+      case 'event':
+        this.tickEvents.push({
+          id: `${command.frame}:c${command.order}`,
+          name: command.name,
+          type: command.eventType,
+          originalFrame: command.frame,
+          data: command.data,
+        });
+        return;
+    }
+  }
+
+  private guarded(run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.tickErrors.push(error);
+    }
+  }
+
+  private reject(command: Command, code: ErrorCode, reason: string): void {
+    if (this.reported.has(command)) return;
+    this.reported.add(command);
+    this.tickRejections.push({ origin: command.origin, ref: command.ref, frame: command.frame, error: new P3Error(code, reason) });
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Entity writes inside a tick (EntityHost)
+
+  /** @internal used by EntityHandle and the tick context */
+  createNow(type: CompiledType, id: string, data: EntityFields, owner: string | null): void {
+    const frame = this.tickFrame;
+    const fields: Record<string, JsonValue> = { [TYPE]: type.name, [OWNER]: owner, ...type.defaults, ...data };
+    this.store.write(id, fields, frame);
+    this.indexAdd(this.byType, type.name, id);
+    if (owner !== null) this.indexAdd(this.owned, owner, id);
+  }
+
+  /** @internal */
+  removeEntity(id: string): void {
+    const type = this.typeOf(id);
+    const owner = this.store.get(id, OWNER) as string | null | undefined;
+    this.store.delete(id, this.tickFrame);
+    if (type) this.indexRemove(this.byType, type.name, id);
+    if (typeof owner === 'string') this.indexRemove(this.owned, owner, id);
+  }
+
+  /** @internal */
+  writeField(id: string, field: string, value: JsonValue): void {
+    this.assertInTick();
+    this.store.writeField(id, field, value, this.tickFrame);
+  }
+
+  /** @internal */
+  assertInTick(): void {
+    if (!this.inTick) {
+      throw new P3Error(ErrorCode.AccessDenied, 'entities are written inside a tick; outside, use world.updateEntity()');
+    }
+  }
+
+  private indexAdd(index: Map<string, Set<string>>, key: string, id: string): void {
+    let set = index.get(key);
+    if (!set) index.set(key, (set = new Set()));
+    if (set.has(id)) return;
+    set.add(id);
+    this.invalidateSorted(index, key);
+    this.store.recordRevert(() => this.indexRemoveRaw(index, key, id));
+  }
+
+  private indexRemove(index: Map<string, Set<string>>, key: string, id: string): void {
+    if (!index.get(key)?.has(id)) return;
+    this.indexRemoveRaw(index, key, id);
+    this.store.recordRevert(() => {
+      let set = index.get(key);
+      if (!set) index.set(key, (set = new Set()));
+      set.add(id);
+      this.invalidateSorted(index, key);
+    });
+  }
+
+  private indexRemoveRaw(index: Map<string, Set<string>>, key: string, id: string): void {
+    const set = index.get(key);
+    set?.delete(id);
+    if (set?.size === 0) index.delete(key);
+    this.invalidateSorted(index, key);
+  }
+
+  private invalidateSorted(index: Map<string, Set<string>>, key: string): void {
+    if (index !== this.byType) return;
+    this.sortedCache.delete(key);
+    this.sortedCache.delete('');
+  }
+
+  private rebuildIndexes(): void {
+    for (const id of this.store.keys()) {
+      if (!this.store.exists(id)) continue;
+      const typeName = this.store.get(id, TYPE);
+      if (typeof typeName === 'string') this.byType.set(typeName, (this.byType.get(typeName) ?? new Set()).add(id));
+      const owner = this.store.get(id, OWNER);
+      if (typeof owner === 'string') this.owned.set(owner, (this.owned.get(owner) ?? new Set()).add(id));
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Reads
+
+  entity(id: string): Entity | undefined {
+    if (!this.store.exists(id)) return undefined;
+    let handle = this.handles.get(id);
+    if (!handle) {
+      const type = this.typeOf(id);
+      if (!type) return undefined;
+      handle = new EntityHandle(this, id, type);
+      this.handles.set(id, handle);
+    }
+    return handle;
+  }
+
+  /** Live entities (optionally of one type), ordered by id. */
+  entities(typeName?: string): readonly Entity[] {
+    const cacheKey = typeName ?? '';
+    const cached = this.sortedCache.get(cacheKey);
+    if (cached) return cached;
+    const ids = typeName === undefined ? [...this.byType.values()].flatMap((s) => [...s]) : [...(this.byType.get(typeName) ?? [])];
+    ids.sort();
+    const list = ids.map((id) => this.entity(id)).filter((e): e is Entity => e !== undefined);
+    this.sortedCache.set(cacheKey, list);
+    return list;
+  }
+
+  /** Ids of live entities a connection owns. */
+  entitiesOf(connectionId: string): string[] {
+    return [...(this.owned.get(connectionId) ?? [])].sort();
+  }
+
+  connections(): ConnectionInfo[] {
+    return [...this.simConnections.values()].map((c) => ({ ...c }));
+  }
+
+  typeOf(id: string): CompiledType | undefined {
+    const typeName = this.store.get(id, TYPE);
+    return typeof typeName === 'string' ? this.schema.type(typeName) : undefined;
+  }
+
+  /** A past frame still in the buffer. */
+  getFrame(id: number): Frame | undefined {
+    return this.ring.get(id)?.frame;
+  }
+
+  /** Frames in the buffer, oldest first. */
+  frames(): Frame[] {
+    return this.ring.records().map((r) => r.frame);
+  }
+
+  /** Every live entity as a creation update (what a new client receives). */
+  fullState(): EntityUpdate[] {
+    const out: EntityUpdate[] = [];
+    for (const id of this.store.keys()) {
+      const update = fullEntityUpdate(this.store, this.schema, id);
+      if (update) out.push(update);
+    }
+    return out;
+  }
+
+  /** What changed after `frame` (reconnect, catch-up); the full state when `frame` is too old. */
+  changesSince(frame: number): DeltaState {
+    return entityUpdatesSince(this.store, this.schema, frame) ?? { complete: false, entities: this.fullState(), removed: [] };
+  }
+
+  /** Seed-000 snapshot of the world (entities, connections, buffered frames) plus field versions. */
+  snapshot(): WorldSnapshot {
+    return toWorldSnapshot(this.store, this.schema, this.current, this.tickRate, this.connections(), this.frames());
+  }
+
+  /** Forgets removed entities older than `frame` (deltas since an older frame become full states). */
+  pruneTombstones(frame: number): number {
+    return this.store.pruneTombstones(frame);
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+
+  private context(): TickContext {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const world = this;
+    return {
+      get frame() {
+        return world.tickFrame;
+      },
+      get time() {
+        return world.frameTime(world.tickFrame);
+      },
+      dt: 1 / this.tickRate,
+      random: () => world.tickRandom.next(),
+      entities: (typeName) => world.entities(typeName),
+      entity: (id) => world.entity(id),
+      create(typeName, data = {}, options = {}) {
+        const type = world.schema.require(typeName);
+        const id = world.newId(world.tickFrame);
+        world.createNow(type, id, checkServerData(type, data, true), options.owner ?? null);
+        return world.entity(id)!;
+      },
+      remove: (id) => {
+        if (world.store.exists(id)) world.removeEntity(id);
+      },
+      emit(name, type, data = null) {
+        const event: GameEvent = { id: `${world.tickFrame}:${world.tickEvents.length}`, name, type, originalFrame: world.tickFrame, data };
+        world.tickEvents.push(event);
+        return event;
+      },
+      get events() {
+        return world.tickEvents;
+      },
+      connections: () => world.connections(),
+    };
+  }
+
+  private newId(frame: number): string {
+    const random = this.inTick ? this.tickRandom : createRandom(frameSeed(this.seed ^ 0x5bd1e995, this.order++));
+    return uuidv7(this.epochMs + this.frameTime(frame), [random.nextUint32(), random.nextUint32(), random.nextUint32()]);
+  }
+
+  private isCovered(frame: number): boolean {
+    for (const [connectionId, covered] of this.coverage) {
+      if (covered < frame && (this.owned.get(connectionId)?.size ?? 0) > 0) return false;
+    }
+    return true;
+  }
+
+  private touchConnection(connectionId: string, frame: number): void {
+    const connection = this.simConnections.get(connectionId);
+    if (!connection || connection.lastSeen === frame) return;
+    const previous = connection.lastSeen;
+    connection.lastSeen = frame;
+    this.store.recordRevert(() => {
+      connection.lastSeen = previous;
+    });
+  }
+
+  private checkFrame(frame: number): Result<number> {
+    if (frame > this.current + this.maxLead) {
+      return fail(ErrorCode.FrameTooFarAhead, `frame ${frame} is more than ${this.maxLead} frames ahead of ${this.current}`);
+    }
+    if (frame <= this.current && (frame <= this.current - this.bufferFrame || this.ring.get(frame)?.undo === undefined)) {
+      return fail(ErrorCode.FrameDropped, `frame ${frame} is older than the buffer window (current ${this.current}, window ${this.bufferFrame})`);
+    }
+    return ok(frame);
+  }
+
+  private checkOwned(connectionId: string, entityId: string): Result<CompiledType> {
+    const pending = this.pendingCreates.get(entityId);
+    const owner = this.store.exists(entityId) ? this.store.get(entityId, OWNER) : pending?.owner;
+    if (owner === undefined) return fail(ErrorCode.EntityNotFound, `entity ${entityId} does not exist`, entityId);
+    if (owner !== connectionId) return fail(ErrorCode.NotOwner, `entity ${entityId} is not yours`, entityId);
+    const type = this.typeOf(entityId) ?? this.pendingType(entityId);
+    return type ? ok(type) : fail(ErrorCode.EntityNotFound, `entity ${entityId} does not exist`, entityId);
+  }
+
+  private pendingType(entityId: string): CompiledType | undefined {
+    const pending = this.pendingCreates.get(entityId);
+    if (!pending) return undefined;
+    const commands = pending.frame > this.current ? this.scheduled.get(pending.frame) : this.ring.get(pending.frame)?.commands;
+    const create = commands?.find((c) => c.kind === 'create' && c.entityId === entityId);
+    return create?.kind === 'create' ? this.schema.type(create.typeName) : undefined;
+  }
+
+  private requireKnown(entityId: string): CompiledType {
+    const type = this.typeOf(entityId) ?? this.pendingType(entityId);
+    if (!type) throw new P3Error(ErrorCode.EntityNotFound, `entity ${entityId} does not exist`, { detail: entityId });
+    return type;
+  }
+
+  private serverFrame(frame: number | undefined): number {
+    const f = frame ?? this.current + 1;
+    const checked = this.checkFrame(f);
+    if (!checked.ok) throw checked.error;
+    return f;
+  }
+
+  private enqueue(command: Command): Result<number> {
+    if (command.frame > this.current) {
+      let list = this.scheduled.get(command.frame);
+      if (!list) this.scheduled.set(command.frame, (list = []));
+      list.push(command);
+    } else {
+      this.ring.get(command.frame)!.commands.push(command);
+      this.resimFrom = this.resimFrom === undefined ? command.frame : Math.min(this.resimFrom, command.frame);
+    }
+    return ok(command.frame);
+  }
+}
