@@ -1,0 +1,71 @@
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isNewer, type RoomKey, type SaveOutcome, type SnapshotStore, type StoredSnapshot } from '../ports/snapshot-store.js';
+
+/**
+ * Snapshots as JSON files under `dir/<tenant>/<room>.json` (the embedded default: durable, no services needed).
+ * Writes are atomic: a temp file is written and fsynced, then renamed over the old one and the directory fsynced,
+ * so a crash mid-save leaves either the old or the new snapshot, never a torn one. Saves of one room are serialized.
+ */
+export class FileSnapshotStore implements SnapshotStore {
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private counter = 0;
+
+  constructor(private readonly dir: string) {}
+
+  async load(key: RoomKey): Promise<StoredSnapshot | null> {
+    try {
+      return JSON.parse(await readFile(this.pathOf(key), 'utf8')) as StoredSnapshot;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  }
+
+  save(key: RoomKey, snapshot: StoredSnapshot): Promise<SaveOutcome> {
+    const path = this.pathOf(key);
+    const previous = this.queues.get(path) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.write(key, path, snapshot));
+    this.queues.set(path, next);
+    void next.finally(() => {
+      if (this.queues.get(path) === next) this.queues.delete(path);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.queues.values()]);
+  }
+
+  private async write(key: RoomKey, path: string, snapshot: StoredSnapshot): Promise<SaveOutcome> {
+    const current = await this.load(key);
+    if (current && !isNewer(snapshot, current)) return 'stale';
+    const folder = join(this.dir, encodeURIComponent(key.tenant));
+    await mkdir(folder, { recursive: true });
+    const temp = `${path}.${process.pid}.${++this.counter}.tmp`;
+    const file = await open(temp, 'w');
+    try {
+      await file.writeFile(JSON.stringify(snapshot));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    try {
+      await rename(temp, path);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    const handle = await open(folder, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return 'saved';
+  }
+
+  private pathOf(key: RoomKey): string {
+    return join(this.dir, encodeURIComponent(key.tenant), `${encodeURIComponent(key.room)}.json`);
+  }
+}

@@ -1,0 +1,326 @@
+import {
+  CloseCode,
+  ErrorCode,
+  P3Error,
+  PROTOCOL_VERSION,
+  type ClientMessage,
+  type EntityUpdate,
+  type Frame,
+  type OpsMessage,
+  type WelcomeMessage,
+} from '@p3/protocol';
+import { SequenceReceiver, World, type WorldDefinition, type WorldSnapshot } from '@p3/engine';
+import type { Clock } from './ports/clock.js';
+import type { RoomOutput } from './ports/room-output.js';
+import type { Cancel, Scheduler } from './ports/scheduler.js';
+import type { RoomKey } from './ports/snapshot-store.js';
+import { randomId } from './random-id.js';
+import type { JoinRequest, JoinResult, Principal } from './room-service.js';
+
+export interface MemberInfo {
+  readonly connectionId: string;
+  readonly clientId: string;
+  readonly principal: Principal | undefined;
+  readonly attached: boolean;
+}
+
+/** What a room tells its host (and through it, P3Server listeners). All optional. */
+export interface RoomEvents {
+  connection?(room: TickedRoom, member: MemberInfo): void;
+  disconnection?(room: TickedRoom, member: MemberInfo): void;
+  frame?(room: TickedRoom, frame: Frame, corrections: readonly Frame[]): void;
+  frameDropped?(room: TickedRoom, info: { connectionId: string; frame: number; current: number; reason: string }): void;
+  entityCreated?(room: TickedRoom, connectionId: string, entity: EntityUpdate): void;
+  error?(room: TickedRoom, error: unknown): void;
+}
+
+export interface TickedRoomOptions {
+  readonly key: RoomKey;
+  readonly world: WorldDefinition;
+  readonly tickRate: number;
+  readonly bufferFrame: number;
+  readonly clock: Clock;
+  readonly scheduler: Scheduler;
+  readonly output: RoomOutput;
+  readonly events?: RoomEvents;
+  readonly snapshot?: WorldSnapshot;
+  readonly seed: number;
+  /** Wall-clock ms at frame 0 (timestamps of ids the world creates). */
+  readonly epochMs: number;
+  /** How long a member whose socket closed keeps its connection (and connection-bound entities). */
+  readonly resumeGraceMs: number;
+  /** Most ticks run at once to catch up after a stall; beyond it the room skips ahead. */
+  readonly maxCatchUpTicks: number;
+}
+
+interface Member {
+  readonly connectionId: string;
+  readonly clientId: string;
+  readonly principal: Principal | undefined;
+  stamp: number;
+  attached: boolean;
+  graceTimer: Cancel | undefined;
+}
+
+/**
+ * A ticked world hosted in a process: members, sequence numbers (seed 001), a fixed-step tick loop driven by
+ * the injected clock and scheduler, and messages out through RoomOutput.
+ */
+export class TickedRoom {
+  readonly key: RoomKey;
+  readonly world: World;
+  private readonly options: TickedRoomOptions;
+  private readonly members = new Map<string, Member>();
+  private readonly byClient = new Map<string, string>();
+  private readonly receiver = new SequenceReceiver();
+  private readonly announced = new Set<string>();
+  private epoch = 0;
+  private timer: Cancel | undefined;
+  private running = false;
+
+  constructor(options: TickedRoomOptions) {
+    this.options = options;
+    this.key = options.key;
+    this.world = new World(
+      options.world,
+      { tickRate: options.tickRate, bufferFrame: options.bufferFrame, seed: options.seed, epochMs: options.epochMs },
+      options.snapshot,
+    );
+  }
+
+  /** Room time in ms: frame N is simulated at time N x tick interval. Monotonic, never wall-clock. */
+  get time(): number {
+    return this.options.clock.now() - this.epoch;
+  }
+
+  get memberCount(): number {
+    return this.members.size;
+  }
+
+  get attachedCount(): number {
+    let n = 0;
+    for (const m of this.members.values()) if (m.attached) n++;
+    return n;
+  }
+
+  getMembers(): MemberInfo[] {
+    return [...this.members.values()].map(info);
+  }
+
+  getMember(connectionId: string): MemberInfo | undefined {
+    const m = this.members.get(connectionId);
+    return m ? info(m) : undefined;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Tick loop
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.epoch = this.options.clock.now() - this.world.frame * this.world.tickInterval;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.timer?.();
+    this.timer = undefined;
+    for (const m of this.members.values()) m.graceTimer?.();
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    const due = this.epoch + (this.world.frame + 1) * this.world.tickInterval;
+    this.timer = this.options.scheduler.after(due - this.options.clock.now(), () => this.run());
+  }
+
+  private run(): void {
+    if (!this.running) return;
+    const target = Math.floor(this.time / this.world.tickInterval);
+    let steps = target - this.world.frame;
+    if (steps > this.options.maxCatchUpTicks) {
+      // Fell far behind (stall, debugger, overloaded host): run a few ticks and move the epoch instead of spiralling.
+      steps = this.options.maxCatchUpTicks;
+      this.epoch = this.options.clock.now() - (this.world.frame + steps) * this.world.tickInterval;
+    }
+    for (let i = 0; i < steps; i++) this.step();
+    this.schedule();
+  }
+
+  /** Runs one tick now and sends its frames (tests and hosts that drive ticks themselves). */
+  step(): Frame {
+    const result = this.world.step();
+    const { output, events } = this.options;
+    for (const corrected of result.corrections) output.broadcast(this.key, { type: 'frame', frame: corrected });
+    output.broadcast(this.key, { type: 'frame', frame: result.frame });
+    for (const rejection of result.rejections) {
+      if (rejection.origin === null || rejection.ref === undefined) continue;
+      output.send(this.key, rejection.origin, {
+        type: 'reject',
+        stamp: rejection.ref.stamp,
+        seq: rejection.ref.seq,
+        code: rejection.error.code,
+        reason: rejection.error.message,
+      });
+    }
+    for (const error of result.errors) events?.error?.(this, error);
+    this.announceCreations(result.frame, result.corrections);
+    events?.frame?.(this, result.frame, result.corrections);
+    return result.frame;
+  }
+
+  private announceCreations(frame: Frame, corrections: readonly Frame[]): void {
+    const created = this.options.events?.entityCreated;
+    if (!created) return;
+    for (const f of [...corrections, frame]) {
+      for (const entity of f.entities) {
+        if (!entity.created || typeof entity.owner !== 'string' || this.announced.has(entity.id)) continue;
+        this.announced.add(entity.id);
+        created(this, entity.owner, entity);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Members
+
+  join(request: JoinRequest): JoinResult {
+    const { clientId, sessionStamp } = request;
+    let member = this.members.get(this.byClient.get(clientId) ?? '');
+    if (member && member.principal?.user !== request.principal?.user) {
+      return { ok: false, error: new P3Error(ErrorCode.Forbidden, 'this client id belongs to another user'), closeCode: CloseCode.Forbidden };
+    }
+    const resumed = member !== undefined;
+    if (member) {
+      member.graceTimer?.();
+      member.graceTimer = undefined;
+      if (member.attached) this.options.output.close(this.key, member.connectionId, CloseCode.Replaced, 'replaced by a newer connection of the same client');
+      member.attached = true;
+      member.stamp = sessionStamp;
+    } else {
+      let connectionId = randomId();
+      while (this.members.has(connectionId)) connectionId = randomId();
+      member = { connectionId, clientId, principal: request.principal, stamp: sessionStamp, attached: true, graceTimer: undefined };
+      this.members.set(connectionId, member);
+      this.byClient.set(clientId, connectionId);
+      this.world.connect(connectionId);
+    }
+    const delta = resumed && request.resumeFrame !== undefined && request.resumeFrame <= this.world.frame ? this.world.changesSince(request.resumeFrame) : undefined;
+    const welcome: WelcomeMessage = {
+      type: 'welcome',
+      protocolVersion: PROTOCOL_VERSION,
+      connectionId: member.connectionId,
+      room: this.key.room,
+      schema: this.world.schema.wire,
+      tickRate: this.world.tickRate,
+      bufferFrame: this.world.bufferFrame,
+      frame: this.world.frame,
+      serverTime: this.time,
+      lastSeq: this.receiver.lastSeq(clientId, sessionStamp),
+      delta: delta?.complete === true,
+      entities: delta?.complete ? delta.entities : this.world.fullState(),
+      removed: delta?.complete ? delta.removed : [],
+    };
+    if (!resumed) this.options.events?.connection?.(this, info(member));
+    return { ok: true, connectionId: member.connectionId, welcome };
+  }
+
+  /** The member's socket closed: keep its session for the resume grace period, then remove it. */
+  detach(connectionId: string): void {
+    const member = this.members.get(connectionId);
+    if (!member || !member.attached) return;
+    member.attached = false;
+    member.graceTimer = this.options.scheduler.after(this.options.resumeGraceMs, () => this.remove(connectionId));
+  }
+
+  /** Removes a member at once: its connection leaves the world (connection-bound entities go). */
+  remove(connectionId: string): void {
+    const member = this.members.get(connectionId);
+    if (!member) return;
+    member.graceTimer?.();
+    this.members.delete(connectionId);
+    this.byClient.delete(member.clientId);
+    this.receiver.forget(member.clientId);
+    this.world.disconnect(connectionId);
+    this.options.events?.disconnection?.(this, info(member));
+  }
+
+  receive(connectionId: string, message: ClientMessage): void {
+    const member = this.members.get(connectionId);
+    if (!member || !member.attached) return;
+    const { output } = this.options;
+    switch (message.type) {
+      case 'ops':
+        this.receiveOps(member, message);
+        return;
+      case 'cover':
+        this.world.cover(connectionId, message.through);
+        return;
+      case 'frameAck':
+        return;
+      case 'ping':
+        output.send(this.key, connectionId, { type: 'pong', id: message.id, clientTime: message.clientTime, serverTime: this.time, frame: this.world.frame });
+        return;
+      case 'resync': {
+        const delta = this.world.changesSince(message.frame);
+        output.send(this.key, connectionId, {
+          type: 'catchup',
+          from: message.frame,
+          to: this.world.frame,
+          full: !delta.complete,
+          entities: delta.entities,
+          removed: delta.removed,
+        });
+        return;
+      }
+      case 'leave':
+        this.remove(connectionId);
+        output.close(this.key, connectionId, CloseCode.Normal, 'left');
+        return;
+      case 'join':
+        output.send(this.key, connectionId, { type: 'error', code: ErrorCode.AlreadyJoined, reason: 'this connection already joined a room' });
+        return;
+    }
+  }
+
+  private receiveOps(member: Member, message: OpsMessage): void {
+    const { output, events } = this.options;
+    const { stamp } = message;
+    message.ops.forEach((op, i) => {
+      const seq = message.seq + i;
+      const verdict = this.receiver.accept(member.clientId, stamp, seq);
+      if (verdict === 'duplicate') return;
+      if (verdict !== 'new') {
+        output.send(this.key, member.connectionId, {
+          type: 'reject',
+          stamp,
+          seq,
+          code: ErrorCode.SequenceOutOfWindow,
+          reason: verdict === 'stale' ? 'sequence of an outdated session stamp' : 'sequence number too far ahead; resend the missing ones first',
+        });
+        return;
+      }
+      const result = this.world.submit(member.connectionId, op, { stamp, seq });
+      if (result.ok) return;
+      output.send(this.key, member.connectionId, { type: 'reject', stamp, seq, code: result.error.code, reason: result.error.message });
+      if (result.error.code === ErrorCode.FrameDropped) {
+        events?.frameDropped?.(this, { connectionId: member.connectionId, frame: op.frame ?? -1, current: this.world.frame, reason: result.error.message });
+      }
+    });
+    if (message.through !== undefined) this.world.cover(member.connectionId, message.through);
+    const ack = this.receiver.ack(member.clientId, stamp);
+    if (ack) {
+      output.send(this.key, member.connectionId, {
+        type: 'ack',
+        stamp: ack.stamp,
+        seq: ack.seq,
+        ...(ack.missing.length > 0 ? { missing: ack.missing } : {}),
+      });
+    }
+  }
+}
+
+function info(m: Member): MemberInfo {
+  return { connectionId: m.connectionId, clientId: m.clientId, principal: m.principal, attached: m.attached };
+}

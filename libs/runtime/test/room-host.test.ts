@@ -1,0 +1,195 @@
+import { describe, expect, it } from 'vitest';
+import { CloseCode, ErrorCode, type ServerMessage, type WelcomeMessage } from '@p3/protocol';
+import { defineWorld } from '@p3/engine';
+import { ManualClock, ManualScheduler, MemorySnapshotStore, RoomHost, type RoomKey } from '@p3/runtime';
+import { RecordingOutput } from './recording-output.js';
+
+const world = defineWorld({
+  schema: {
+    avatar: { connectionBound: true, fields: { x: { dataType: 'number', min: 0, max: 100, accessControl: 'client' } } },
+    note: { fields: { text: { dataType: 'string', accessControl: 'client' } } },
+  },
+  tick(ctx) {
+    for (const a of ctx.entities('avatar')) if (a.isOn('right')) a.set('x', a.get<number>('x') + 1);
+  },
+});
+
+const key: RoomKey = { tenant: 'default', room: 'lobby' };
+const A = '0190d7a0-0000-7000-8000-0000000000aa';
+const N = '0190d7a0-0000-7000-8000-0000000000bb';
+
+function setup(options: { store?: MemorySnapshotStore } = {}) {
+  const clock = new ManualClock();
+  const scheduler = new ManualScheduler(clock);
+  const output = new RecordingOutput();
+  const store = options.store ?? new MemorySnapshotStore();
+  const events: string[] = [];
+  const host = new RoomHost({
+    world,
+    tickRate: 10,
+    bufferFrame: 5,
+    clock,
+    scheduler,
+    store,
+    output,
+    idleTimeoutMs: 1000,
+    resumeGraceMs: 500,
+    snapshotIntervalMs: 200,
+    events: {
+      connection: (_r, m) => events.push(`connect ${m.clientId}`),
+      disconnection: (_r, m) => events.push(`disconnect ${m.clientId}`),
+      frameDropped: (_r, d) => events.push(`dropped ${d.frame}`),
+      entityCreated: (_r, c, e) => events.push(`created ${e.typeName} by ${c}`),
+    },
+  });
+  return { clock, scheduler, output, store, host, events };
+}
+
+async function join(host: RoomHost, clientId: string, extra: { resumeFrame?: number; stamp?: number } = {}) {
+  const result = await host.join({ key, clientId, sessionStamp: extra.stamp ?? 1, ...(extra.resumeFrame === undefined ? {} : { resumeFrame: extra.resumeFrame }) });
+  if (!result.ok) throw result.error;
+  return result;
+}
+
+const of = <T extends ServerMessage['type']>(messages: ServerMessage[], type: T) =>
+  messages.filter((m): m is Extract<ServerMessage, { type: T }> => m.type === type);
+
+describe('RoomHost', () => {
+  it('creates a room on first join and welcomes with schema, frame and full state', async () => {
+    const { host, events } = setup();
+    const { welcome } = await join(host, 'alice');
+    expect(welcome).toMatchObject({ type: 'welcome', room: 'lobby', tickRate: 10, bufferFrame: 5, frame: 0, lastSeq: 0, delta: false, entities: [] });
+    expect(Object.keys(welcome.schema)).toEqual(['avatar', 'note']);
+    expect(host.roomCount).toBe(1);
+    expect(events).toEqual(['connect alice']);
+  });
+
+  it('ticks at its rate, acks ops by sequence number, suppresses duplicates and reports creations', async () => {
+    const { host, scheduler, output, events } = setup();
+    const { connectionId } = await join(host, 'alice');
+    const ops = { type: 'ops' as const, stamp: 1, seq: 1, ops: [{ op: 'create' as const, entityId: A, typeName: 'avatar', data: { x: 5 } }] };
+    host.receive(key, connectionId, ops);
+    host.receive(key, connectionId, ops);
+    expect(of(output.to(connectionId), 'ack')).toEqual([
+      { type: 'ack', stamp: 1, seq: 1 },
+      { type: 'ack', stamp: 1, seq: 1 },
+    ]);
+    scheduler.advance(350);
+    expect(output.frames().map((f) => f.id)).toEqual([1, 2, 3]);
+    expect(output.frames()[0]?.entities).toHaveLength(1);
+    expect(events).toContain(`created avatar by ${connectionId}`);
+  });
+
+  it('rejects refused ops with their code and reason, and reports frames older than the window', async () => {
+    const { host, scheduler, output, events } = setup();
+    const { connectionId } = await join(host, 'alice');
+    scheduler.advance(1000); // frame 10
+    host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [
+      { op: 'update', entityId: A, data: { x: 1 } },
+      { op: 'event', name: 'late', eventType: 't', data: null, frame: 2 },
+    ] });
+    const rejects = of(output.to(connectionId), 'reject');
+    expect(rejects.map((r) => [r.seq, r.code])).toEqual([[1, ErrorCode.EntityNotFound], [2, ErrorCode.FrameDropped]]);
+    expect(rejects[0]?.reason).toMatch(/does not exist/);
+    expect(events).toContain('dropped 2');
+  });
+
+  it('broadcasts corrected frames when a late input lands inside the window', async () => {
+    const { host, scheduler, output } = setup();
+    const { connectionId } = await join(host, 'alice');
+    host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: A, typeName: 'avatar', data: {} }] });
+    scheduler.advance(500); // frames 1..5
+    host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 2, ops: [{ op: 'input', entityId: A, input: { right: true }, frame: 3 }] });
+    scheduler.advance(100); // frame 6
+    const frames = output.frames();
+    expect(frames.slice(-4).map((f) => [f.id, f.type])).toEqual([[3, 'corrected'], [4, 'corrected'], [5, 'corrected'], [6, 'generated']]);
+  });
+
+  it('answers ping with room time and frame, and resync with a catch-up delta', async () => {
+    const { host, scheduler, output } = setup();
+    const { connectionId } = await join(host, 'alice');
+    scheduler.advance(250);
+    host.receive(key, connectionId, { type: 'ping', id: 7, clientTime: 123 });
+    expect(of(output.to(connectionId), 'pong')).toEqual([{ type: 'pong', id: 7, clientTime: 123, serverTime: 250, frame: 2 }]);
+    host.receive(key, connectionId, { type: 'resync', frame: 0 });
+    expect(of(output.to(connectionId), 'catchup')[0]).toMatchObject({ from: 0, to: 2, full: false });
+  });
+
+  it('resumes a client within the grace period with a delta and its last sequence number', async () => {
+    const { host, scheduler, output, events } = setup();
+    const first = await join(host, 'alice');
+    host.receive(key, first.connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: A, typeName: 'avatar', data: {} }] });
+    scheduler.advance(200);
+    host.leave(key, first.connectionId);
+    const bob = await join(host, 'bob');
+    host.receive(key, bob.connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'hi' } }] });
+    scheduler.advance(200);
+    const again = await join(host, 'alice', { resumeFrame: 2 });
+    expect(again.connectionId).toBe(first.connectionId);
+    expect(again.welcome.delta).toBe(true);
+    expect(again.welcome.lastSeq).toBe(1);
+    expect(again.welcome.entities.map((e) => e.id)).toEqual([N]);
+    expect(events.filter((e) => e.startsWith('connect'))).toEqual(['connect alice', 'connect bob']);
+    expect(output.closed).toEqual([]);
+  });
+
+  it('replaces an attached session of the same client, closing the old socket', async () => {
+    const { host, output } = setup();
+    const first = await join(host, 'alice');
+    const second = await join(host, 'alice', { stamp: 2 });
+    expect(second.connectionId).toBe(first.connectionId);
+    expect(output.closed).toEqual([{ connectionId: first.connectionId, code: CloseCode.Replaced, reason: expect.any(String) }]);
+  });
+
+  it('removes a member after the grace period, and its connection-bound entities with it', async () => {
+    const { host, scheduler, output, events } = setup();
+    const { connectionId } = await join(host, 'alice');
+    await join(host, 'watcher');
+    host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: A, typeName: 'avatar', data: {} }] });
+    scheduler.advance(100);
+    host.leave(key, connectionId);
+    scheduler.advance(600);
+    expect(events).toContain('disconnect alice');
+    expect(output.frames().some((f) => f.removed.includes(A))).toBe(true);
+  });
+
+  it('saves snapshots while changing, closes idle rooms and restores them on the next join', async () => {
+    const store = new MemorySnapshotStore();
+    const { host, scheduler } = setup({ store });
+    const { connectionId } = await join(host, 'alice');
+    host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'kept' } }] });
+    scheduler.advance(300);
+    expect((await store.load(key))?.kind).toBe('world');
+    host.receive(key, connectionId, { type: 'leave' });
+    scheduler.advance(1500);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(host.roomCount).toBe(0);
+    const saved = await store.load(key);
+    const { welcome } = await join(host, 'carol');
+    expect(welcome.frame).toBe(saved?.version);
+    expect(welcome.entities).toEqual([expect.objectContaining({ id: N, fields: { text: 'kept' } })]);
+  });
+
+  it('drains on close: members are told to reconnect and the final state is saved', async () => {
+    const store = new MemorySnapshotStore();
+    const { host, scheduler, output } = setup({ store });
+    const { connectionId } = await join(host, 'alice');
+    scheduler.advance(100);
+    await host.close();
+    expect(output.closed).toEqual([{ connectionId, code: CloseCode.ServerDraining, reason: expect.any(String) }]);
+    expect((await store.load(key))?.version).toBe(1);
+    const refused = await host.join({ key, clientId: 'late', sessionStamp: 1 });
+    expect(refused.ok).toBe(false);
+  });
+
+  it('keeps the welcome consistent: frames after it continue at welcome.frame + 1', async () => {
+    const { host, scheduler, output } = setup();
+    scheduler.advance(0);
+    await join(host, 'alice');
+    scheduler.advance(300);
+    const { welcome } = (await join(host, 'bob')) as { welcome: WelcomeMessage };
+    const before = output.frames().length;
+    scheduler.advance(100);
+    expect(output.frames()[before]?.id).toBe(welcome.frame + 1);
+  });
+});
