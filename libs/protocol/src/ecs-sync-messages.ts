@@ -1,7 +1,7 @@
 import type { CodecLimits } from './codec.js';
 import { ErrorCode, P3Error, type Result } from './errors.js';
 import { asArray, asInt, asObject, asRecord, asString, guard, invalid } from './field-checks.js';
-import type { JsonValue } from './json-value.js';
+import { isJsonValue, type JsonValue } from './json-value.js';
 import { decodeJsonWire } from './json-codec.js';
 
 /**
@@ -86,23 +86,25 @@ export function decodeEcsSyncClientMessage(
   data: string | Uint8Array,
   limits: CodecLimits = defaultEcsSyncCodecLimits,
 ): Result<EcsSyncClientMessage> {
-  const parsed = decodeJsonWire(data, limits);
+  // A patch may hold up to maxKeysPerPatch keys: the JSON layer must not refuse it earlier at its own default.
+  const parsed = decodeJsonWire(data, limits, ecsSyncLimits.maxKeysPerPatch);
   if (!parsed.ok) return parsed;
   return guard(() => readClientMessage(parsed.value));
 }
 
 function readClientMessage(value: JsonValue): EcsSyncClientMessage {
   const m = asObject(value, 'message');
-  const patches = {
+  // Read lazily, inside a known type: an unknown type is UNKNOWN_MESSAGE_TYPE whatever its other fields hold.
+  const patches = () => ({
     ...readPatches(m.documentPatches, 'documentPatches'),
     ...readPatches(m.ephemeralPatches, 'ephemeralPatches'),
-  };
+  });
   switch (m.type) {
     case 'patch':
       return {
         type: 'patch',
         messageId: asString(m.messageId, 'messageId', ecsSyncLimits.maxMessageIdLength),
-        ...patches,
+        ...patches(),
       };
     case 'reconnect': {
       if (typeof m.lastTimestamp !== 'number' || !Number.isFinite(m.lastTimestamp) || m.lastTimestamp < 0) {
@@ -114,7 +116,7 @@ function readClientMessage(value: JsonValue): EcsSyncClientMessage {
         ...(m.protocolVersion === undefined
           ? {}
           : { protocolVersion: asInt(m.protocolVersion, 'protocolVersion', 0, 0xffff) }),
-        ...patches,
+        ...patches(),
       };
     }
     default:
@@ -143,5 +145,13 @@ export function readPatch(value: unknown, what: string): Patch {
 
 /** Checks a patch (e.g. from an HTTP body) and returns it typed. */
 export function validatePatch(value: unknown): Result<Patch> {
-  return guard(() => readPatch(value, 'patch'));
+  return guard(() => {
+    const patch = readPatch(value, 'patch');
+    // readPatch trusts its field values because parsed JSON can hold nothing else; a value handed in from code
+    // can (NaN, undefined, functions, class instances), so it is checked here.
+    for (const [key, data] of Object.entries(patch)) {
+      if (!isJsonValue(data)) invalid('component data must be JSON data', key);
+    }
+    return patch;
+  });
 }

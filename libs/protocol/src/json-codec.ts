@@ -8,8 +8,11 @@ import { validateServerMessage } from './validate-server-message.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Decodes text or UTF-8 bytes into a JSON value under the limits; invalid UTF-8 is MALFORMED. */
-export function decodeJsonWire(data: WireData, limits: CodecLimits): Result<JsonValue> {
+/**
+ * Decodes text or UTF-8 bytes into a JSON value under the limits; invalid UTF-8 is MALFORMED.
+ * `maxKeys` bounds the keys of any one object (ecs-sync patches allow more than P3 messages need).
+ */
+export function decodeJsonWire(data: WireData, limits: CodecLimits, maxKeys = 4096): Result<JsonValue> {
   let text: string;
   if (typeof data === 'string') {
     text = data;
@@ -23,7 +26,7 @@ export function decodeJsonWire(data: WireData, limits: CodecLimits): Result<Json
       return fail(ErrorCode.Malformed, 'message is not valid UTF-8');
     }
   }
-  return parseJson(text, { maxLength: limits.maxMessageBytes, maxDepth: limits.maxDepth, maxKeys: 4096 });
+  return parseJson(text, { maxLength: limits.maxMessageBytes, maxDepth: limits.maxDepth, maxKeys });
 }
 
 /** The debuggable codec: one JSON object per WebSocket text message. */
@@ -32,7 +35,7 @@ export class JsonCodec implements ServerCodec, ClientCodec {
   readonly limits: CodecLimits;
 
   constructor(limits: Partial<CodecLimits> = {}) {
-    this.limits = { ...defaultCodecLimits, ...limits };
+    this.limits = mergeCodecLimits(limits);
   }
 
   decodeClient(data: WireData): Result<ClientMessage> {
@@ -53,4 +56,19 @@ export class JsonCodec implements ServerCodec, ClientCodec {
     const parsed = decodeJsonWire(data, { ...this.limits, maxMessageBytes: Math.max(this.limits.maxMessageBytes, 256 << 20) });
     return parsed.ok ? validateServerMessage(parsed.value) : parsed;
   }
+}
+
+/**
+ * Fills missing limits with the defaults. A spread would let `{ maxDepth: undefined }` (or NaN) through, and every
+ * comparison against it is false: the size and depth checks would silently switch off. Bad config throws here, once.
+ */
+function mergeCodecLimits(limits: Partial<CodecLimits>): CodecLimits {
+  const merged: CodecLimits = {
+    maxMessageBytes: limits.maxMessageBytes ?? defaultCodecLimits.maxMessageBytes,
+    maxDepth: limits.maxDepth ?? defaultCodecLimits.maxDepth,
+  };
+  for (const [name, value] of Object.entries(merged)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`codec limit ${name} must be a positive integer`);
+  }
+  return merged;
 }

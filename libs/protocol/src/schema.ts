@@ -144,8 +144,38 @@ function fieldProblem(name: string, spec: unknown): string | undefined {
     if (f.dataType !== DataType.Number) return 'precision applies to number fields';
     if (typeof f.precision !== 'number' || !(f.precision > 0) || !Number.isFinite(f.precision)) return 'precision must be > 0';
   }
-  if (f.default !== undefined && !isJsonValue(f.default)) return 'default must be JSON data';
+  if (f.default !== undefined) {
+    if (!isJsonValue(f.default)) return 'default must be JSON data';
+    return defaultProblem(f, f.default);
+  }
   return undefined;
+}
+
+/**
+ * The default is written into every entity created without the field, past the checks client writes go through:
+ * it must itself fit the field (type, min..max, maxLength). Runs after the other options were checked.
+ */
+function defaultProblem(f: Record<string, unknown>, value: JsonValue): string | undefined {
+  const maxLength = typeof f.maxLength === 'number' ? f.maxLength : undefined;
+  switch (f.dataType) {
+    case DataType.Number:
+    case DataType.Integer:
+      if (typeof value !== 'number') return 'default must be a number';
+      if (f.dataType === DataType.Integer && !Number.isSafeInteger(value)) return 'default must be a safe integer';
+      if ((typeof f.min === 'number' && value < f.min) || (typeof f.max === 'number' && value > f.max)) {
+        return 'default is outside min..max';
+      }
+      return undefined;
+    case DataType.Boolean:
+      return typeof value === 'boolean' ? undefined : 'default must be a boolean';
+    case DataType.String:
+      if (typeof value !== 'string') return 'default must be a string';
+      return value.length > (maxLength ?? schemaLimits.defaultStringLength) ? 'default is longer than maxLength' : undefined;
+    default:
+      return JSON.stringify(value).length > (maxLength ?? schemaLimits.defaultJsonLength)
+        ? 'default is longer than maxLength'
+        : undefined;
+  }
 }
 
 /** The schema as clients see it: non-replicable fields are removed (their names never leave the server). */

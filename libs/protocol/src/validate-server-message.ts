@@ -70,7 +70,9 @@ function readServerMessage(value: JsonValue): ServerMessage {
         asArray(v, 'missing', L.maxMissingRanges).map((r) => {
           const pair = asArray(r, 'missing range', 2);
           if (pair.length !== 2) invalid('missing ranges are [from, to] pairs', 'missing');
-          return [asInt(pair[0], 'from', 1, L.maxSeq), asInt(pair[1], 'to', 1, L.maxSeq)] as const;
+          const range = [asInt(pair[0], 'from', 1, L.maxSeq), asInt(pair[1], 'to', 1, L.maxSeq)] as const;
+          if (range[0] > range[1]) invalid('a missing range must have from <= to', 'missing');
+          return range;
         }),
       );
       return {
