@@ -9,3 +9,4 @@ export * from './room-service.js';
 export * from './ticked-room.js';
 export * from './room-host.js';
 export * from './random-id.js';
+export * from './config/env-reader.js';

@@ -52,6 +52,7 @@ export class RoomHost implements RoomService {
   private readonly hosted = new Map<string, Hosted>();
   private readonly opening = new Map<string, Promise<Hosted>>();
   private readonly closing = new Map<string, Promise<void>>();
+  private readonly pinned = new Set<string>();
   private closed = false;
 
   constructor(options: RoomHostOptions) {
@@ -70,8 +71,9 @@ export class RoomHost implements RoomService {
     return [...this.hosted.values()].map((h) => h.room);
   }
 
-  /** Returns the room, creating it (from its snapshot) if needed. */
-  async open(key: RoomKey): Promise<TickedRoom> {
+  /** Returns the room, creating it (from its snapshot) if needed. A pinned room is never closed for being idle. */
+  async open(key: RoomKey, options: { pinned?: boolean } = {}): Promise<TickedRoom> {
+    if (options.pinned) this.pinned.add(keyOf(key));
     return (await this.ensure(key)).room;
   }
 
@@ -181,6 +183,7 @@ export class RoomHost implements RoomService {
   }
 
   private scheduleIdle(hosted: Hosted): void {
+    if (this.pinned.has(keyOf(hosted.room.key))) return;
     hosted.idleTimer?.();
     hosted.idleTimer = this.options.scheduler.after(this.options.idleTimeoutMs ?? 30_000, () => {
       if (hosted.room.memberCount === 0) void this.closeRoom(keyOf(hosted.room.key));

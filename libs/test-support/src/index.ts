@@ -1,0 +1,2 @@
+export * from './raw-client.js';
+export * from './services.js';

@@ -1,0 +1,32 @@
+import pg from 'pg';
+
+export const postgresConfig = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' } as const;
+
+/** A pg pool on the local test database; fails with a clear message when Postgres is down (never skips). */
+export async function requirePostgres(): Promise<pg.Pool> {
+  const pool = new pg.Pool(postgresConfig);
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw new Error(`this test needs PostgreSQL at 127.0.0.1:5432 (database test, user postgres): ${(error as Error).message}`);
+  }
+  return pool;
+}
+
+/** A table or key prefix unique to this test run, so parallel files never collide. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export function until(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const poll = () => {
+      if (predicate()) return resolve();
+      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(poll, 5);
+    };
+    poll();
+  });
+}

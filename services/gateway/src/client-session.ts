@@ -1,0 +1,160 @@
+import {
+  BinaryCodec,
+  CloseCode,
+  ErrorCode,
+  JsonCodec,
+  PROTOCOL_VERSION,
+  type ClientMessage,
+  type ErrorMessage,
+  type JoinMessage,
+  type P3Error,
+} from '@p3/protocol';
+import type { Clock, RoomService } from '@p3/runtime';
+import type { Logger } from 'pino';
+import type { Authenticator } from './auth.js';
+import type { GatewayConfig } from './gateway-config.js';
+import type { GatewayMetrics } from './gateway-metrics.js';
+import { endSocket, type RoomFanout } from './room-fanout.js';
+import type { SocketData } from './socket-data.js';
+import type { WebSocket } from './uws.js';
+
+const handshakeCodecs = { json: new JsonCodec(), binary: new BinaryCodec() } as const;
+
+export interface SessionDeps {
+  readonly config: GatewayConfig;
+  readonly rooms: RoomService;
+  readonly fanout: RoomFanout;
+  readonly auth: Authenticator;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+/**
+ * The protocol of one `/v1/connect` socket: rate limit and size limit first (cheap, before decoding), then decode
+ * with the socket's codec, then `join` once or forward to the room. Every refusal is an `error` message with a
+ * stable code; only handshake failures, protocol version mismatches and sustained floods close the socket.
+ */
+export class ClientSessions {
+  constructor(private readonly deps: SessionDeps) {}
+
+  message(ws: WebSocket<SocketData>, bytes: Uint8Array): void {
+    const data = ws.getUserData();
+    const { config, metrics } = this.deps;
+    metrics.bytesIn.inc(bytes.byteLength);
+    if (!data.limiter.take()) {
+      data.dropped++;
+      metrics.rejected.inc({ code: ErrorCode.RateLimited });
+      if (data.dropped >= config.rateLimit.closeAfterDropped) {
+        endSocket(ws, CloseCode.RateLimited, 'message rate limit exceeded for too long', metrics);
+        return;
+      }
+      const now = this.deps.clock.now();
+      if (now - data.lastRateError >= 1000) {
+        data.lastRateError = now;
+        this.error(ws, ErrorCode.RateLimited, `more than ${config.rateLimit.messagesPerSecond} messages per second: messages are being dropped`);
+      }
+      return;
+    }
+    data.dropped = 0;
+    if (bytes.byteLength > config.maxMessageBytes) {
+      this.refuse(ws, ErrorCode.TooLarge, `message of ${bytes.byteLength} bytes exceeds ${config.maxMessageBytes}`);
+      return;
+    }
+    const codec = data.joined ? this.deps.fanout.decoderFor(data.joined.key, data.codec) : handshakeCodecs[data.codec];
+    if (!codec) return;
+    const decoded = codec.decodeClient(bytes);
+    if (!decoded.ok) {
+      this.refuse(ws, decoded.error.code, decoded.error.message);
+      return;
+    }
+    const message = decoded.value;
+    metrics.messagesIn.inc({ type: message.type });
+    if (message.type === 'join') {
+      void this.join(ws, message);
+      return;
+    }
+    if (!data.joined) {
+      this.refuse(ws, ErrorCode.NotJoined, 'send join first');
+      return;
+    }
+    this.deps.rooms.receive(data.joined.key, data.joined.connectionId, message as Exclude<ClientMessage, JoinMessage>);
+  }
+
+  drain(ws: WebSocket<SocketData>): void {
+    const { joined } = ws.getUserData();
+    if (joined) this.deps.fanout.drained(joined.key, joined.connectionId);
+  }
+
+  close(ws: WebSocket<SocketData>): void {
+    const data = ws.getUserData();
+    data.closed = true;
+    data.joinTimer?.();
+    if (data.joined) {
+      this.deps.fanout.removeMember(data.joined.key, data.joined.connectionId);
+      this.deps.rooms.leave(data.joined.key, data.joined.connectionId);
+    }
+  }
+
+  private async join(ws: WebSocket<SocketData>, message: JoinMessage): Promise<void> {
+    const data = ws.getUserData();
+    const { metrics } = this.deps;
+    if (data.joined || data.joining) {
+      this.refuse(ws, ErrorCode.AlreadyJoined, 'this connection already joined a room');
+      return;
+    }
+    if (message.protocolVersion !== PROTOCOL_VERSION) {
+      this.error(ws, ErrorCode.ProtocolVersion, `protocol version ${message.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+      endSocket(ws, CloseCode.ProtocolVersion, `protocol version ${message.protocolVersion} unsupported (server: ${PROTOCOL_VERSION})`, metrics);
+      return;
+    }
+    data.joining = true;
+    const key = { tenant: this.deps.config.tenant, room: message.room };
+    const principal = await this.deps.auth.authenticate(message.token, key);
+    if (data.closed) return;
+    if (!principal.ok) {
+      this.fail(ws, principal.error, principal.error.code === ErrorCode.Forbidden ? CloseCode.Forbidden : CloseCode.Unauthorized);
+      return;
+    }
+    const result = await this.deps.rooms.join({
+      key,
+      clientId: message.clientId,
+      sessionStamp: message.sessionStamp,
+      ...(message.resumeFrame === undefined ? {} : { resumeFrame: message.resumeFrame }),
+      ...(principal.value === undefined ? {} : { principal: principal.value }),
+    });
+    if (!result.ok) {
+      if (!data.closed) this.fail(ws, result.error, result.closeCode);
+      return;
+    }
+    if (data.closed) {
+      // The socket went away while the room was opening: give the session back at once.
+      this.deps.rooms.leave(key, result.connectionId);
+      return;
+    }
+    data.joinTimer?.();
+    data.joining = false;
+    data.joined = { key, connectionId: result.connectionId };
+    this.deps.fanout.addMember(key, result.connectionId, ws, data.codec, result.welcome);
+  }
+
+  private fail(ws: WebSocket<SocketData>, error: P3Error, closeCode: number): void {
+    this.error(ws, error.code, error.message);
+    endSocket(ws, closeCode, error.message, this.deps.metrics);
+  }
+
+  private refuse(ws: WebSocket<SocketData>, code: ErrorCode, reason: string): void {
+    this.deps.metrics.rejected.inc({ code });
+    this.error(ws, code, reason);
+  }
+
+  /** Sends an error with the socket's codec (before join the handshake codec: errors need no schema). */
+  private error(ws: WebSocket<SocketData>, code: ErrorCode, reason: string): void {
+    const data = ws.getUserData();
+    if (data.closed) return;
+    const message: ErrorMessage = { type: 'error', code, reason };
+    const codec = (data.joined && this.deps.fanout.decoderFor(data.joined.key, data.codec)) || handshakeCodecs[data.codec];
+    const encoded = codec.encodeServer(message);
+    ws.send(encoded, typeof encoded !== 'string');
+  }
+}

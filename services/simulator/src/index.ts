@@ -1,0 +1,3 @@
+export * from './simulator.js';
+export * from './simulator-config.js';
+export * from './simulator-metrics.js';

@@ -1,0 +1,75 @@
+import type { WorldDefinition } from '@p3/engine';
+import {
+  RoomHost,
+  systemClock,
+  timerScheduler,
+  type Clock,
+  type RoomEvents,
+  type RoomKey,
+  type RoomOutput,
+  type Scheduler,
+  type SnapshotStore,
+} from '@p3/runtime';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { SimulatorConfig } from './simulator-config.js';
+import { SimulatorMetrics } from './simulator-metrics.js';
+
+export interface SimulatorDeps {
+  readonly world: WorldDefinition | ((key: RoomKey) => WorldDefinition);
+  readonly store: SnapshotStore;
+  readonly output: RoomOutput;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly events?: RoomEvents;
+  readonly clock?: Clock;
+  readonly scheduler?: Scheduler;
+}
+
+export interface SimulatorHandle {
+  readonly host: RoomHost;
+  /** Final snapshots, then stop every room. */
+  close(): Promise<void>;
+}
+
+/**
+ * The simulator role: hosts rooms and runs their ticks. In the embedded mode it is composed in the same process
+ * as the gateway (RoomOutput = the gateway's fanout, RoomService = this host); the cluster puts a bus between them.
+ */
+export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): SimulatorHandle {
+  let host: RoomHost | undefined;
+  const metrics = new SimulatorMetrics(deps.registry, () => host);
+  const events = deps.events ?? {};
+  host = new RoomHost({
+    world: deps.world,
+    tickRate: config.tickRate,
+    bufferFrame: config.bufferFrame,
+    clock: deps.clock ?? systemClock,
+    scheduler: deps.scheduler ?? timerScheduler,
+    store: deps.store,
+    output: deps.output,
+    logger: deps.logger,
+    idleTimeoutMs: config.idleTimeoutMs,
+    resumeGraceMs: config.resumeGraceMs,
+    snapshotIntervalMs: config.snapshotIntervalMs,
+    ...(config.maxRooms === undefined ? {} : { maxRooms: config.maxRooms }),
+    events: {
+      ...events,
+      frame: (room, frame, corrections) => {
+        metrics.frames.inc();
+        if (corrections.length > 0) metrics.corrections.inc(corrections.length);
+        events.frame?.(room, frame, corrections);
+      },
+      frameDropped: (room, info) => {
+        metrics.framesDropped.inc();
+        events.frameDropped?.(room, info);
+      },
+      error: (room, error) => {
+        metrics.logicErrors.inc();
+        events.error?.(room, error);
+      },
+    },
+  });
+  const hosted = host;
+  return { host: hosted, close: () => hosted.close() };
+}
