@@ -1,5 +1,6 @@
 import {
   AccessControl,
+  DataType,
   ErrorCode,
   P3Error,
   fail,
@@ -56,6 +57,10 @@ export function checkServerField(type: CompiledType, name: string, value: unknow
   if (!spec) throw new P3Error(ErrorCode.UnknownField, `${type.name} has no field "${name}"`, { detail: name });
   if (!creating && fieldAccess(spec) === AccessControl.Seed) {
     throw new P3Error(ErrorCode.SeedField, `${type.name}.${name} is set at creation only`, { detail: name });
+  }
+  // Tick hot path: a finite number for a number field is clamped here without allocating a Result.
+  if (spec.dataType === DataType.Number && typeof value === 'number' && Number.isFinite(value)) {
+    return spec.min !== undefined && value < spec.min ? spec.min : spec.max !== undefined && value > spec.max ? spec.max : value;
   }
   const result = coerceFieldValue(name, spec, value, 'clamp');
   if (!result.ok) throw result.error;

@@ -1,26 +1,36 @@
 import type { FieldValue, InputState } from '@p3/protocol';
 import { checkServerField } from './authority.js';
 import type { CompiledType } from './compiled-schema.js';
-import type { FieldStore } from './field-store.js';
+import type { EntryRef, FieldStore } from './field-store.js';
 import { INPUT, OWNER } from './internal-fields.js';
 import type { Entity } from './world-definition.js';
 
 /** What an entity handle needs from its world. */
 export interface EntityHost {
   readonly store: FieldStore;
-  writeField(id: string, field: string, value: FieldValue): void;
+  writeAt(ref: EntryRef, field: string, value: FieldValue): void;
   assertInTick(): void;
 }
 
 const noInput: Readonly<InputState> = Object.freeze({});
 
-/** A stable, id-bound view: it reads the store on every access, so it stays right across rewinds. */
+/**
+ * A stable, id-bound view: it reads the store on every access, so it stays right across rewinds. It keeps a
+ * reference to the store entry (no lookup per field access) and re-resolves it once the entry is gone.
+ */
 export class EntityHandle implements Entity {
+  private entryRef: EntryRef | undefined;
+
   constructor(
     private readonly host: EntityHost,
     readonly id: string,
     private readonly type: CompiledType,
   ) {}
+
+  private ref(): EntryRef | undefined {
+    if (this.entryRef === undefined || !this.entryRef.alive) this.entryRef = this.host.store.ref(this.id);
+    return this.entryRef;
+  }
 
   get typeName(): string {
     return this.type.name;
@@ -44,13 +54,16 @@ export class EntityHandle implements Entity {
   }
 
   get<T extends FieldValue = FieldValue>(field: string): T {
-    return this.host.store.get(this.id, field) as T;
+    const ref = this.ref();
+    return (ref === undefined ? undefined : this.host.store.getAt(ref, field)) as T;
   }
 
+  /** Writes (clamped) in the current tick; a no-op on a removed entity. */
   set(field: string, value: FieldValue): void {
-    this.host.assertInTick();
-    if (!this.exists) return;
-    this.host.writeField(this.id, field, checkServerField(this.type, field, value, false));
+    const checked = checkServerField(this.type, field, value, false);
+    const ref = this.ref();
+    if (ref === undefined) this.host.assertInTick();
+    else this.host.writeAt(ref, field, checked);
   }
 
   data(): Record<string, FieldValue> {

@@ -3,14 +3,28 @@ import type { FieldValue } from '@p3/protocol';
 /** The existence marker of a key. `false` is a tombstone; a write without it implies `true` (seed 003). */
 export const EXISTS = '_exists';
 
-/** One field's value and the version that wrote it. Cells are immutable: a write replaces the cell. */
+/** One field's value and the version that wrote it. Read it at once: the store updates cells in place. */
 export interface Cell {
   readonly value: FieldValue;
   readonly version: number;
 }
 
+interface MutableCell {
+  value: FieldValue;
+  version: number;
+}
+
 interface Entry {
-  readonly fields: Map<string, Cell>;
+  readonly key: string;
+  readonly fields: Map<string, MutableCell>;
+  /** Mirror of the `_exists` cell (the hottest read of the tick). */
+  exists: boolean;
+  /** False once the entry left the store (rollback of its creation, pruning): holders must look it up again. */
+  alive: boolean;
+  /** Recording session that last touched the entry, with what it touched (dirty tracking without per-tick maps). */
+  session: number;
+  existedAtSessionStart: boolean;
+  readonly touched: string[];
   /** Highest version of a deletion of this key: fields written at or before it are gone. */
   clearedAt: number;
   /** Highest version of any cell of this key (cheap skip in changesSince). */
@@ -49,9 +63,32 @@ export interface StoreSnapshot {
   >;
 }
 
+/** An entry handle for hot paths (`EntityHandle`): valid while `alive`. */
+export interface EntryRef {
+  readonly key: string;
+  readonly alive: boolean;
+}
+
+/** What one recording session (one tick) changed on one key (a live view: read it right after the session). */
+export interface DirtyKey {
+  readonly key: string;
+  readonly fields: ReadonlyMap<string, Cell>;
+  readonly touched: readonly string[];
+  readonly existedAtSessionStart: boolean;
+  readonly exists: boolean;
+}
+
 /** Reverts one mutation. Logs are replayed newest first. */
 export type UndoEntry =
-  | { readonly kind: 'cell'; readonly key: string; readonly field: string; readonly prev: Cell | undefined }
+  /** The cell before the change: `existed: false` means there was none (then value and version are unused). */
+  | {
+      readonly kind: 'cell';
+      readonly key: string;
+      readonly field: string;
+      readonly existed: boolean;
+      readonly value: FieldValue;
+      readonly version: number;
+    }
   | { readonly kind: 'entry'; readonly key: string; readonly prev: { clearedAt: number; maxVersion: number } | undefined }
   | { readonly kind: 'store'; readonly prevVersion: number }
   | { readonly kind: 'revert'; readonly revert: () => void };
@@ -72,7 +109,8 @@ export class FieldStore {
   private currentVersion = 0;
   private prunedBefore = 0;
   private undo: UndoEntry[] | undefined;
-  private undoKeys: Set<string> | undefined;
+  private session = 0;
+  private readonly dirty: Entry[] = [];
 
   /** Highest version applied. */
   get version(): number {
@@ -89,7 +127,7 @@ export class FieldStore {
   }
 
   exists(key: string): boolean {
-    return this.entries.get(key)?.fields.get(EXISTS)?.value === true;
+    return this.entries.get(key)?.exists === true;
   }
 
   /** True for any key the store holds, including tombstones (an id is never reused). */
@@ -125,13 +163,38 @@ export class FieldStore {
   /** Starts recording every mutation into `log` until `stopRecording()`. */
   record(log: UndoEntry[]): void {
     this.undo = log;
-    this.undoKeys = new Set();
+    this.session++;
+    this.dirty.length = 0;
     log.push({ kind: 'store', prevVersion: this.currentVersion });
   }
 
   stopRecording(): void {
     this.undo = undefined;
-    this.undoKeys = undefined;
+  }
+
+  /** Keys the last recording session changed, in the order it first touched them (read before any rollback). */
+  dirtyKeys(): readonly DirtyKey[] {
+    return this.dirty;
+  }
+
+  /** A reference to a key's entry, for repeated access without lookups; undefined for unknown keys. */
+  ref(key: string): EntryRef | undefined {
+    return this.entries.get(key);
+  }
+
+  /** Reads through a reference (re-resolve it with `ref` once it is no longer `alive`). */
+  getAt(ref: EntryRef, field: string): FieldValue | undefined {
+    return (ref as Entry).fields.get(field)?.value;
+  }
+
+  /** writeExisting through a reference. */
+  writeAt(ref: EntryRef, field: string, value: FieldValue, version: number): boolean {
+    const entry = ref as Entry;
+    if (!entry.alive || !entry.exists) return false;
+    const cell = entry.fields.get(field);
+    if (cell !== undefined && cell.value === value) return false;
+    this.setCell(entry.key, this.touch(entry.key, version, entry), field, value, version);
+    return true;
   }
 
   /** Adds an arbitrary revert step to the current recording (used for indexes kept beside the store). */
@@ -145,14 +208,23 @@ export class FieldStore {
       const entry = log[i]!;
       switch (entry.kind) {
         case 'cell': {
-          const fields = this.entries.get(entry.key)?.fields;
-          if (!fields) break;
-          if (entry.prev === undefined) fields.delete(entry.field);
-          else fields.set(entry.field, entry.prev);
+          const target = this.entries.get(entry.key);
+          if (!target) break;
+          if (!entry.existed) target.fields.delete(entry.field);
+          else {
+            const cell = target.fields.get(entry.field);
+            if (cell) {
+              cell.value = entry.value;
+              cell.version = entry.version;
+            } else target.fields.set(entry.field, { value: entry.value, version: entry.version });
+          }
+          if (entry.field === EXISTS) target.exists = entry.existed && entry.value === true;
           break;
         }
         case 'entry': {
           if (entry.prev === undefined) {
+            const gone = this.entries.get(entry.key);
+            if (gone) gone.alive = false;
             this.entries.delete(entry.key);
           } else {
             const e = this.entries.get(entry.key);
@@ -183,7 +255,7 @@ export class FieldStore {
       return;
     }
     const entry = this.touch(key, version);
-    if (entry.fields.get(EXISTS)?.value !== true) this.setCell(key, entry, EXISTS, true, version);
+    if (!entry.exists) this.setCell(key, entry, EXISTS, true, version);
     for (const field of Object.keys(fields)) {
       if (field === EXISTS) continue;
       this.setCell(key, entry, field, fields[field]!, version);
@@ -196,11 +268,20 @@ export class FieldStore {
    */
   writeField(key: string, field: string, value: FieldValue, version: number): boolean {
     const entry = this.entries.get(key);
-    const current = entry?.fields.get(field);
-    if (current !== undefined && current.value === value && entry!.fields.get(EXISTS)?.value === true) return false;
-    const target = this.touch(key, version);
-    if (target.fields.get(EXISTS)?.value !== true) this.setCell(key, target, EXISTS, true, version);
+    if (entry !== undefined && entry.exists && entry.fields.get(field)?.value === value) return false;
+    const target = this.touch(key, version, entry);
+    if (!target.exists) this.setCell(key, target, EXISTS, true, version);
     this.setCell(key, target, field, value, version);
+    return true;
+  }
+
+  /** Like writeField, but only for a key that exists now (never revives a deleted one). */
+  writeExisting(key: string, field: string, value: FieldValue, version: number): boolean {
+    const entry = this.entries.get(key);
+    if (entry === undefined || !entry.exists) return false;
+    const cell = entry.fields.get(field);
+    if (cell !== undefined && cell.value === value) return false;
+    this.setCell(key, this.touch(key, version, entry), field, value, version);
     return true;
   }
 
@@ -209,7 +290,7 @@ export class FieldStore {
     const entry = this.touch(key, version);
     for (const [field, cell] of entry.fields) {
       if (field === EXISTS) continue;
-      this.undo?.push({ kind: 'cell', key, field, prev: cell });
+      this.undo?.push({ kind: 'cell', key, field, existed: true, value: cell.value, version: cell.version });
       entry.fields.delete(field);
     }
     entry.clearedAt = Math.max(entry.clearedAt, version);
@@ -234,7 +315,7 @@ export class FieldStore {
         entry.clearedAt = version;
         for (const [field, cell] of entry.fields) {
           if (field === EXISTS || cell.version > version) continue;
-          this.undo?.push({ kind: 'cell', key, field, prev: cell });
+          this.undo?.push({ kind: 'cell', key, field, existed: true, value: cell.value, version: cell.version });
           entry.fields.delete(field);
           changed = true;
         }
@@ -296,7 +377,7 @@ export class FieldStore {
         if (change.clearedAt !== undefined) entry.clearedAt = Math.max(entry.clearedAt, change.clearedAt);
         for (const [field, cell] of entry.fields) {
           if (field === EXISTS) continue;
-          this.undo?.push({ kind: 'cell', key: change.key, field, prev: cell });
+          this.undo?.push({ kind: 'cell', key: change.key, field, existed: true, value: cell.value, version: cell.version });
           entry.fields.delete(field);
         }
       }
@@ -313,7 +394,8 @@ export class FieldStore {
   pruneTombstones(before: number): number {
     let pruned = 0;
     for (const [key, entry] of this.entries) {
-      if (entry.fields.get(EXISTS)?.value === false && entry.clearedAt < before) {
+      if (!entry.exists && entry.clearedAt < before) {
+        entry.alive = false;
         this.entries.delete(key);
         pruned++;
       }
@@ -342,7 +424,7 @@ export class FieldStore {
     store.currentVersion = snapshot.version;
     store.prunedBefore = snapshot.horizon;
     for (const [key, source] of Object.entries(snapshot.entries)) {
-      const fields = new Map<string, Cell>();
+      const fields = new Map<string, MutableCell>();
       let maxVersion = 0;
       for (const [field, value] of Object.entries(source.fields)) {
         const version = source.versions[field] ?? snapshot.version;
@@ -353,27 +435,27 @@ export class FieldStore {
       const exists = fields.get(EXISTS)!;
       // Without a recorded deletion version, treat the existence write as the clear point: conservative for deltas.
       const clearedAt = source.clearedAt ?? (exists.value === false ? exists.version : 0);
-      store.entries.set(key, { fields, clearedAt, maxVersion });
+      store.entries.set(key, { key, fields, exists: exists.value === true, alive: true, session: 0, existedAtSessionStart: false, touched: [], clearedAt, maxVersion });
     }
     return store;
   }
 
   // ------------------------------------------------------------------------------------------------------------
 
-  private touch(key: string, version: number): Entry {
-    let entry = this.entries.get(key);
-    const undoKeys = this.undoKeys;
-    if (undoKeys !== undefined && !undoKeys.has(key)) {
-      undoKeys.add(key);
-      this.undo!.push({
-        kind: 'entry',
-        key,
-        prev: entry === undefined ? undefined : { clearedAt: entry.clearedAt, maxVersion: entry.maxVersion },
-      });
-    }
+  private touch(key: string, version: number, known?: Entry): Entry {
+    let entry = known ?? this.entries.get(key);
     if (entry === undefined) {
-      entry = { fields: new Map(), clearedAt: 0, maxVersion: version };
+      entry = { key, fields: new Map(), exists: false, alive: true, session: 0, existedAtSessionStart: false, touched: [], clearedAt: 0, maxVersion: version };
       this.entries.set(key, entry);
+      if (this.undo !== undefined) this.undo.push({ kind: 'entry', key, prev: undefined });
+    } else if (this.undo !== undefined && entry.session !== this.session) {
+      this.undo.push({ kind: 'entry', key, prev: { clearedAt: entry.clearedAt, maxVersion: entry.maxVersion } });
+    }
+    if (this.undo !== undefined && entry.session !== this.session) {
+      entry.session = this.session;
+      entry.existedAtSessionStart = entry.exists;
+      entry.touched.length = 0;
+      this.dirty.push(entry);
     }
     if (version > entry.maxVersion) entry.maxVersion = version;
     if (version > this.currentVersion) this.currentVersion = version;
@@ -381,9 +463,22 @@ export class FieldStore {
   }
 
   private setCell(key: string, entry: Entry, field: string, value: FieldValue, version: number): void {
-    this.undo?.push({ kind: 'cell', key, field, prev: entry.fields.get(field) });
-    entry.fields.set(field, { value, version });
+    const cell = entry.fields.get(field);
+    if (this.undo !== undefined) {
+      this.undo.push(
+        cell === undefined
+          ? { kind: 'cell', key, field, existed: false, value: null, version: 0 }
+          : { kind: 'cell', key, field, existed: true, value: cell.value, version: cell.version },
+      );
+    }
+    if (cell === undefined) entry.fields.set(field, { value, version });
+    else {
+      cell.value = value;
+      cell.version = version;
+    }
+    if (field === EXISTS) entry.exists = value === true;
     if (version > entry.maxVersion) entry.maxVersion = version;
+    if (this.undo !== undefined && !entry.touched.includes(field)) entry.touched.push(field);
   }
 }
 

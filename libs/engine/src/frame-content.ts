@@ -1,68 +1,58 @@
 import type { EntityFields, EntityUpdate, Frame, FrameType, GameEvent, InputState } from '@p3/protocol';
 import type { CompiledSchema } from './compiled-schema.js';
-import type { FieldStore, UndoEntry } from './field-store.js';
-import { EXISTS, INPUT, OWNER, TYPE } from './internal-fields.js';
-
-interface Touched {
-  readonly fields: Set<string>;
-  existedBefore: boolean | undefined;
-}
+import type { FieldStore } from './field-store.js';
+import { INPUT, OWNER, TYPE } from './internal-fields.js';
 
 /**
- * Builds the frame clients receive from what one tick changed (its undo log): created entities with all their
- * replicable fields, changed entities with the replicable fields that changed, removed ids. Entities appear in
- * the order the tick first touched them, which is deterministic because ticks are.
+ * Builds the frame clients receive from what one tick changed (the store's dirty keys of that recording session):
+ * created entities with all their replicable fields, changed entities with the replicable fields that changed,
+ * removed ids. Entities appear in the order the tick first touched them, which is deterministic because ticks are.
  */
 export function buildFrame(
   store: FieldStore,
   schema: CompiledSchema,
-  log: readonly UndoEntry[],
   head: { id: number; type: FrameType; time: number; events: readonly GameEvent[] },
 ): Frame {
-  const touched = new Map<string, Touched>();
-  for (const entry of log) {
-    if (entry.kind === 'entry') {
-      if (!touched.has(entry.key)) touched.set(entry.key, { fields: new Set(), existedBefore: entry.prev === undefined ? false : undefined });
-    } else if (entry.kind === 'cell') {
-      let t = touched.get(entry.key);
-      if (!t) {
-        t = { fields: new Set(), existedBefore: undefined };
-        touched.set(entry.key, t);
-      }
-      if (entry.field === EXISTS && t.existedBefore === undefined) t.existedBefore = entry.prev?.value === true;
-      t.fields.add(entry.field);
-    }
-  }
-
   const entities: EntityUpdate[] = [];
   const removed: string[] = [];
-  for (const [id, t] of touched) {
-    const existsNow = store.exists(id);
-    const existedBefore = t.existedBefore ?? existsNow;
+  for (const t of store.dirtyKeys()) {
+    const id = t.key;
+    const cells = t.fields;
+    const existsNow = t.exists;
+    const existedBefore = t.existedAtSessionStart;
     if (!existsNow) {
       if (existedBefore) removed.push(id);
       continue;
     }
-    const typeName = store.get(id, TYPE);
+    const typeName = cells.get(TYPE)?.value;
     const type = typeof typeName === 'string' ? schema.type(typeName) : undefined;
     if (!type) continue;
     const created = !existedBefore;
-    const names = created ? type.replicableNames : [...t.fields].filter((f) => type.replicable.has(f));
     let fields: EntityFields | undefined;
-    for (const name of names) {
-      const value = store.get(id, name);
-      if (value === undefined) continue;
-      fields ??= {};
-      fields[name] = value;
+    if (created) {
+      for (const name of type.replicableNames) {
+        const cell = cells.get(name);
+        if (cell === undefined) continue;
+        fields ??= {};
+        fields[name] = cell.value;
+      }
+    } else {
+      for (const name of t.touched) {
+        if (!type.replicable.has(name)) continue;
+        const cell = cells.get(name);
+        if (cell === undefined) continue;
+        fields ??= {};
+        fields[name] = cell.value;
+      }
     }
-    const ownerChanged = created || t.fields.has(OWNER);
-    const inputChanged = t.fields.has(INPUT) && store.get(id, INPUT) !== undefined;
-    if (!created && fields === undefined && !ownerChanged && !inputChanged) continue;
+    const ownerChanged = created || t.touched.includes(OWNER);
+    const input = t.touched.includes(INPUT) ? (cells.get(INPUT)?.value as InputState | undefined) : undefined;
+    if (!created && fields === undefined && !ownerChanged && input === undefined) continue;
     const update: { -readonly [K in keyof EntityUpdate]: EntityUpdate[K] } = { id, typeName: type.name };
     if (created) update.created = true;
-    if (ownerChanged) update.owner = (store.get(id, OWNER) as string | null | undefined) ?? null;
+    if (ownerChanged) update.owner = (cells.get(OWNER)?.value as string | null | undefined) ?? null;
     if (fields !== undefined) update.fields = fields;
-    if (inputChanged) update.input = store.get(id, INPUT) as InputState;
+    if (input !== undefined) update.input = input;
     entities.push(update);
   }
   return { id: head.id, type: head.type, time: head.time, events: head.events, entities, removed };

@@ -18,7 +18,7 @@ import { checkClientData, checkServerData } from './authority.js';
 import type { Command, OpRef, Rejection } from './commands.js';
 import { CompiledSchema, type CompiledType } from './compiled-schema.js';
 import { EntityHandle, type EntityHost } from './entity-handle.js';
-import { FieldStore, type UndoEntry } from './field-store.js';
+import { FieldStore, type EntryRef, type UndoEntry } from './field-store.js';
 import { buildFrame, frameContentKey } from './frame-content.js';
 import { FrameRing } from './frame-ring.js';
 import { INPUT, OWNER, TYPE } from './internal-fields.js';
@@ -298,7 +298,7 @@ export class World implements EntityHost {
       this.store.stopRecording();
     }
     const type = this.isCovered(id) ? FrameType.Verified : FrameType.Generated;
-    const frame = buildFrame(this.store, this.schema, undo, { id, type, time: this.frameTime(id), events: this.tickEvents });
+    const frame = buildFrame(this.store, this.schema, { id, type, time: this.frameTime(id), events: this.tickEvents });
     return { frame, commands, undo };
   }
 
@@ -341,7 +341,7 @@ export class World implements EntityHost {
         }
         if (command.kind === 'delete') this.removeEntity(command.entityId);
         else if (command.kind === 'update') {
-          for (const field of Object.keys(command.data)) this.store.writeField(command.entityId, field, command.data[field]!, id);
+          for (const field of Object.keys(command.data)) this.store.writeExisting(command.entityId, field, command.data[field]!, id);
         } else {
           const current = this.store.get(command.entityId, INPUT) as InputState | undefined;
           this.store.writeField(command.entityId, INPUT, { ...current, ...command.input }, id);
@@ -396,9 +396,9 @@ export class World implements EntityHost {
   }
 
   /** @internal */
-  writeField(id: string, field: string, value: JsonValue): void {
+  writeAt(ref: EntryRef, field: string, value: JsonValue): void {
     this.assertInTick();
-    this.store.writeField(id, field, value, this.tickFrame);
+    this.store.writeAt(ref, field, value, this.tickFrame);
   }
 
   /** @internal */
