@@ -1,0 +1,57 @@
+import { pino } from 'pino';
+import { ConfigError } from '@p3/runtime';
+import { arenaWorld } from './demo/arena-world.js';
+import { buildDemoFiles } from './demo/demo-bundle.js';
+import { P3Server } from './p3-server.js';
+import { serverConfigFromEnv } from './server-config.js';
+
+/** `npm start`: the single-process server with embedded defaults (file snapshots in ./data) and the arena demo. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = serverConfigFromEnv(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = pino({ level: config.logLevel });
+  const server = new P3Server({
+    host: config.gateway.host,
+    port: config.gateway.port,
+    instanceId: config.instanceId,
+    world: arenaWorld,
+    storage: config.storage,
+    dataDir: config.dataDir,
+    logger,
+    gateway: config.gateway,
+    simulator: config.simulator,
+    ...(config.demo ? { staticFiles: await buildDemoFiles() } : {}),
+  });
+  await server.listen();
+  const shown = config.gateway.host === '0.0.0.0' ? 'localhost' : config.gateway.host;
+  logger.info(`P3 is running: open http://${shown}:${server.port}/ in two tabs (WebSocket: ws://${shown}:${server.port}/v1/connect)`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'draining: clients are told to reconnect, rooms take a final snapshot');
+    server
+      .close()
+      .then(() => process.exit(0))
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

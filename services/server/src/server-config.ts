@@ -1,0 +1,31 @@
+import { gatewayConfigFromEnv, type GatewayConfig } from '@p3/gateway';
+import { EnvReader } from '@p3/runtime';
+import { simulatorConfigFromEnv, type SimulatorConfig } from '@p3/simulator';
+
+export interface ServerConfig {
+  readonly gateway: GatewayConfig;
+  readonly simulator: SimulatorConfig;
+  readonly instanceId: string;
+  readonly storage: 'file' | 'memory';
+  readonly dataDir: string;
+  readonly logLevel: string;
+  readonly demo: boolean;
+}
+
+/** Settings of `npm start` from environment variables (see the README's configuration table). */
+export function serverConfigFromEnv(env: Readonly<Record<string, string | undefined>>): ServerConfig {
+  const gateway = gatewayConfigFromEnv(env);
+  const simulator = simulatorConfigFromEnv(env);
+  const r = new EnvReader(env);
+  const config: ServerConfig = {
+    gateway,
+    simulator,
+    instanceId: r.string('P3_INSTANCE_ID', 'arena', { pattern: /^[A-Za-z0-9_.:-]{1,128}$/ }),
+    storage: r.string('P3_STORAGE', 'file', { oneOf: ['file', 'memory'] }) as 'file' | 'memory',
+    dataDir: r.string('P3_DATA_DIR', './data'),
+    logLevel: r.string('P3_LOG_LEVEL', 'info', { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }),
+    demo: r.bool('P3_DEMO', true),
+  };
+  r.done();
+  return config;
+}
