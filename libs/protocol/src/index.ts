@@ -10,3 +10,4 @@ export * from './validate-client-message.js';
 export * from './validate-server-message.js';
 export * from './ecs-sync-messages.js';
 export { isUuid } from './field-checks.js';
+export * from './binary/index.js';
