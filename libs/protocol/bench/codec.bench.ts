@@ -1,4 +1,4 @@
-import { BinaryCodec, JsonCodec, type FrameMessage, type WorldSchema } from '@p3/protocol';
+import { BinaryCodec, JsonCodec, type EntityUpdate, type FrameMessage, type WorldSchema } from '@p3/protocol';
 
 export interface CodecBenchResult {
   readonly updates: number;
@@ -31,7 +31,7 @@ function frame(n: number, updates: number, created: boolean): FrameMessage {
       time: n * 33.333,
       events: [],
       removed: [],
-      entities: Array.from({ length: updates }, (_, i) =>
+      entities: Array.from({ length: updates }, (_, i): EntityUpdate =>
         created
           ? { id: id(i), typeName: 'unit', created: true, owner: null, fields: { x: i, y: i * 2, hp: 100 } }
           : { id: id(i), typeName: 'unit', fields: { x: (i * 13.7 + n) % 10_000, y: (i * 3.1 + n) % 10_000 } },

@@ -1,0 +1,14 @@
+export { P3Client } from './p3-client.js';
+export type { P3ClientEvents, ConnectInfo, DisconnectInfo, RejectInfo } from './client-events.js';
+export type { P3ClientOptions } from './options.js';
+export type { P3Frame } from './p3-frame.js';
+export type { EntityState, WorldState } from './entity-state.js';
+export type { OfflineStore, PersistedOutbound, PersistedOp } from './offline-store.js';
+export { isPersistedOutbound } from './offline-store.js';
+export { MemoryOfflineStore } from './offline-store.memory.js';
+export { IndexedDbOfflineStore } from './offline-store.indexeddb.js';
+export type { WebSocketConstructor, WebSocketLike } from './transport.js';
+export type { MonotonicClock } from './clock-sync.js';
+export { ClockSync } from './clock-sync.js';
+export { interpolateAt } from './interpolation.js';
+export { TypedEmitter } from './events.js';

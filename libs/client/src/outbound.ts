@@ -1,0 +1,231 @@
+import { OutboundLog, type Sequenced } from '@p3/engine';
+import { messageLimits, type Op, type OpsMessage } from '@p3/protocol';
+import type { PersistedOutbound } from './offline-store.js';
+
+type Entry = Sequenced<Op>;
+
+/** An op of this client whose effect is not yet in an authoritative frame (what predictions replay). */
+export interface LocalOp {
+  readonly op: Op;
+  /**
+   * Frame the op applies at, as far as the client knows: the frame it was stamped with when sent, or (once
+   * acknowledged) the first frame that includes it. Undefined while not sent on the current connection.
+   */
+  readonly frame: number | undefined;
+}
+
+export interface OutboundOptions {
+  /** First session stamp (when nothing is restored). */
+  readonly stamp: number;
+  /** Called after every change worth persisting. */
+  readonly onChange: () => void;
+}
+
+const maxRemembered = 4096;
+
+/**
+ * The sending side of the client (seed 001 on top of the engine's OutboundLog): numbers ops, batches the unsent
+ * ones into `ops` messages (consecutive sequence numbers of one stamp each), keeps everything unacknowledged for
+ * resends and reconnects, and keeps acknowledged ops "landing" until the authoritative frame that applies them
+ * arrives, so an optimistic value never flickers back in between.
+ */
+export class Outbound {
+  private readonly log: OutboundLog<Op>;
+  /** Entries sent on the current connection, with the frame they were stamped for. */
+  private readonly sentAt = new Map<Entry, number | undefined>();
+  private landing: Array<{ readonly entry: Entry; readonly due: number }> = [];
+  /** Recently pushed ops by `stamp:seq`: a rejection may arrive after the ack (refused when applied). */
+  private readonly recent = new Map<string, Op>();
+  /** Ops pushed before the persisted queue was restored: numbered after it. */
+  private early: Op[] | undefined = [];
+  private readonly onChange: () => void;
+
+  constructor(options: OutboundOptions) {
+    this.log = new OutboundLog<Op>({ stamp: options.stamp });
+    this.onChange = options.onChange;
+  }
+
+  /** The session stamp announced in `join`. */
+  get stamp(): number {
+    return this.log.stamp;
+  }
+
+  get restored(): boolean {
+    return this.early === undefined;
+  }
+
+  /** Ops not yet acknowledged (including those not sent). */
+  get size(): number {
+    return this.log.size + (this.early?.length ?? 0);
+  }
+
+  get hasUnsent(): boolean {
+    return this.log.unacknowledged().some((e) => !this.sentAt.has(e));
+  }
+
+  /** Restores a persisted queue (or none), then numbers the ops pushed meanwhile after it. Call once. */
+  restore(state: PersistedOutbound | null): void {
+    if (state !== null) {
+      this.log.restore(
+        state.pending.map((p) => ({ stamp: p.stamp, seq: p.seq, payload: p.op })),
+        state.next,
+      );
+      for (const p of state.pending) this.remember(p.stamp, p.seq, p.op);
+    }
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const op of early) this.push(op);
+    this.onChange();
+  }
+
+  push(op: Op): void {
+    if (this.early !== undefined) {
+      this.early.push(op);
+      return;
+    }
+    const entry = this.log.push(op);
+    this.remember(entry.stamp, entry.seq, op);
+    this.onChange();
+  }
+
+  /**
+   * The unsent ops as messages, each op stamped for `frame` (undefined: the server's next tick) and `through`
+   * the same frame; marks them sent. Ops resent after a reconnect or a `missing` report are re-stamped here.
+   */
+  takeBatches(frame: number | undefined): OpsMessage[] {
+    const unsent = this.log.unacknowledged().filter((e) => !this.sentAt.has(e));
+    const messages: OpsMessage[] = [];
+    let run: Entry[] = [];
+    const close = () => {
+      if (run.length === 0) return;
+      const first = run[0]!;
+      messages.push({
+        type: 'ops',
+        stamp: first.stamp,
+        seq: first.seq,
+        ...(frame === undefined ? {} : { through: frame }),
+        ops: run.map((e) => (frame === undefined ? withoutFrame(e.payload) : { ...e.payload, frame })),
+      });
+      run = [];
+    };
+    for (const entry of unsent) {
+      const last = run[run.length - 1];
+      if (
+        last &&
+        (last.stamp !== entry.stamp ||
+          last.seq + 1 !== entry.seq ||
+          run.length >= messageLimits.maxOpsPerMessage)
+      )
+        close();
+      run.push(entry);
+      this.sentAt.set(entry, frame);
+    }
+    close();
+    return messages;
+  }
+
+  /** A new connection: nothing is sent on it yet. */
+  resetConnection(): void {
+    this.sentAt.clear();
+  }
+
+  /**
+   * Applies an ack: acknowledged ops start landing (until frame `max(stamped frame, nextFrame)`, where `nextFrame`
+   * is the first frame the server can still apply them in), and ops listed missing are marked for resending.
+   */
+  ack(
+    stamp: number,
+    seq: number,
+    missing: ReadonlyArray<readonly [number, number]> | undefined,
+    nextFrame: number,
+  ): void {
+    const acked = this.log.unacknowledged().filter((e) => e.stamp === stamp && e.seq <= seq);
+    for (const entry of acked) {
+      const stamped = this.sentAt.get(entry);
+      this.landing.push({ entry, due: Math.max(stamped ?? nextFrame, nextFrame) });
+      this.sentAt.delete(entry);
+    }
+    const resend = this.log.ack(stamp, seq, missing ?? []);
+    for (const entry of resend) this.sentAt.delete(entry);
+    if (acked.length > 0 || resend.length > 0) this.onChange();
+  }
+
+  /** Authoritative frame `frame` arrived: ops landing at or before it are now part of the authoritative world. */
+  settle(frame: number): boolean {
+    const before = this.landing.length;
+    this.landing = this.landing.filter((l) => l.due > frame);
+    return this.landing.length !== before;
+  }
+
+  /** A rejected op stops counting (its optimistic effect goes). Returns the op when the client knew it. */
+  reject(stamp: number, seq: number): Op | undefined {
+    const op = this.recent.get(key(stamp, seq));
+    const landingBefore = this.landing.length;
+    this.landing = this.landing.filter((l) => l.entry.stamp !== stamp || l.entry.seq !== seq);
+    const pending = this.log.unacknowledged().find((e) => e.stamp === stamp && e.seq === seq);
+    if (pending) this.rewrite((entries) => entries.filter((e) => e !== pending));
+    if (pending || this.landing.length !== landingBefore) this.onChange();
+    return op ?? pending?.payload;
+  }
+
+  /** Marks an op sent on this connection for sending again (the server did not record it). */
+  resend(stamp: number, seq: number): void {
+    const entry = this.log.unacknowledged().find((e) => e.stamp === stamp && e.seq === seq);
+    if (entry) this.sentAt.delete(entry);
+  }
+
+  /** Replaces the payload of a queued op, keeping its sequence number (see write-guard `acceptedFields`). */
+  replace(stamp: number, seq: number, op: Op): void {
+    this.rewrite((entries) =>
+      entries.map((e) => (e.stamp === stamp && e.seq === seq ? { stamp, seq, payload: op } : e)),
+    );
+    this.remember(stamp, seq, op);
+    this.onChange();
+  }
+
+  /** Ops whose effect is not yet authoritative, oldest first: landing, then unacknowledged, then not yet numbered. */
+  localOps(): LocalOp[] {
+    const out: LocalOp[] = this.landing.map((l) => ({ op: l.entry.payload, frame: l.due }));
+    for (const entry of this.log.unacknowledged())
+      out.push({ op: entry.payload, frame: this.sentAt.get(entry) });
+    for (const op of this.early ?? []) out.push({ op, frame: undefined });
+    return out;
+  }
+
+  persisted(clientId: string): PersistedOutbound {
+    return {
+      format: 'p3.outbound/1',
+      clientId,
+      next: this.log.next,
+      pending: this.log.unacknowledged().map((e) => ({ stamp: e.stamp, seq: e.seq, op: e.payload })),
+    };
+  }
+
+  /** OutboundLog has no removal: rewrite its pending list in place, keeping the numbering (and sent marks). */
+  private rewrite(change: (entries: readonly Entry[]) => Entry[]): void {
+    const before = this.log.unacknowledged().slice();
+    const next = this.log.next;
+    const after = change(before);
+    this.log.restore(after, next);
+    for (let i = 0; i < before.length; i++) {
+      const old = before[i]!;
+      const replaced = after.find((e) => e.stamp === old.stamp && e.seq === old.seq);
+      if (replaced !== undefined && replaced !== old && this.sentAt.has(old))
+        this.sentAt.set(replaced, this.sentAt.get(old));
+      if (replaced !== old) this.sentAt.delete(old);
+    }
+  }
+
+  private remember(stamp: number, seq: number, op: Op): void {
+    this.recent.set(key(stamp, seq), op);
+    if (this.recent.size > maxRemembered) this.recent.delete(this.recent.keys().next().value as string);
+  }
+}
+
+const key = (stamp: number, seq: number) => `${stamp}:${seq}`;
+
+function withoutFrame(op: Op): Op {
+  if (op.frame === undefined) return op;
+  const { frame: _frame, ...rest } = op;
+  return rest as Op;
+}

@@ -1,0 +1,450 @@
+import {
+  CloseCode,
+  ErrorCode,
+  P3Error,
+  PROTOCOL_VERSION,
+  defaultCodecLimits,
+  shouldReconnect,
+  type AckMessage,
+  type CatchupMessage,
+  type ClientCodec,
+  type ClientMessage,
+  type Frame,
+  type OpsMessage,
+  type PongMessage,
+  type RejectMessage,
+  type ServerMessage,
+  type WelcomeMessage,
+  type WireData,
+  type WorldSchema,
+} from '@p3/protocol';
+import type { ClockSync } from './clock-sync.js';
+import type { Connection } from './connection.js';
+import type { TypedEmitter } from './events.js';
+import type { ResolvedOptions } from './options.js';
+import type { Outbound } from './outbound.js';
+import { frameView } from './p3-frame.js';
+import type { P3ClientEvents } from './client-events.js';
+import type { HeldFrame, Replica } from './replica.js';
+import { SeenEvents } from './seen-events.js';
+import { acceptedFields } from './write-guard.js';
+
+export interface SessionDeps {
+  readonly options: ResolvedOptions;
+  readonly replica: Replica;
+  readonly outbound: Outbound;
+  readonly clock: ClockSync;
+  readonly emitter: TypedEmitter<P3ClientEvents>;
+  /** Schema known before any welcome (from the world definition), if any. */
+  readonly schema: WorldSchema | undefined;
+  /** The local view changed (drop caches). */
+  invalidate(): void;
+  /** Type of an entity in the local view (to re-check an op that cannot be encoded). */
+  localType(entityId: string): string | undefined;
+  onWelcome(): void;
+}
+
+type Phase = 'idle' | 'joining' | 'joined';
+
+/** Pings right after a welcome (to converge fast), then one every `pingIntervalMs`. */
+const quickPings = 5;
+const quickPingSpacingMs = 50;
+const pingIntervalMs = 2000;
+/** Consecutive undecodable messages after which the socket is dropped and a fresh session is made. */
+const maxDecodeFailures = 3;
+
+/**
+ * The protocol spoken on one socket after it opens: join and welcome, frames in order (gaps resynced, corrections
+ * rewound), acks and rejections of this client's ops, clock-sync pings, op batches and idle `cover` at sendRate.
+ * It outlives sockets (the P3Client keeps one), and resets its per-socket state on every open and close.
+ */
+export class Session {
+  connectionId: string | undefined;
+  schema: WorldSchema | undefined;
+  tickRate = 30;
+  bufferFrame = 20;
+  private phase: Phase = 'idle';
+  private connection: Connection | undefined;
+  private codec: ClientCodec | undefined;
+  /** Server messages waiting for the welcome or for a catch-up, in arrival order. */
+  private inbox: ServerMessage[] = [];
+  private awaitingCatchup = false;
+  private joinStamp = 0;
+  private joinSentAt = 0;
+  private pingId = 0;
+  private pingsSent = 0;
+  private flushTimer: ReturnType<typeof setInterval> | undefined;
+  private pingTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastCover = -1;
+  private decodeFailures = 0;
+  private stoppedForGood = false;
+  private readonly seen = new SeenEvents();
+
+  constructor(private readonly deps: SessionDeps) {
+    this.schema = deps.schema;
+  }
+
+  get joined(): boolean {
+    return this.phase === 'joined';
+  }
+
+  get tickInterval(): number {
+    return 1000 / this.tickRate;
+  }
+
+  /** Frame an op sent now is stamped for: estimated server frame + input delay; undefined before clock sync. */
+  stampFrame(): number | undefined {
+    const frame = this.deps.clock.serverFrame(this.tickInterval);
+    return frame === undefined ? undefined : Math.max(0, frame + this.deps.options.inputDelayFrames);
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Socket events
+
+  opened(connection: Connection, codec: ClientCodec, clientId: string): void {
+    const { outbound, replica, clock, options } = this.deps;
+    this.connection = connection;
+    this.codec = codec;
+    this.phase = 'joining';
+    this.inbox = [];
+    this.awaitingCatchup = false;
+    this.decodeFailures = 0;
+    this.lastCover = -1;
+    // A new socket may reach a room whose clock restarted (failover, snapshot restore): sync again.
+    clock.reset();
+    outbound.resetConnection();
+    this.joinStamp = outbound.stamp;
+    this.joinSentAt = clock.now();
+    this.send({
+      type: 'join',
+      protocolVersion: PROTOCOL_VERSION,
+      room: options.room,
+      clientId,
+      sessionStamp: this.joinStamp,
+      ...(options.token === undefined ? {} : { token: options.token }),
+      ...(replica.frame >= 0 ? { resumeFrame: replica.frame } : {}),
+    });
+    // Seed 002 reconnect, step 1 "start queueing websocket events": from here until the welcome, server messages
+    // wait in the inbox. Step 2 "emit queued changes (drain queue)": the offline queue goes out right behind the
+    // join. Unstamped (the clock is not synced on this socket yet), so the server applies them at its next tick;
+    // it drops what it already applied by (clientId, stamp, seq). Steps 3-5 happen in `welcome`.
+    this.sendOps(undefined);
+  }
+
+  message(data: WireData): void {
+    const codec = this.codec;
+    if (codec === undefined) return;
+    const decoded = codec.decodeServer(data);
+    if (!decoded.ok) {
+      this.deps.emitter.emit('error', decoded.error);
+      // One bad message is skipped; a run of them means the codec lost track (e.g. the binary entity directory):
+      // a fresh socket gets a fresh welcome.
+      if (++this.decodeFailures >= maxDecodeFailures)
+        this.connection?.drop(CloseCode.Internal, 'undecodable server messages');
+      return;
+    }
+    this.decodeFailures = 0;
+    const message = decoded.value;
+    switch (message.type) {
+      case 'welcome':
+        this.welcome(message);
+        return;
+      case 'pong':
+        this.pong(message);
+        return;
+      case 'error':
+        this.deps.emitter.emit('error', new P3Error(message.code, message.reason));
+        return;
+      case 'catchup':
+        if (this.phase !== 'joined') this.inbox.push(message);
+        else this.catchup(message);
+        this.pump();
+        return;
+      default:
+        this.inbox.push(message);
+        this.pump();
+    }
+  }
+
+  /** The socket closed (or could not open). Returns whether the client reconnects. */
+  closed(code: number, reason: string, mayReconnect: boolean): boolean {
+    const wasJoined = this.phase === 'joined';
+    this.stopTimers();
+    this.phase = 'idle';
+    this.codec = undefined;
+    this.connection = undefined;
+    this.inbox = [];
+    this.awaitingCatchup = false;
+    const willReconnect = mayReconnect && shouldReconnect(code);
+    // Failed attempts while reconnecting stay quiet; the end of a session, or of the client, is announced once.
+    if ((wasJoined || !willReconnect) && !this.stoppedForGood)
+      this.deps.emitter.emit('disconnect', { code, reason, willReconnect });
+    if (!willReconnect) this.stoppedForGood = true;
+    return willReconnect;
+  }
+
+  /** Sends what is unsent, then `leave` (the room removes this client's connection-bound entities at once). */
+  leave(): void {
+    if (this.phase !== 'joined') return;
+    this.sendOps(this.stampFrame());
+    this.send({ type: 'leave' });
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Server messages
+
+  private welcome(w: WelcomeMessage): void {
+    if (this.phase !== 'joining') {
+      this.deps.emitter.emit('error', new P3Error(ErrorCode.InvalidMessage, 'unexpected welcome'));
+      return;
+    }
+    const { replica, outbound, clock, emitter } = this.deps;
+    this.schema = w.schema;
+    this.tickRate = w.tickRate;
+    this.bufferFrame = w.bufferFrame;
+    this.connectionId = w.connectionId;
+    replica.setCapacity(w.bufferFrame);
+    this.seen.setWindow(w.bufferFrame);
+    // Seed 002 reconnect, steps 3 and 4: the welcome is the (delta) bootstrap. `delta: false` replaces the world
+    // (first join, or a session the server no longer had); `delta: true` holds what changed since resumeFrame.
+    if (!w.delta) this.seen.forgetAfter(w.frame);
+    replica.bootstrap(w.frame, w.frame * this.tickInterval, w.entities, w.removed, !w.delta);
+    clock.addSample(this.joinSentAt, w.serverTime, this.deps.clock.now());
+    // Ops the server already applied for this stamp are done (the rest were re-sent behind the join).
+    outbound.ack(this.joinStamp, w.lastSeq, undefined, w.frame + 1);
+    outbound.settle(w.frame);
+    // Step 5: apply what arrived meanwhile (frames the welcome already covers are dropped), stop queueing.
+    this.inbox = this.inbox.filter((m) => m.type !== 'frame' || m.frame.id > w.frame);
+    this.phase = 'joined';
+    this.deps.invalidate();
+    this.startTimers();
+    this.deps.onWelcome();
+    this.pump();
+    emitter.emit('connect', { connectionId: w.connectionId, resumed: w.delta, frame: w.frame });
+  }
+
+  /** Handles queued messages in order until one must wait (a gap: its catch-up comes first). */
+  private pump(): void {
+    while (this.phase === 'joined' && !this.awaitingCatchup && this.inbox.length > 0) {
+      const message = this.inbox[0]!;
+      if (this.handle(message) === 'wait') break;
+      this.inbox.shift();
+    }
+  }
+
+  private handle(message: ServerMessage): 'done' | 'wait' {
+    switch (message.type) {
+      case 'frame':
+        return this.frame(message.frame);
+      case 'ack':
+        this.ack(message);
+        return 'done';
+      case 'reject':
+        this.reject(message);
+        return 'done';
+      case 'catchup':
+        this.catchup(message);
+        return 'done';
+      default:
+        return 'done';
+    }
+  }
+
+  private frame(frame: Frame): 'done' | 'wait' {
+    const outcome = this.deps.replica.apply(frame);
+    switch (outcome.kind) {
+      case 'stale':
+        return 'done';
+      case 'gap':
+        // Frames are missing: ask for everything since the last one held; this frame waits for the catch-up.
+        this.resync(this.deps.replica.frame);
+        return 'wait';
+      case 'unrewindable':
+        // A correction older than the held history: the catch-up since the frame before it covers it.
+        this.resync(outcome.from);
+        return 'done';
+      default:
+        this.authoritative(outcome.held);
+        return 'done';
+    }
+  }
+
+  private catchup(c: CatchupMessage): void {
+    const { replica } = this.deps;
+    if (!c.full && c.from > replica.frame) {
+      // A delta from after what this client holds cannot apply: ask again from what it holds.
+      this.resync(replica.frame);
+      return;
+    }
+    if (!this.awaitingCatchup && c.to < replica.frame) return;
+    this.awaitingCatchup = false;
+    this.authoritative(
+      replica.bootstrap(c.to, c.to * this.tickInterval, c.entities, c.removed, c.full, c.from),
+    );
+  }
+
+  /** A new authoritative frame is held (applied, corrected, or a catch-up): settle ops, deliver events and the frame. */
+  private authoritative(held: HeldFrame): void {
+    const { replica, outbound, emitter } = this.deps;
+    outbound.settle(replica.frame);
+    this.deps.invalidate();
+    const events = this.seen.fresh(held.frame.events, held.frame.id);
+    emitter.emit('frame', frameView(held.frame, held.world));
+    for (const event of events) emitter.emit('event', event);
+  }
+
+  private ack(a: AckMessage): void {
+    // In-order delivery: the first frame that can include these ops is the one after the latest held.
+    this.deps.outbound.ack(a.stamp, a.seq, a.missing, this.deps.replica.frame + 1);
+  }
+
+  private reject(r: RejectMessage): void {
+    const { outbound, emitter } = this.deps;
+    if (r.code === ErrorCode.SequenceOutOfWindow && r.stamp === outbound.stamp) {
+      // Not recorded by the server (too far ahead of a gap): send it again once the gap is filled.
+      outbound.resend(r.stamp, r.seq);
+      return;
+    }
+    const op = outbound.reject(r.stamp, r.seq);
+    emitter.emit('reject', { code: r.code, reason: r.reason, op, stamp: r.stamp, seq: r.seq });
+  }
+
+  private pong(p: PongMessage): void {
+    this.deps.clock.addSample(p.clientTime, p.serverTime, this.deps.clock.now());
+  }
+
+  private resync(from: number): void {
+    this.awaitingCatchup = true;
+    this.send({ type: 'resync', frame: from });
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Sending
+
+  private startTimers(): void {
+    this.stopTimers();
+    this.pingsSent = 0;
+    this.flushTimer = setInterval(() => this.flush(), 1000 / this.deps.options.sendRate);
+    this.ping();
+  }
+
+  private stopTimers(): void {
+    if (this.flushTimer !== undefined) clearInterval(this.flushTimer);
+    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
+    this.flushTimer = undefined;
+    this.pingTimer = undefined;
+  }
+
+  private ping(): void {
+    if (this.phase !== 'joined') return;
+    const clientTime = this.deps.clock.now();
+    this.send({
+      type: 'ping',
+      id: (this.pingId = (this.pingId + 1) % 0xffffffff),
+      clientTime: Math.max(0, clientTime),
+    });
+    this.pingsSent++;
+    this.pingTimer = setTimeout(
+      () => this.ping(),
+      this.pingsSent < quickPings ? quickPingSpacingMs : pingIntervalMs,
+    );
+  }
+
+  /** Every 1000/sendRate ms: unsent ops as batches, else (while owning entities) a `cover` so frames stay verified. */
+  private flush(): void {
+    if (this.phase !== 'joined') return;
+    const frame = this.stampFrame();
+    if (this.sendOps(frame) || frame === undefined || frame <= this.lastCover || !this.ownsEntities()) return;
+    this.send({ type: 'cover', through: frame });
+    this.lastCover = frame;
+  }
+
+  private ownsEntities(): boolean {
+    const me = this.connectionId;
+    if (me === undefined) return false;
+    for (const entity of this.deps.replica.world.values()) if (entity.owner === me) return true;
+    return false;
+  }
+
+  /** Sends the unsent ops stamped for `frame`; true when something was sent. */
+  private sendOps(frame: number | undefined): boolean {
+    if (this.codec === undefined) return false;
+    const batches = this.deps.outbound.takeBatches(frame);
+    for (const batch of batches) this.sendBatch(batch);
+    if (frame !== undefined && batches.length > 0) this.lastCover = Math.max(this.lastCover, frame);
+    return batches.length > 0;
+  }
+
+  /** Encodes one batch; one too large for the server's limit is split in two (sequence numbers stay consecutive). */
+  private sendBatch(batch: OpsMessage): void {
+    let data: WireData;
+    try {
+      data = this.codec!.encodeClient(batch);
+    } catch (error) {
+      if (batch.ops.length > 1) return this.split(batch);
+      return this.unencodable(batch, error);
+    }
+    if (batch.ops.length > 1 && byteSize(data) > defaultCodecLimits.maxMessageBytes) return this.split(batch);
+    this.connection?.send(data);
+  }
+
+  private split(batch: OpsMessage): void {
+    const half = Math.ceil(batch.ops.length / 2);
+    this.sendBatch({ ...batch, ops: batch.ops.slice(0, half) });
+    this.sendBatch({ ...batch, seq: batch.seq + half, ops: batch.ops.slice(half) });
+  }
+
+  /**
+   * An op the codec refuses (written before the schema was known, with fields the schema lacks): it keeps its
+   * sequence number (a gap would stall the server's acks) with the refused fields removed, and is reported.
+   */
+  private unencodable(batch: OpsMessage, error: unknown): void {
+    const op = batch.ops[0]!;
+    const cause =
+      error instanceof P3Error
+        ? error
+        : new P3Error(ErrorCode.InvalidMessage, 'op cannot be encoded', { cause: error });
+    if ((op.op === 'create' || op.op === 'update') && this.schema !== undefined) {
+      const typeName = op.op === 'create' ? op.typeName : this.deps.localType(op.entityId);
+      const data = acceptedFields(this.schema, typeName, op.data, op.op === 'create');
+      const { frame: _frame, ...base } = { ...op, data };
+      this.deps.outbound.replace(batch.stamp, batch.seq, base);
+      this.deps.emitter.emit('reject', {
+        code: cause.code,
+        reason: cause.message,
+        op,
+        stamp: batch.stamp,
+        seq: batch.seq,
+      });
+      try {
+        this.connection?.send(this.codec!.encodeClient({ ...batch, ops: [{ ...op, data }] }));
+        return;
+      } catch {
+        // Fall through: reported below; the op stays queued.
+      }
+    }
+    this.deps.emitter.emit('error', cause);
+  }
+
+  private send(message: ClientMessage): void {
+    const codec = this.codec;
+    if (codec === undefined) return;
+    try {
+      this.connection?.send(codec.encodeClient(message));
+    } catch (error) {
+      this.deps.emitter.emit(
+        'error',
+        error instanceof P3Error
+          ? error
+          : new P3Error(ErrorCode.Internal, 'cannot encode a message', { cause: error }),
+      );
+    }
+  }
+}
+
+function byteSize(data: WireData): number {
+  if (typeof data !== 'string') return data.byteLength;
+  return data.length * 3 <= defaultCodecLimits.maxMessageBytes
+    ? data.length
+    : new TextEncoder().encode(data).byteLength;
+}

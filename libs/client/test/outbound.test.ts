@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import type { Op } from '@p3/protocol';
+import { Outbound } from '../src/outbound.js';
+import { isPersistedOutbound } from '../src/offline-store.js';
+
+const E = '0190d7a0-0000-7000-8000-0000000000ee';
+const input = (up: boolean): Op => ({ op: 'input', entityId: E, input: { up } });
+
+function outbound(stamp = 7) {
+  let changes = 0;
+  const out = new Outbound({ stamp, onChange: () => changes++ });
+  out.restore(null);
+  return { out, changes: () => changes };
+}
+
+describe('Outbound', () => {
+  it('[CLIENT-10] batches unsent ops into messages of consecutive sequence numbers, stamped for the send frame', () => {
+    const { out } = outbound();
+    for (let i = 0; i < 300; i++) out.push(input(i % 2 === 0));
+    const batches = out.takeBatches(42);
+    expect(batches.map((b) => [b.stamp, b.seq, b.ops.length, b.through])).toEqual([
+      [7, 1, 256, 42],
+      [7, 257, 44, 42],
+    ]);
+    expect(batches[0]!.ops[0]).toEqual({ ...input(true), frame: 42 });
+    expect(out.takeBatches(43)).toEqual([]);
+    out.resetConnection();
+    // A new connection resends everything unacknowledged, re-stamped (or unstamped before clock sync).
+    const resent = out.takeBatches(undefined);
+    expect(resent[0]).not.toHaveProperty('through');
+    expect(resent[0]!.ops[0]).not.toHaveProperty('frame');
+  });
+
+  it('[CLIENT-10] keeps acknowledged ops landing until their frame, and resends what an ack lists missing', () => {
+    const { out } = outbound();
+    out.push(input(true));
+    out.push(input(false));
+    out.push(input(true));
+    out.takeBatches(10);
+    out.ack(7, 1, [[2, 2]], 8);
+    expect(out.size).toBe(2);
+    expect(out.localOps().map((l) => l.frame)).toEqual([10, undefined, 10]);
+    expect(out.takeBatches(12).map((b) => [b.seq, b.ops.length])).toEqual([[2, 1]]);
+    expect(out.settle(9)).toBe(false);
+    expect(out.settle(10)).toBe(true);
+    expect(out.localOps()).toHaveLength(2);
+  });
+
+  it('[CLIENT-10] drops a rejected op (pending or landing) and reports it, keeping later numbering', () => {
+    const { out } = outbound();
+    out.push(input(true));
+    out.push(input(false));
+    out.takeBatches(5);
+    expect(out.reject(7, 1)).toEqual(input(true));
+    expect(out.localOps().map((l) => l.op)).toEqual([input(false)]);
+    out.push(input(true));
+    expect(out.persisted('me').pending.map((p) => p.seq)).toEqual([2, 3]);
+    out.ack(7, 3, undefined, 6);
+    expect(out.reject(7, 3)).toEqual(input(true));
+    expect(out.localOps()).toEqual([{ op: input(false), frame: 6 }]);
+    expect(out.size).toBe(0);
+  });
+
+  it('[CLIENT-12] persists and restores the queue; ops pushed before the restore are numbered after it', () => {
+    const { out } = outbound(3);
+    out.push(input(true));
+    out.push(input(false));
+    const saved = out.persisted('client-1');
+    expect(isPersistedOutbound(saved)).toBe(true);
+    expect(isPersistedOutbound({ ...saved, pending: [{ stamp: 1, seq: 1, op: { op: 'nope' } }] })).toBe(
+      false,
+    );
+
+    const reloaded = new Outbound({ stamp: 99, onChange: () => undefined });
+    reloaded.push(input(true));
+    expect(reloaded.size).toBe(1);
+    reloaded.restore(saved);
+    expect(reloaded.stamp).toBe(3);
+    expect(reloaded.persisted('client-1').pending.map((p) => [p.stamp, p.seq])).toEqual([
+      [3, 1],
+      [3, 2],
+      [3, 3],
+    ]);
+  });
+});

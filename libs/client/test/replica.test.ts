@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type { EntityUpdate, Frame, FrameType } from '@p3/protocol';
+import { Replica } from '../src/replica.js';
+import { applyChanges, diffWorlds, emptyWorld } from '../src/entity-state.js';
+
+const A = '0190d7a0-0000-7000-8000-0000000000aa';
+const B = '0190d7a0-0000-7000-8000-0000000000bb';
+
+const frame = (
+  id: number,
+  entities: EntityUpdate[] = [],
+  removed: string[] = [],
+  type: FrameType = 'verified',
+): Frame => ({
+  id,
+  type,
+  time: id * 50,
+  events: [],
+  entities,
+  removed,
+});
+const setX = (id: string, x: number): EntityUpdate => ({ id, typeName: 'avatar', fields: { x } });
+const create = (id: string, x: number): EntityUpdate => ({
+  id,
+  typeName: 'avatar',
+  created: true,
+  owner: 'c1',
+  fields: { x },
+});
+
+describe('Replica', () => {
+  it('[CLIENT-3] applies frames in order, ignores stale ones and reports gaps', () => {
+    const r = new Replica(5);
+    expect(r.apply(frame(1)).kind).toBe('gap');
+    r.bootstrap(10, 500, [create(A, 0)], [], true);
+    expect(r.apply(frame(11, [setX(A, 1)])).kind).toBe('applied');
+    expect(r.apply(frame(11, [setX(A, 9)])).kind).toBe('stale');
+    expect(r.apply(frame(13)).kind).toBe('gap');
+    expect(r.frame).toBe(11);
+    expect(r.world.get(A)?.fields.x).toBe(1);
+    expect(r.get(10)?.world.get(A)?.fields.x).toBe(0);
+  });
+
+  it('[CLIENT-5] keeps the last `capacity` frames before the latest', () => {
+    const r = new Replica(3);
+    r.bootstrap(0, 0, [], [], true);
+    for (let id = 1; id <= 10; id++) r.apply(frame(id));
+    expect(r.frames().map((h) => h.frame.id)).toEqual([7, 8, 9, 10]);
+  });
+
+  it('[CLIENT-4] rebuilds the history from a corrected frame: world at K-1 + corrected K + the frames held after it', () => {
+    const r = new Replica(10);
+    r.bootstrap(0, 0, [create(A, 0), create(B, 0)], [], true);
+    r.apply(frame(1, [setX(A, 1)]));
+    r.apply(frame(2, [setX(B, 5)]));
+    r.apply(frame(3, [setX(A, 2)]));
+    const outcome = r.apply(frame(2, [setX(B, 7), setX(A, 40)], [], 'corrected'));
+    expect(outcome.kind).toBe('corrected');
+    expect(r.frame).toBe(3);
+    expect(r.get(2)?.world.get(B)?.fields.x).toBe(7);
+    expect(r.get(2)?.frame.type).toBe('corrected');
+    expect(r.world.get(B)?.fields.x).toBe(7);
+    // Frame 3 re-applied on top: its own change wins where it wrote.
+    expect(r.world.get(A)?.fields.x).toBe(2);
+    expect(r.get(1)?.world.get(B)?.fields.x).toBe(0);
+  });
+
+  it('[CLIENT-4] asks for a resync when a correction is older than the held history', () => {
+    const r = new Replica(2);
+    r.bootstrap(0, 0, [], [], true);
+    for (let id = 1; id <= 6; id++) r.apply(frame(id));
+    expect(r.apply(frame(2, [], [], 'corrected'))).toEqual({ kind: 'unrewindable', from: 1 });
+  });
+
+  it('[CLIENT-1] applies a delta bootstrap on top and forgets held frames after `since`', () => {
+    const r = new Replica(10);
+    r.bootstrap(0, 0, [create(A, 0)], [], true);
+    r.apply(frame(1, [setX(A, 1)]));
+    r.apply(frame(2, [setX(A, 2)]));
+    r.bootstrap(5, 250, [create(B, 3)], [A], false, 1);
+    expect(r.frame).toBe(5);
+    expect([...r.world.keys()]).toEqual([B]);
+    expect(r.frames().map((h) => h.frame.id)).toEqual([0, 1, 5]);
+  });
+
+  it('diffWorlds gives updates that turn one world into the other (property)', () => {
+    const ids = [A, B, '0190d7a0-0000-7000-8000-0000000000cc'];
+    const update = fc.record({
+      id: fc.constantFrom(...ids),
+      created: fc.boolean(),
+      x: fc.integer({ min: 0, max: 5 }),
+      up: fc.option(fc.boolean(), { nil: undefined }),
+    });
+    const step = fc.record({ updates: fc.array(update, { maxLength: 4 }), removed: fc.subarray(ids) });
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 2, maxLength: 6 }), (steps) => {
+        const worlds = [emptyWorld];
+        for (const s of steps) {
+          const updates = s.updates.map((u) => ({
+            id: u.id,
+            typeName: 'avatar',
+            ...(u.created ? { created: true, owner: null } : {}),
+            fields: { x: u.x },
+            ...(u.up === undefined ? {} : { input: { up: u.up } }),
+          }));
+          worlds.push(applyChanges(worlds.at(-1)!, updates, s.removed));
+        }
+        const [a, b] = [worlds[1]!, worlds.at(-1)!];
+        const diff = diffWorlds(a, b);
+        const rebuilt = applyChanges(a, diff.entities, diff.removed);
+        expect(Object.fromEntries(rebuilt)).toEqual(Object.fromEntries(b));
+      }),
+    );
+  });
+});

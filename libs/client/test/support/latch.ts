@@ -1,0 +1,43 @@
+import type { P3Client, P3ClientEvents, P3Frame } from '@p3/client';
+
+/** Resolves with the next `event` whose payload passes `accept` (a latch instead of a sleep). */
+export function next<K extends keyof P3ClientEvents>(
+  p3: P3Client,
+  event: K,
+  accept: (payload: P3ClientEvents[K]) => boolean = () => true,
+  timeoutMs = 8000,
+): Promise<P3ClientEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      p3.off(event, listener);
+      reject(new Error(`timed out waiting for '${String(event)}'`));
+    }, timeoutMs);
+    const listener = (payload: P3ClientEvents[K]) => {
+      if (!accept(payload)) return;
+      clearTimeout(timer);
+      p3.off(event, listener);
+      resolve(payload);
+    };
+    p3.on(event, listener);
+  });
+}
+
+/** The next authoritative frame passing `accept`. */
+export const frameWhere = (p3: P3Client, accept: (frame: P3Frame) => boolean, timeoutMs?: number) =>
+  next(p3, 'frame', accept, timeoutMs);
+
+/** Waits for `count` more frames (a clock measured in ticks, not in ms). */
+export async function frames(p3: P3Client, count: number): Promise<P3Frame> {
+  const start = p3.getFrame(0)?.id ?? 0;
+  return frameWhere(p3, (f) => f.id >= start + count);
+}
+
+/** Catches what `run` throws (for asserting on P3Error codes). */
+export function thrown(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
+}
