@@ -163,7 +163,10 @@ export class Outbound {
     const landingBefore = this.landing.length;
     this.landing = this.landing.filter((l) => l.entry.stamp !== stamp || l.entry.seq !== seq);
     const pending = this.log.unacknowledged().find((e) => e.stamp === stamp && e.seq === seq);
-    if (pending) this.rewrite((entries) => entries.filter((e) => e !== pending));
+    if (pending) {
+      this.log.drop(stamp, seq);
+      this.sentAt.delete(pending);
+    }
     if (pending || this.landing.length !== landingBefore) this.onChange();
     return op ?? pending?.payload;
   }
@@ -201,7 +204,7 @@ export class Outbound {
     };
   }
 
-  /** OutboundLog has no removal: rewrite its pending list in place, keeping the numbering (and sent marks). */
+  /** Rewrites the pending list in place (payload replacement), keeping the numbering and the sent marks. */
   private rewrite(change: (entries: readonly Entry[]) => Entry[]): void {
     const before = this.log.unacknowledged().slice();
     const next = this.log.next;

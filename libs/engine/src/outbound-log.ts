@@ -68,6 +68,14 @@ export class OutboundLog<T> {
     return this.nextSeq > this.maxSeq && !this.pending.some((e) => e.stamp < this.currentStamp);
   }
 
+  /** Removes one entry (e.g. an op the receiver refused for good): it is not resent. */
+  drop(stamp: number, seq: number): boolean {
+    const index = this.pending.findIndex((e) => e.stamp === stamp && e.seq === seq);
+    if (index < 0) return false;
+    this.pending.splice(index, 1);
+    return true;
+  }
+
   /** Everything not yet acknowledged, oldest first (resend after a reconnect). */
   unacknowledged(): ReadonlyArray<Sequenced<T>> {
     return this.pending;

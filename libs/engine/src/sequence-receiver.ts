@@ -25,6 +25,11 @@ export interface SequenceReceiverOptions {
   readonly window?: number;
   /** Most gap ranges reported in one ack. Default 64. */
   readonly maxRanges?: number;
+  /**
+   * Emitters remembered; the least recently heard is forgotten first. Default 10,000. Remembering emitters beyond
+   * their session (not forgetting them when they leave) is what keeps a late resend from being applied twice.
+   */
+  readonly maxEmitters?: number;
 }
 
 /**
@@ -36,10 +41,16 @@ export class SequenceReceiver {
   private readonly emitters = new Map<string, EmitterState>();
   private readonly window: number;
   private readonly maxRanges: number;
+  private readonly maxEmitters: number;
 
   constructor(options: SequenceReceiverOptions = {}) {
     this.window = options.window ?? 4096;
     this.maxRanges = options.maxRanges ?? 64;
+    this.maxEmitters = options.maxEmitters ?? 10_000;
+  }
+
+  get emitterCount(): number {
+    return this.emitters.size;
   }
 
   accept(emitter: string, stamp: number, seq: number): SequenceVerdict {
@@ -86,8 +97,12 @@ export class SequenceReceiver {
     if (!e) {
       const current = fresh(stamp);
       this.emitters.set(emitter, { current, previous: undefined });
+      if (this.emitters.size > this.maxEmitters) this.emitters.delete(this.emitters.keys().next().value!);
       return current;
     }
+    // Most recently heard last: Map order is the eviction order.
+    this.emitters.delete(emitter);
+    this.emitters.set(emitter, e);
     if (stamp === e.current.stamp) return e.current;
     if (stamp > e.current.stamp) {
       e.previous = e.current.stamp === stamp - 1 ? e.current : fresh(stamp - 1);

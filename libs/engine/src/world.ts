@@ -90,6 +90,8 @@ export class World implements EntityHost {
   private order = 0;
   private readonly scheduled = new Map<number, Command[]>();
   private resimFrom: number | undefined;
+  /** Re-simulations recently issued: a delta for a client holding frame F must reach back before their start. */
+  private readonly corrections: Array<{ readonly issuedAt: number; readonly from: number }> = [];
   private readonly reported = new WeakSet<Command>();
   private readonly pendingCreates = new Map<string, { owner: string | null; frame: number }>();
   // Simulation indexes kept beside the store; rewinds restore them through recorded reverts.
@@ -250,9 +252,13 @@ export class World implements EntityHost {
   step(): StepResult {
     this.tickRejections = [];
     this.tickErrors = [];
-    const corrections = this.resimFrom === undefined ? [] : this.resimulate(this.resimFrom);
-    this.resimFrom = undefined;
     const id = this.current + 1;
+    const corrections = this.resimFrom === undefined ? [] : this.resimulate(this.resimFrom);
+    if (corrections.length > 0) {
+      this.corrections.push({ issuedAt: id, from: corrections[0]!.id });
+      if (this.corrections.length > 256) this.corrections.shift();
+    }
+    this.resimFrom = undefined;
     const commands = this.scheduled.get(id) ?? [];
     this.scheduled.delete(id);
     const record = this.runTick(id, commands);
@@ -512,9 +518,14 @@ export class World implements EntityHost {
     return out;
   }
 
-  /** What changed after `frame` (reconnect, catch-up); the full state when `frame` is too old. */
+  /**
+   * What changed after `frame` (reconnect, catch-up); the full state when `frame` is too old. Corrections issued
+   * after `frame` rewrote older frames (their versions are those frames' ids), so the delta reaches back before them.
+   */
   changesSince(frame: number): DeltaState {
-    return entityUpdatesSince(this.store, this.schema, frame) ?? { complete: false, entities: this.fullState(), removed: [] };
+    let since = frame;
+    for (const c of this.corrections) if (c.issuedAt > frame) since = Math.min(since, c.from - 1);
+    return entityUpdatesSince(this.store, this.schema, since) ?? { complete: false, entities: this.fullState(), removed: [] };
   }
 
   /** Seed-000 snapshot of the world (entities, connections, buffered frames) plus field versions. */

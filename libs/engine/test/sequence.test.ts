@@ -65,7 +65,29 @@ describe('SequenceReceiver', () => {
   });
 });
 
+describe('SequenceReceiver memory', () => {
+  it('[SEQ-1] forgets the least recently heard emitter first, past its bound', () => {
+    const r = new SequenceReceiver({ maxEmitters: 2 });
+    r.accept('a', 1, 1);
+    r.accept('b', 1, 1);
+    r.accept('a', 1, 2);
+    r.accept('c', 1, 1);
+    expect(r.emitterCount).toBe(2);
+    expect(r.lastSeq('a', 1)).toBe(2);
+    expect(r.lastSeq('b', 1)).toBe(0);
+  });
+});
+
 describe('OutboundLog', () => {
+  it('[SEQ-4] drops one entry for good', () => {
+    const log = new OutboundLog<string>();
+    log.push('a');
+    log.push('b');
+    expect(log.drop(1, 1)).toBe(true);
+    expect(log.drop(1, 1)).toBe(false);
+    expect(log.unacknowledged().map((e) => e.payload)).toEqual(['b']);
+  });
+
   it('[SEQ-4] numbers, flushes on ack and resends what is missing', () => {
     const log = new OutboundLog<string>();
     const sent = ['a', 'b', 'c', 'd'].map((p) => log.push(p));

@@ -249,6 +249,16 @@ describe('World state transfer', () => {
     expect(errorCode(restored.submit('c1', { op: 'update', entityId: ids.a, data: { x: 1 }, frame: 2 }))).toBe(ErrorCode.FrameDropped);
   });
 
+  it('[WORLD-14] reaches back before corrections issued after the client\'s frame', () => {
+    const world = worldWithPlayer();
+    for (let i = 0; i < 4; i++) world.step(); // frames 2..5: a client holds frame 5
+    world.submit('c1', { op: 'input', entityId: ids.a, input: { right: true }, frame: 3 });
+    world.step(); // frame 6, corrections 3..5 rewrite x with versions 3..5
+    const delta = world.changesSince(5);
+    expect(delta.entities.find((e) => e.id === ids.a)?.fields?.x).toBe(world.entity(ids.a)?.get('x'));
+    expect(world.changesSince(6).entities).toEqual([]);
+  });
+
   it('[WORLD-14] brings a client from a past frame to now, or sends the full state once pruned', () => {
     const world = worldWithPlayer();
     world.submit('c1', { op: 'create', entityId: ids.b, typeName: 'crate', data: {} });

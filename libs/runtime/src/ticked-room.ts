@@ -241,7 +241,7 @@ export class TickedRoom {
     member.graceTimer?.();
     this.members.delete(connectionId);
     this.byClient.delete(member.clientId);
-    this.receiver.forget(member.clientId);
+    // The receiver keeps this client's sequence state (bounded LRU): a late resend after the grace is still a duplicate.
     this.world.disconnect(connectionId);
     this.options.events?.disconnection?.(this, info(member));
   }

@@ -133,6 +133,21 @@ describe('RoomHost', () => {
     expect(output.closed).toEqual([]);
   });
 
+  it('still knows a client\'s applied sequence numbers after its grace expired (no duplicate on a late resend)', async () => {
+    const { host, scheduler, output } = setup();
+    const first = await join(host, 'alice');
+    await join(host, 'bob');
+    host.receive(key, first.connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'once' } }] });
+    scheduler.advance(100);
+    host.leave(key, first.connectionId);
+    scheduler.advance(700);
+    const again = await join(host, 'alice');
+    expect(again.connectionId).not.toBe(first.connectionId);
+    expect(again.welcome.lastSeq).toBe(1);
+    host.receive(key, again.connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'once' } }] });
+    expect(output.to(again.connectionId).filter((m) => m.type === 'reject')).toEqual([]);
+  });
+
   it('replaces an attached session of the same client, closing the old socket', async () => {
     const { host, output } = setup();
     const first = await join(host, 'alice');
