@@ -6,7 +6,8 @@ export default defineConfig({
     include: ['{libs,services}/*/test/**/*.test.ts', 'loadtest/test/**/*.test.ts'],
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 20_000,
+    // Generous: CI has two loaded cores; tests wait on events with their own shorter deadlines.
+    testTimeout: 60_000,
     hookTimeout: 30_000,
     reporters: ['default'],
   },
