@@ -1,5 +1,5 @@
 import { P3Client } from '@p3/client';
-import { ARENA, arenaWorld } from '../arena-world.js';
+import { arenaWorld } from '../arena-world.js';
 
 /**
  * The arena page: one player per tab, moved by input. Other players are drawn interpolated between
@@ -29,10 +29,11 @@ const keys = new Map<string, 'up' | 'down' | 'left' | 'right'>([
 const held = { up: false, down: false, left: false, right: false };
 
 client.on('connect', () => {
-  if (!me || !client.getEntity(me)) me = client.createEntity('player', { color, name, x: 60 + Math.random() * (ARENA.width - 120), y: 60 + Math.random() * (ARENA.height - 120) });
+  if (!me || !client.getEntity(me)) me = client.createEntity('player', { color, name });
   // The state is shared with the e2e test (window.p3demo), which reads positions from here.
   (window as unknown as { p3demo: unknown }).p3demo = { client, me: () => me };
 });
+client.on('error', (error) => console.error('p3:', error));
 client.on('disconnect', (info) => {
   status.textContent = `disconnected (${info.code}${info.willReconnect ? ', reconnecting…' : ''})`;
 });

@@ -1,0 +1,85 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { P3Server, arenaWorld, buildDemoFiles } from '@p3/server';
+
+const executablePath = '/usr/bin/chromium';
+let server: P3Server;
+let browser: Browser;
+
+interface DemoState {
+  me: string | undefined;
+  players: Array<{ id: string; x: number; y: number }>;
+}
+
+beforeAll(async () => {
+  if (!existsSync(executablePath)) {
+    throw new Error(`the demo e2e test needs Debian's chromium at ${executablePath} (.ci/run installs it: apt-get install chromium)`);
+  }
+  server = new P3Server({ port: 0, host: '127.0.0.1', instanceId: 'arena', world: arenaWorld, storage: 'memory', logLevel: 'silent', staticFiles: await buildDemoFiles() });
+  await server.listen();
+  browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** Reads what the page's SDK holds (the page exposes its client as window.p3demo). */
+function state(page: Page): Promise<DemoState> {
+  return page.evaluate(() => {
+    const demo = (window as unknown as { p3demo?: { client: { getEntities(): Array<{ id: string; typeName: string; fields: Record<string, unknown> }> }; me(): string | undefined } }).p3demo;
+    if (!demo) return { me: undefined, players: [] };
+    const players = demo.client
+      .getEntities()
+      .filter((e) => e.typeName === 'player')
+      .map((e) => ({ id: e.id, x: e.fields.x as number, y: e.fields.y as number }));
+    return { me: demo.me(), players };
+  });
+}
+
+async function waitFor<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('arena demo in two headless Chromium pages', () => {
+  it('serves the page, and one page sees the other page\'s player move', async () => {
+    const url = `http://127.0.0.1:${server.port}/`;
+    const alice = await browser.newPage();
+    const bob = await browser.newPage();
+    const errors: string[] = [];
+    for (const page of [alice, bob]) page.on('pageerror', (e) => errors.push(e.message));
+    await alice.goto(url);
+    await bob.goto(url);
+    const a = await waitFor(() => state(alice), (s) => s.me !== undefined, 'alice to join');
+    const b = await waitFor(() => state(bob), (s) => s.me !== undefined && s.players.length === 2, 'bob to see two players');
+    const aliceAsSeenByBob = b.players.find((p) => p.id === a.me)!;
+    expect(aliceAsSeenByBob).toBeDefined();
+
+    await alice.bringToFront();
+    await alice.keyboard.down('ArrowRight');
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await alice.keyboard.up('ArrowRight');
+
+    const moved = await waitFor(
+      () => state(bob),
+      (s) => (s.players.find((p) => p.id === a.me)?.x ?? 0) > aliceAsSeenByBob.x + 50,
+      'bob to see alice move right',
+    );
+    const seenX = moved.players.find((p) => p.id === a.me)!.x;
+    const ownX = (await state(alice)).players.find((p) => p.id === a.me)!.x;
+    expect(Math.abs(seenX - ownX)).toBeLessThan(60);
+    expect(errors).toEqual([]);
+  }, 60_000);
+});
