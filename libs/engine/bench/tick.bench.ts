@@ -54,7 +54,12 @@ export function benchTicks(entities: number, minMs = 1500): TickBenchResult {
   }, minMs);
 
   // Baseline: the same mutations on plain objects, collecting the changed ones as a frame would.
-  const plain = Array.from({ length: entities }, (_, i) => ({ id: String(i), x: i % 10_000, y: (i * 7) % 10_000, hp: 100 }));
+  const plain = Array.from({ length: entities }, (_, i) => ({
+    id: String(i),
+    x: i % 10_000,
+    y: (i * 7) % 10_000,
+    hp: 100,
+  }));
   let frame = 0;
   const baseline = timeLoop(() => {
     frame++;
@@ -66,5 +71,11 @@ export function benchTicks(entities: number, minMs = 1500): TickBenchResult {
       changed.push({ id: u.id, fields: { x: u.x, y: u.y } });
     }
   }, minMs);
-  return { entities, engineTicksPerSecond: engine, baselineTicksPerSecond: baseline, ratio: baseline / engine, updatesPerFrame: updates };
+  return {
+    entities,
+    engineTicksPerSecond: engine,
+    baselineTicksPerSecond: baseline,
+    ratio: baseline / engine,
+    updatesPerFrame: updates,
+  };
 }

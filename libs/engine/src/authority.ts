@@ -19,7 +19,11 @@ import { coerceFieldValue } from './field-value.js';
  * client-writable (non-replicable names are reported as unknown: clients never learn them). Values outside
  * min/max are refused, not clamped (see field-value.ts).
  */
-export function checkClientData(type: CompiledType, data: EntityFields, creating: boolean): Result<EntityFields> {
+export function checkClientData(
+  type: CompiledType,
+  data: EntityFields,
+  creating: boolean,
+): Result<EntityFields> {
   const out: Record<string, FieldValue> = {};
   for (const name of Object.keys(data)) {
     const spec = type.fields.get(name);
@@ -52,15 +56,25 @@ export function checkServerData(type: CompiledType, data: EntityFields, creating
   return out;
 }
 
-export function checkServerField(type: CompiledType, name: string, value: unknown, creating: boolean): FieldValue {
+export function checkServerField(
+  type: CompiledType,
+  name: string,
+  value: unknown,
+  creating: boolean,
+): FieldValue {
   const spec = type.fields.get(name);
-  if (!spec) throw new P3Error(ErrorCode.UnknownField, `${type.name} has no field "${name}"`, { detail: name });
+  if (!spec)
+    throw new P3Error(ErrorCode.UnknownField, `${type.name} has no field "${name}"`, { detail: name });
   if (!creating && fieldAccess(spec) === AccessControl.Seed) {
     throw new P3Error(ErrorCode.SeedField, `${type.name}.${name} is set at creation only`, { detail: name });
   }
   // Tick hot path: a finite number for a number field is clamped here without allocating a Result.
   if (spec.dataType === DataType.Number && typeof value === 'number' && Number.isFinite(value)) {
-    return spec.min !== undefined && value < spec.min ? spec.min : spec.max !== undefined && value > spec.max ? spec.max : value;
+    return spec.min !== undefined && value < spec.min
+      ? spec.min
+      : spec.max !== undefined && value > spec.max
+        ? spec.max
+        : value;
   }
   const result = coerceFieldValue(name, spec, value, 'clamp');
   if (!result.ok) throw result.error;

@@ -18,7 +18,13 @@ interface CommandBase {
 
 export type Command = CommandBase &
   (
-    | { readonly kind: 'create'; readonly entityId: string; readonly typeName: string; readonly data: EntityFields; readonly owner: string | null }
+    | {
+        readonly kind: 'create';
+        readonly entityId: string;
+        readonly typeName: string;
+        readonly data: EntityFields;
+        readonly owner: string | null;
+      }
     | { readonly kind: 'update'; readonly entityId: string; readonly data: EntityFields }
     | { readonly kind: 'delete'; readonly entityId: string }
     | { readonly kind: 'input'; readonly entityId: string; readonly input: InputState }

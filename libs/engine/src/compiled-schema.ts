@@ -61,7 +61,8 @@ export class CompiledSchema {
 
   require(name: string): CompiledType {
     const type = this.byName.get(name);
-    if (!type) throw new P3Error(ErrorCode.UnknownEntityType, `unknown entity type "${name}"`, { detail: name });
+    if (!type)
+      throw new P3Error(ErrorCode.UnknownEntityType, `unknown entity type "${name}"`, { detail: name });
     return type;
   }
 

@@ -89,7 +89,11 @@ export type UndoEntry =
       readonly value: FieldValue;
       readonly version: number;
     }
-  | { readonly kind: 'entry'; readonly key: string; readonly prev: { clearedAt: number; maxVersion: number } | undefined }
+  | {
+      readonly kind: 'entry';
+      readonly key: string;
+      readonly prev: { clearedAt: number; maxVersion: number } | undefined;
+    }
   | { readonly kind: 'store'; readonly prevVersion: number }
   | { readonly kind: 'revert'; readonly revert: () => void };
 
@@ -315,7 +319,14 @@ export class FieldStore {
         entry.clearedAt = version;
         for (const [field, cell] of entry.fields) {
           if (field === EXISTS || cell.version > version) continue;
-          this.undo?.push({ kind: 'cell', key, field, existed: true, value: cell.value, version: cell.version });
+          this.undo?.push({
+            kind: 'cell',
+            key,
+            field,
+            existed: true,
+            value: cell.value,
+            version: cell.version,
+          });
           entry.fields.delete(field);
           changed = true;
         }
@@ -335,7 +346,10 @@ export class FieldStore {
       if (version < current.version) return false;
       // Equal versions: a deletion beats an existence claim, other values compare by their JSON text.
       if (version === current.version) {
-        const wins = field === EXISTS ? value === false && current.value !== false : compareValues(value, current.value) > 0;
+        const wins =
+          field === EXISTS
+            ? value === false && current.value !== false
+            : compareValues(value, current.value) > 0;
         if (!wins) return false;
       }
     }
@@ -351,12 +365,13 @@ export class FieldStore {
    * `since`, it gives the current state. Incomplete when `since` is older than pruned tombstones.
    */
   changesSince(since: number): ChangesSince {
-    if (since < this.prunedBefore) return { complete: false, version: this.currentVersion, horizon: this.prunedBefore };
+    if (since < this.prunedBefore)
+      return { complete: false, version: this.currentVersion, horizon: this.prunedBefore };
     const changes: StoreChange[] = [];
     for (const [key, entry] of this.entries) {
       if (entry.maxVersion <= since) continue;
-      const fields: Record<string, FieldValue> = {};
-      const versions: Record<string, number> = {};
+      const fields = record<FieldValue>();
+      const versions = record<number>();
       for (const [field, cell] of entry.fields) {
         if (cell.version > since) {
           fields[field] = cell.value;
@@ -364,7 +379,11 @@ export class FieldStore {
         }
       }
       const cleared = entry.clearedAt > since;
-      changes.push(cleared ? { key, cleared, clearedAt: entry.clearedAt, fields, versions } : { key, cleared, fields, versions });
+      changes.push(
+        cleared
+          ? { key, cleared, clearedAt: entry.clearedAt, fields, versions }
+          : { key, cleared, fields, versions },
+      );
     }
     return { complete: true, version: this.currentVersion, changes };
   }
@@ -377,14 +396,22 @@ export class FieldStore {
         if (change.clearedAt !== undefined) entry.clearedAt = Math.max(entry.clearedAt, change.clearedAt);
         for (const [field, cell] of entry.fields) {
           if (field === EXISTS) continue;
-          this.undo?.push({ kind: 'cell', key: change.key, field, existed: true, value: cell.value, version: cell.version });
+          this.undo?.push({
+            kind: 'cell',
+            key: change.key,
+            field,
+            existed: true,
+            value: cell.value,
+            version: cell.version,
+          });
           entry.fields.delete(field);
         }
       }
       for (const field of Object.keys(change.fields)) {
-        const v = change.versions[field] ?? version;
+        const v = Object.hasOwn(change.versions, field) ? change.versions[field]! : version;
         this.setCell(change.key, entry, field, change.fields[field]!, v);
-        if (field === EXISTS && change.fields[field] === false) entry.clearedAt = Math.max(entry.clearedAt, v);
+        if (field === EXISTS && change.fields[field] === false)
+          entry.clearedAt = Math.max(entry.clearedAt, v);
       }
     }
     this.currentVersion = Math.max(this.currentVersion, version);
@@ -405,15 +432,16 @@ export class FieldStore {
   }
 
   snapshot(): StoreSnapshot {
-    const entries: Record<string, { fields: Record<string, FieldValue>; versions: Record<string, number>; clearedAt?: number }> = {};
+    const entries = record<{ fields: Record<string, FieldValue>; versions: Record<string, number>; clearedAt?: number }>();
     for (const [key, entry] of this.entries) {
-      const fields: Record<string, FieldValue> = {};
-      const versions: Record<string, number> = {};
+      const fields = record<FieldValue>();
+      const versions = record<number>();
       for (const [field, cell] of entry.fields) {
         fields[field] = cell.value;
         versions[field] = cell.version;
       }
-      entries[key] = entry.clearedAt > 0 ? { fields, versions, clearedAt: entry.clearedAt } : { fields, versions };
+      entries[key] =
+        entry.clearedAt > 0 ? { fields, versions, clearedAt: entry.clearedAt } : { fields, versions };
     }
     return { version: this.currentVersion, horizon: this.prunedBefore, entries };
   }
@@ -427,7 +455,7 @@ export class FieldStore {
       const fields = new Map<string, MutableCell>();
       let maxVersion = 0;
       for (const [field, value] of Object.entries(source.fields)) {
-        const version = source.versions[field] ?? snapshot.version;
+        const version = Object.hasOwn(source.versions, field) ? source.versions[field]! : snapshot.version;
         fields.set(field, { value, version });
         maxVersion = Math.max(maxVersion, version);
       }
@@ -435,7 +463,17 @@ export class FieldStore {
       const exists = fields.get(EXISTS)!;
       // Without a recorded deletion version, treat the existence write as the clear point: conservative for deltas.
       const clearedAt = source.clearedAt ?? (exists.value === false ? exists.version : 0);
-      store.entries.set(key, { key, fields, exists: exists.value === true, alive: true, session: 0, existedAtSessionStart: false, touched: [], clearedAt, maxVersion });
+      store.entries.set(key, {
+        key,
+        fields,
+        exists: exists.value === true,
+        alive: true,
+        session: 0,
+        existedAtSessionStart: false,
+        touched: [],
+        clearedAt,
+        maxVersion,
+      });
     }
     return store;
   }
@@ -445,11 +483,25 @@ export class FieldStore {
   private touch(key: string, version: number, known?: Entry): Entry {
     let entry = known ?? this.entries.get(key);
     if (entry === undefined) {
-      entry = { key, fields: new Map(), exists: false, alive: true, session: 0, existedAtSessionStart: false, touched: [], clearedAt: 0, maxVersion: version };
+      entry = {
+        key,
+        fields: new Map(),
+        exists: false,
+        alive: true,
+        session: 0,
+        existedAtSessionStart: false,
+        touched: [],
+        clearedAt: 0,
+        maxVersion: version,
+      };
       this.entries.set(key, entry);
       if (this.undo !== undefined) this.undo.push({ kind: 'entry', key, prev: undefined });
     } else if (this.undo !== undefined && entry.session !== this.session) {
-      this.undo.push({ kind: 'entry', key, prev: { clearedAt: entry.clearedAt, maxVersion: entry.maxVersion } });
+      this.undo.push({
+        kind: 'entry',
+        key,
+        prev: { clearedAt: entry.clearedAt, maxVersion: entry.maxVersion },
+      });
     }
     if (this.undo !== undefined && entry.session !== this.session) {
       entry.session = this.session;
@@ -480,6 +532,11 @@ export class FieldStore {
     if (version > entry.maxVersion) entry.maxVersion = version;
     if (this.undo !== undefined && !entry.touched.includes(field)) entry.touched.push(field);
   }
+}
+
+/** A record without a prototype: keys from the wire (even `__proto__`) stay plain data. */
+function record<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }
 
 /** Total order on values for equal-version ties: compares their JSON text. */

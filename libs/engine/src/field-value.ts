@@ -1,4 +1,14 @@
-import { DataType, ErrorCode, fail, fieldMaxLength, isJsonValue, ok, type FieldSpec, type FieldValue, type Result } from '@p3/protocol';
+import {
+  DataType,
+  ErrorCode,
+  fail,
+  fieldMaxLength,
+  isJsonValue,
+  ok,
+  type FieldSpec,
+  type FieldValue,
+  type Result,
+} from '@p3/protocol';
 
 /**
  * What to do with a number outside the field's min/max:
@@ -8,11 +18,17 @@ import { DataType, ErrorCode, fail, fieldMaxLength, isJsonValue, ok, type FieldS
 export type RangeMode = 'reject' | 'clamp';
 
 /** Checks (and for `clamp`, clamps) a value against its field spec. Never throws. */
-export function coerceFieldValue(name: string, spec: FieldSpec, value: unknown, mode: RangeMode): Result<FieldValue> {
+export function coerceFieldValue(
+  name: string,
+  spec: FieldSpec,
+  value: unknown,
+  mode: RangeMode,
+): Result<FieldValue> {
   switch (spec.dataType) {
     case DataType.Number:
     case DataType.Integer: {
-      if (typeof value !== 'number') return fail(ErrorCode.FieldType, `${name} must be a ${spec.dataType}`, name);
+      if (typeof value !== 'number')
+        return fail(ErrorCode.FieldType, `${name} must be a ${spec.dataType}`, name);
       if (!Number.isFinite(value)) return fail(ErrorCode.NotFinite, `${name} must be finite`, name);
       let v = value;
       if (spec.dataType === DataType.Integer && !Number.isInteger(v)) {
@@ -30,17 +46,21 @@ export function coerceFieldValue(name: string, spec: FieldSpec, value: unknown, 
       return ok(v);
     }
     case DataType.Boolean:
-      return typeof value === 'boolean' ? ok(value) : fail(ErrorCode.FieldType, `${name} must be a boolean`, name);
+      return typeof value === 'boolean'
+        ? ok(value)
+        : fail(ErrorCode.FieldType, `${name} must be a boolean`, name);
     case DataType.String: {
       if (typeof value !== 'string') return fail(ErrorCode.FieldType, `${name} must be a string`, name);
       const max = fieldMaxLength(spec);
-      if (value.length > max) return fail(ErrorCode.OutOfRange, `${name} is longer than ${max} characters`, name);
+      if (value.length > max)
+        return fail(ErrorCode.OutOfRange, `${name} is longer than ${max} characters`, name);
       return ok(value);
     }
     case DataType.Json: {
       if (!isJsonValue(value)) return fail(ErrorCode.FieldType, `${name} must be JSON data`, name);
       const max = fieldMaxLength(spec);
-      if (JSON.stringify(value).length > max) return fail(ErrorCode.OutOfRange, `${name} is larger than ${max} characters`, name);
+      if (JSON.stringify(value).length > max)
+        return fail(ErrorCode.OutOfRange, `${name} is larger than ${max} characters`, name);
       return ok(value);
     }
     default:

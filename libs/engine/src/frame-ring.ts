@@ -29,6 +29,8 @@ export class FrameRing {
 
   /** Records held, oldest first. */
   records(): FrameRecord[] {
-    return this.slots.filter((r): r is FrameRecord => r !== undefined).sort((a, b) => a.frame.id - b.frame.id);
+    return this.slots
+      .filter((r): r is FrameRecord => r !== undefined)
+      .sort((a, b) => a.frame.id - b.frame.id);
   }
 }

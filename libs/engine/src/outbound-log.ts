@@ -37,7 +37,9 @@ export class OutboundLog<T> {
 
   /** Sequence number the next `push` will get. */
   get next(): { stamp: number; seq: number } {
-    return this.canRollOver() ? { stamp: this.currentStamp + 1, seq: 1 } : { stamp: this.currentStamp, seq: this.nextSeq };
+    return this.canRollOver()
+      ? { stamp: this.currentStamp + 1, seq: 1 }
+      : { stamp: this.currentStamp, seq: this.nextSeq };
   }
 
   get size(): number {
@@ -55,13 +57,19 @@ export class OutboundLog<T> {
   }
 
   /** Applies an ack: drops the entries of `stamp` up to `seq` and returns the entries in `missing` to resend. */
-  ack(stamp: number, seq: number, missing: ReadonlyArray<readonly [number, number]> = []): Array<Sequenced<T>> {
+  ack(
+    stamp: number,
+    seq: number,
+    missing: ReadonlyArray<readonly [number, number]> = [],
+  ): Array<Sequenced<T>> {
     for (let i = this.pending.length - 1; i >= 0; i--) {
       const entry = this.pending[i]!;
       if (entry.stamp === stamp && entry.seq <= seq) this.pending.splice(i, 1);
     }
     if (missing.length === 0) return [];
-    return this.pending.filter((e) => e.stamp === stamp && missing.some(([from, to]) => e.seq >= from && e.seq <= to));
+    return this.pending.filter(
+      (e) => e.stamp === stamp && missing.some(([from, to]) => e.seq >= from && e.seq <= to),
+    );
   }
 
   private canRollOver(): boolean {

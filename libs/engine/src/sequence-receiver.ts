@@ -79,7 +79,12 @@ export class SequenceReceiver {
   ack(emitter: string, stamp?: number): SequenceAck | undefined {
     const e = this.emitters.get(emitter);
     if (!e) return undefined;
-    const state = stamp === undefined || e.current.stamp === stamp ? e.current : e.previous?.stamp === stamp ? e.previous : undefined;
+    const state =
+      stamp === undefined || e.current.stamp === stamp
+        ? e.current
+        : e.previous?.stamp === stamp
+          ? e.previous
+          : undefined;
     if (!state) return undefined;
     return { stamp: state.stamp, seq: state.contiguous, missing: this.missing(state) };
   }

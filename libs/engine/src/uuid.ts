@@ -1,4 +1,5 @@
-const hex = (value: number, digits: number): string => (value >>> 0).toString(16).padStart(8, '0').slice(-digits);
+const hex = (value: number, digits: number): string =>
+  (value >>> 0).toString(16).padStart(8, '0').slice(-digits);
 
 /**
  * UUIDv7 from an explicit timestamp and three random 32-bit words, so the engine stays pure: the caller
@@ -8,7 +9,10 @@ const hex = (value: number, digits: number): string => (value >>> 0).toString(16
  */
 export function uuidv7(unixMs: number, random: readonly [number, number, number]): string {
   const ms = Math.min(Math.max(0, Math.floor(unixMs)), 2 ** 48 - 1);
-  const time = Math.floor(ms / 2 ** 24).toString(16).padStart(6, '0') + (ms % 2 ** 24).toString(16).padStart(6, '0');
+  const time =
+    Math.floor(ms / 2 ** 24)
+      .toString(16)
+      .padStart(6, '0') + (ms % 2 ** 24).toString(16).padStart(6, '0');
   const [r0, r1, r2] = random;
   return (
     `${time.slice(0, 8)}-${time.slice(8, 12)}-7${hex(r0, 3)}-` +

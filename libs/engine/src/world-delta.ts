@@ -4,7 +4,11 @@ import type { FieldStore } from './field-store.js';
 import { EXISTS, INPUT, OWNER, TYPE } from './internal-fields.js';
 
 /** A live entity as a creation update: every replicable field, owner and input. */
-export function fullEntityUpdate(store: FieldStore, schema: CompiledSchema, id: string): EntityUpdate | undefined {
+export function fullEntityUpdate(
+  store: FieldStore,
+  schema: CompiledSchema,
+  id: string,
+): EntityUpdate | undefined {
   if (!store.exists(id)) return undefined;
   const typeName = store.get(id, TYPE);
   const type = typeof typeName === 'string' ? schema.type(typeName) : undefined;

@@ -94,8 +94,20 @@ export function toWorldSnapshot(
     frame,
     tickRate,
     entities,
-    connections: connections.map((c) => ({ id: c.id, firstSeen: c.firstSeen, lastSeen: c.lastSeen, entities: owned.get(c.id) ?? [] })),
-    frames: frames.map((f) => ({ id: f.id, type: f.type, globalTimeDesynced: f.time, events: f.events, entityUpdates: f.entities, removed: f.removed })),
+    connections: connections.map((c) => ({
+      id: c.id,
+      firstSeen: c.firstSeen,
+      lastSeen: c.lastSeen,
+      entities: owned.get(c.id) ?? [],
+    })),
+    frames: frames.map((f) => ({
+      id: f.id,
+      type: f.type,
+      globalTimeDesynced: f.time,
+      events: f.events,
+      entityUpdates: f.entities,
+      removed: f.removed,
+    })),
     tombstones,
     horizon: raw.horizon,
   };
@@ -105,22 +117,45 @@ export function restoreWorldState(
   snapshot: WorldSnapshot,
   schema: CompiledSchema,
 ): { store: FieldStore; connections: ConnectionInfo[]; frames: Frame[] } {
-  const entries: Record<string, { fields: Record<string, FieldValue>; versions: Record<string, number>; clearedAt?: number }> = {};
+  const entries: Record<
+    string,
+    { fields: Record<string, FieldValue>; versions: Record<string, number>; clearedAt?: number }
+  > = {};
   for (const e of snapshot.entities) {
     if (!schema.type(e.typeName)) continue;
-    const fields: Record<string, FieldValue> = { [EXISTS]: true, [TYPE]: e.typeName, [OWNER]: e.connectionId, ...e.data };
+    const fields: Record<string, FieldValue> = {
+      [EXISTS]: true,
+      [TYPE]: e.typeName,
+      [OWNER]: e.connectionId,
+      ...e.data,
+    };
     if (e.input !== undefined) fields[INPUT] = e.input;
     const versions: Record<string, number> = {};
     for (const name of Object.keys(fields)) versions[name] = e.versions[name] ?? e.firstSeen;
     entries[e.id] = { fields, versions };
   }
   for (const t of snapshot.tombstones) {
-    entries[t.id] = { fields: { [EXISTS]: false }, versions: { [EXISTS]: t.deletedAt }, clearedAt: t.deletedAt };
+    entries[t.id] = {
+      fields: { [EXISTS]: false },
+      versions: { [EXISTS]: t.deletedAt },
+      clearedAt: t.deletedAt,
+    };
   }
   const storeSnapshot: StoreSnapshot = { version: snapshot.frame, horizon: snapshot.horizon, entries };
   return {
     store: FieldStore.fromSnapshot(storeSnapshot),
-    connections: snapshot.connections.map((c) => ({ id: c.id, firstSeen: c.firstSeen, lastSeen: c.lastSeen })),
-    frames: snapshot.frames.map((f) => ({ id: f.id, type: f.type, time: f.globalTimeDesynced, events: f.events, entities: f.entityUpdates, removed: f.removed })),
+    connections: snapshot.connections.map((c) => ({
+      id: c.id,
+      firstSeen: c.firstSeen,
+      lastSeen: c.lastSeen,
+    })),
+    frames: snapshot.frames.map((f) => ({
+      id: f.id,
+      type: f.type,
+      time: f.globalTimeDesynced,
+      events: f.events,
+      entities: f.entityUpdates,
+      removed: f.removed,
+    })),
   };
 }

@@ -116,7 +116,8 @@ export class World implements EntityHost {
     this.tickRate = options.tickRate ?? 30;
     this.bufferFrame = options.bufferFrame ?? 20;
     if (!(this.tickRate > 0 && this.tickRate <= 1000)) throw new RangeError('tickRate must be in (0, 1000]');
-    if (!Number.isInteger(this.bufferFrame) || this.bufferFrame < 1) throw new RangeError('bufferFrame must be an integer >= 1');
+    if (!Number.isInteger(this.bufferFrame) || this.bufferFrame < 1)
+      throw new RangeError('bufferFrame must be an integer >= 1');
     this.seed = options.seed ?? 1;
     this.epochMs = options.epochMs ?? 0;
     this.maxLead = options.maxLeadFrames ?? Math.max(this.bufferFrame, Math.ceil(this.tickRate));
@@ -163,7 +164,12 @@ export class World implements EntityHost {
     switch (op.op) {
       case 'create': {
         const type = this.schema.type(op.typeName);
-        if (!type) return fail(ErrorCode.UnknownEntityType, `unknown entity type "${op.typeName.slice(0, 64)}"`, op.typeName);
+        if (!type)
+          return fail(
+            ErrorCode.UnknownEntityType,
+            `unknown entity type "${op.typeName.slice(0, 64)}"`,
+            op.typeName,
+          );
         if (!isUuid(op.entityId)) return fail(ErrorCode.InvalidEntityId, 'entity ids are lowercase UUIDs');
         if (this.store.knows(op.entityId) || this.pendingCreates.has(op.entityId)) {
           return fail(ErrorCode.EntityExists, `entity ${op.entityId} already exists`, op.entityId);
@@ -171,7 +177,14 @@ export class World implements EntityHost {
         const data = checkClientData(type, op.data, true);
         if (!data.ok) return data;
         this.pendingCreates.set(op.entityId, { owner: connectionId, frame });
-        return this.enqueue({ ...base, kind: 'create', entityId: op.entityId, typeName: type.name, data: data.value, owner: connectionId });
+        return this.enqueue({
+          ...base,
+          kind: 'create',
+          entityId: op.entityId,
+          typeName: type.name,
+          data: data.value,
+          owner: connectionId,
+        });
       }
       case 'update': {
         const type = this.checkOwned(connectionId, op.entityId);
@@ -191,52 +204,112 @@ export class World implements EntityHost {
         return this.enqueue({ ...base, kind: 'input', entityId: op.entityId, input: { ...op.input } });
       }
       case 'event':
-        return this.enqueue({ ...base, kind: 'event', name: op.name, eventType: op.eventType, data: op.data });
+        return this.enqueue({
+          ...base,
+          kind: 'event',
+          name: op.name,
+          eventType: op.eventType,
+          data: op.data,
+        });
     }
   }
 
   /** Server code: creates an entity at the next frame (or `frame`). Returns its id. Throws on bad data. */
-  createEntity(typeName: string, data: EntityFields = {}, options: { owner?: string | null; id?: string; frame?: number } = {}): string {
+  createEntity(
+    typeName: string,
+    data: EntityFields = {},
+    options: { owner?: string | null; id?: string; frame?: number } = {},
+  ): string {
     const type = this.schema.require(typeName);
     const id = options.id ?? this.newId(this.current + 1);
     if (!isUuid(id)) throw new P3Error(ErrorCode.InvalidEntityId, 'entity ids are lowercase UUIDs');
-    if (this.store.knows(id) || this.pendingCreates.has(id)) throw new P3Error(ErrorCode.EntityExists, `entity ${id} already exists`);
+    if (this.store.knows(id) || this.pendingCreates.has(id))
+      throw new P3Error(ErrorCode.EntityExists, `entity ${id} already exists`);
     const frame = this.serverFrame(options.frame);
     const owner = options.owner ?? null;
     this.pendingCreates.set(id, { owner, frame });
-    this.enqueue({ frame, order: ++this.order, origin: null, kind: 'create', entityId: id, typeName, data: checkServerData(type, data, true), owner });
+    this.enqueue({
+      frame,
+      order: ++this.order,
+      origin: null,
+      kind: 'create',
+      entityId: id,
+      typeName,
+      data: checkServerData(type, data, true),
+      owner,
+    });
     return id;
   }
 
   updateEntity(entityId: string, data: EntityFields, options: { frame?: number } = {}): void {
     const type = this.requireKnown(entityId);
-    this.enqueue({ frame: this.serverFrame(options.frame), order: ++this.order, origin: null, kind: 'update', entityId, data: checkServerData(type, data, false) });
+    this.enqueue({
+      frame: this.serverFrame(options.frame),
+      order: ++this.order,
+      origin: null,
+      kind: 'update',
+      entityId,
+      data: checkServerData(type, data, false),
+    });
   }
 
   deleteEntity(entityId: string, options: { frame?: number } = {}): void {
     this.requireKnown(entityId);
-    this.enqueue({ frame: this.serverFrame(options.frame), order: ++this.order, origin: null, kind: 'delete', entityId });
+    this.enqueue({
+      frame: this.serverFrame(options.frame),
+      order: ++this.order,
+      origin: null,
+      kind: 'delete',
+      entityId,
+    });
   }
 
   setInputState(entityId: string, input: InputState, options: { frame?: number } = {}): void {
     this.requireKnown(entityId);
-    this.enqueue({ frame: this.serverFrame(options.frame), order: ++this.order, origin: null, kind: 'input', entityId, input: { ...input } });
+    this.enqueue({
+      frame: this.serverFrame(options.frame),
+      order: ++this.order,
+      origin: null,
+      kind: 'input',
+      entityId,
+      input: { ...input },
+    });
   }
 
   emitEvent(name: string, type: string, data: JsonValue = null, options: { frame?: number } = {}): void {
-    this.enqueue({ frame: this.serverFrame(options.frame), order: ++this.order, origin: null, kind: 'event', name, eventType: type, data });
+    this.enqueue({
+      frame: this.serverFrame(options.frame),
+      order: ++this.order,
+      origin: null,
+      kind: 'event',
+      name,
+      eventType: type,
+      data,
+    });
   }
 
   /** A connection joins at the next frame (world `onConnect` runs inside that frame). */
   connect(connectionId: string): void {
     this.coverage.set(connectionId, this.current);
-    this.enqueue({ frame: this.current + 1, order: ++this.order, origin: connectionId, kind: 'connect', connectionId });
+    this.enqueue({
+      frame: this.current + 1,
+      order: ++this.order,
+      origin: connectionId,
+      kind: 'connect',
+      connectionId,
+    });
   }
 
   /** A connection leaves at the next frame: its connection-bound entities are removed in that frame. */
   disconnect(connectionId: string): void {
     this.coverage.delete(connectionId);
-    this.enqueue({ frame: this.current + 1, order: ++this.order, origin: connectionId, kind: 'disconnect', connectionId });
+    this.enqueue({
+      frame: this.current + 1,
+      order: ++this.order,
+      origin: connectionId,
+      kind: 'disconnect',
+      connectionId,
+    });
   }
 
   /** The connection declares its inputs complete through `frame` (frames it covered can be `verified`). */
@@ -304,13 +377,19 @@ export class World implements EntityHost {
       this.store.stopRecording();
     }
     const type = this.isCovered(id) ? FrameType.Verified : FrameType.Generated;
-    const frame = buildFrame(this.store, this.schema, { id, type, time: this.frameTime(id), events: this.tickEvents });
+    const frame = buildFrame(this.store, this.schema, {
+      id,
+      type,
+      time: this.frameTime(id),
+      events: this.tickEvents,
+    });
     return { frame, commands, undo };
   }
 
   private apply(command: Command, ctx: TickContext): void {
     const id = this.tickFrame;
-    if (command.origin !== null && command.kind !== 'connect' && command.kind !== 'disconnect') this.touchConnection(command.origin, id);
+    if (command.origin !== null && command.kind !== 'connect' && command.kind !== 'disconnect')
+      this.touchConnection(command.origin, id);
     switch (command.kind) {
       case 'connect': {
         if (this.simConnections.has(command.connectionId)) return;
@@ -323,7 +402,8 @@ export class World implements EntityHost {
       case 'disconnect': {
         const connection = this.simConnections.get(command.connectionId);
         if (!connection) return;
-        if (this.definition.onDisconnect) this.guarded(() => this.definition.onDisconnect!(ctx, { ...connection }));
+        if (this.definition.onDisconnect)
+          this.guarded(() => this.definition.onDisconnect!(ctx, { ...connection }));
         for (const entityId of [...(this.owned.get(connection.id) ?? [])]) {
           const type = this.typeOf(entityId);
           if (type?.connectionBound) this.removeEntity(entityId);
@@ -334,20 +414,23 @@ export class World implements EntityHost {
       }
       case 'create': {
         this.pendingCreates.delete(command.entityId);
-        if (this.store.knows(command.entityId)) return this.reject(command, ErrorCode.EntityExists, `entity ${command.entityId} already exists`);
+        if (this.store.knows(command.entityId))
+          return this.reject(command, ErrorCode.EntityExists, `entity ${command.entityId} already exists`);
         this.createNow(this.schema.require(command.typeName), command.entityId, command.data, command.owner);
         return;
       }
       case 'update':
       case 'delete':
       case 'input': {
-        if (!this.store.exists(command.entityId)) return this.reject(command, ErrorCode.EntityNotFound, `entity ${command.entityId} does not exist`);
+        if (!this.store.exists(command.entityId))
+          return this.reject(command, ErrorCode.EntityNotFound, `entity ${command.entityId} does not exist`);
         if (command.origin !== null && this.store.get(command.entityId, OWNER) !== command.origin) {
           return this.reject(command, ErrorCode.NotOwner, `entity ${command.entityId} is not yours`);
         }
         if (command.kind === 'delete') this.removeEntity(command.entityId);
         else if (command.kind === 'update') {
-          for (const field of Object.keys(command.data)) this.store.writeExisting(command.entityId, field, command.data[field]!, id);
+          for (const field of Object.keys(command.data))
+            this.store.writeExisting(command.entityId, field, command.data[field]!, id);
         } else {
           const current = this.store.get(command.entityId, INPUT) as InputState | undefined;
           this.store.writeField(command.entityId, INPUT, { ...current, ...command.input }, id);
@@ -377,7 +460,12 @@ export class World implements EntityHost {
   private reject(command: Command, code: ErrorCode, reason: string): void {
     if (this.reported.has(command)) return;
     this.reported.add(command);
-    this.tickRejections.push({ origin: command.origin, ref: command.ref, frame: command.frame, error: new P3Error(code, reason) });
+    this.tickRejections.push({
+      origin: command.origin,
+      ref: command.ref,
+      frame: command.frame,
+      error: new P3Error(code, reason),
+    });
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -386,7 +474,12 @@ export class World implements EntityHost {
   /** @internal used by EntityHandle and the tick context */
   createNow(type: CompiledType, id: string, data: EntityFields, owner: string | null): void {
     const frame = this.tickFrame;
-    const fields: Record<string, JsonValue> = { [TYPE]: type.name, [OWNER]: owner, ...type.defaults, ...data };
+    const fields: Record<string, JsonValue> = {
+      [TYPE]: type.name,
+      [OWNER]: owner,
+      ...type.defaults,
+      ...data,
+    };
     this.store.write(id, fields, frame);
     this.indexAdd(this.byType, type.name, id);
     if (owner !== null) this.indexAdd(this.owned, owner, id);
@@ -410,7 +503,10 @@ export class World implements EntityHost {
   /** @internal */
   assertInTick(): void {
     if (!this.inTick) {
-      throw new P3Error(ErrorCode.AccessDenied, 'entities are written inside a tick; outside, use world.updateEntity()');
+      throw new P3Error(
+        ErrorCode.AccessDenied,
+        'entities are written inside a tick; outside, use world.updateEntity()',
+      );
     }
   }
 
@@ -451,7 +547,8 @@ export class World implements EntityHost {
     for (const id of this.store.keys()) {
       if (!this.store.exists(id)) continue;
       const typeName = this.store.get(id, TYPE);
-      if (typeof typeName === 'string') this.byType.set(typeName, (this.byType.get(typeName) ?? new Set()).add(id));
+      if (typeof typeName === 'string')
+        this.byType.set(typeName, (this.byType.get(typeName) ?? new Set()).add(id));
       const owner = this.store.get(id, OWNER);
       if (typeof owner === 'string') this.owned.set(owner, (this.owned.get(owner) ?? new Set()).add(id));
     }
@@ -477,7 +574,10 @@ export class World implements EntityHost {
     const cacheKey = typeName ?? '';
     const cached = this.sortedCache.get(cacheKey);
     if (cached) return cached;
-    const ids = typeName === undefined ? [...this.byType.values()].flatMap((s) => [...s]) : [...(this.byType.get(typeName) ?? [])];
+    const ids =
+      typeName === undefined
+        ? [...this.byType.values()].flatMap((s) => [...s])
+        : [...(this.byType.get(typeName) ?? [])];
     ids.sort();
     const list = ids.map((id) => this.entity(id)).filter((e): e is Entity => e !== undefined);
     this.sortedCache.set(cacheKey, list);
@@ -525,12 +625,25 @@ export class World implements EntityHost {
   changesSince(frame: number): DeltaState {
     let since = frame;
     for (const c of this.corrections) if (c.issuedAt > frame) since = Math.min(since, c.from - 1);
-    return entityUpdatesSince(this.store, this.schema, since) ?? { complete: false, entities: this.fullState(), removed: [] };
+    return (
+      entityUpdatesSince(this.store, this.schema, since) ?? {
+        complete: false,
+        entities: this.fullState(),
+        removed: [],
+      }
+    );
   }
 
   /** Seed-000 snapshot of the world (entities, connections, buffered frames) plus field versions. */
   snapshot(): WorldSnapshot {
-    return toWorldSnapshot(this.store, this.schema, this.current, this.tickRate, this.connections(), this.frames());
+    return toWorldSnapshot(
+      this.store,
+      this.schema,
+      this.current,
+      this.tickRate,
+      this.connections(),
+      this.frames(),
+    );
   }
 
   /** Forgets removed entities older than `frame` (deltas since an older frame become full states). */
@@ -564,7 +677,13 @@ export class World implements EntityHost {
         if (world.store.exists(id)) world.removeEntity(id);
       },
       emit(name, type, data = null) {
-        const event: GameEvent = { id: `${world.tickFrame}:${world.tickEvents.length}`, name, type, originalFrame: world.tickFrame, data };
+        const event: GameEvent = {
+          id: `${world.tickFrame}:${world.tickEvents.length}`,
+          name,
+          type,
+          originalFrame: world.tickFrame,
+          data,
+        };
         world.tickEvents.push(event);
         return event;
       },
@@ -576,8 +695,14 @@ export class World implements EntityHost {
   }
 
   private newId(frame: number): string {
-    const random = this.inTick ? this.tickRandom : createRandom(frameSeed(this.seed ^ 0x5bd1e995, this.order++));
-    return uuidv7(this.epochMs + this.frameTime(frame), [random.nextUint32(), random.nextUint32(), random.nextUint32()]);
+    const random = this.inTick
+      ? this.tickRandom
+      : createRandom(frameSeed(this.seed ^ 0x5bd1e995, this.order++));
+    return uuidv7(this.epochMs + this.frameTime(frame), [
+      random.nextUint32(),
+      random.nextUint32(),
+      random.nextUint32(),
+    ]);
   }
 
   private isCovered(frame: number): boolean {
@@ -599,10 +724,19 @@ export class World implements EntityHost {
 
   private checkFrame(frame: number): Result<number> {
     if (frame > this.current + this.maxLead) {
-      return fail(ErrorCode.FrameTooFarAhead, `frame ${frame} is more than ${this.maxLead} frames ahead of ${this.current}`);
+      return fail(
+        ErrorCode.FrameTooFarAhead,
+        `frame ${frame} is more than ${this.maxLead} frames ahead of ${this.current}`,
+      );
     }
-    if (frame <= this.current && (frame <= this.current - this.bufferFrame || this.ring.get(frame)?.undo === undefined)) {
-      return fail(ErrorCode.FrameDropped, `frame ${frame} is older than the buffer window (current ${this.current}, window ${this.bufferFrame})`);
+    if (
+      frame <= this.current &&
+      (frame <= this.current - this.bufferFrame || this.ring.get(frame)?.undo === undefined)
+    ) {
+      return fail(
+        ErrorCode.FrameDropped,
+        `frame ${frame} is older than the buffer window (current ${this.current}, window ${this.bufferFrame})`,
+      );
     }
     return ok(frame);
   }
@@ -610,7 +744,8 @@ export class World implements EntityHost {
   private checkOwned(connectionId: string, entityId: string): Result<CompiledType> {
     const pending = this.pendingCreates.get(entityId);
     const owner = this.store.exists(entityId) ? this.store.get(entityId, OWNER) : pending?.owner;
-    if (owner === undefined) return fail(ErrorCode.EntityNotFound, `entity ${entityId} does not exist`, entityId);
+    if (owner === undefined)
+      return fail(ErrorCode.EntityNotFound, `entity ${entityId} does not exist`, entityId);
     if (owner !== connectionId) return fail(ErrorCode.NotOwner, `entity ${entityId} is not yours`, entityId);
     const type = this.typeOf(entityId) ?? this.pendingType(entityId);
     return type ? ok(type) : fail(ErrorCode.EntityNotFound, `entity ${entityId} does not exist`, entityId);
@@ -619,14 +754,18 @@ export class World implements EntityHost {
   private pendingType(entityId: string): CompiledType | undefined {
     const pending = this.pendingCreates.get(entityId);
     if (!pending) return undefined;
-    const commands = pending.frame > this.current ? this.scheduled.get(pending.frame) : this.ring.get(pending.frame)?.commands;
+    const commands =
+      pending.frame > this.current
+        ? this.scheduled.get(pending.frame)
+        : this.ring.get(pending.frame)?.commands;
     const create = commands?.find((c) => c.kind === 'create' && c.entityId === entityId);
     return create?.kind === 'create' ? this.schema.type(create.typeName) : undefined;
   }
 
   private requireKnown(entityId: string): CompiledType {
     const type = this.typeOf(entityId) ?? this.pendingType(entityId);
-    if (!type) throw new P3Error(ErrorCode.EntityNotFound, `entity ${entityId} does not exist`, { detail: entityId });
+    if (!type)
+      throw new P3Error(ErrorCode.EntityNotFound, `entity ${entityId} does not exist`, { detail: entityId });
     return type;
   }
 

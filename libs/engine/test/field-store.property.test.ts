@@ -26,7 +26,9 @@ function visible(store: FieldStore): Record<string, Record<string, unknown>> {
   for (const key of [...store.keys()].sort()) {
     const fields = store.fields(key);
     if (!fields) continue;
-    out[key] = Object.fromEntries([...fields].map(([f, c]) => [f, c.value]).sort(([a], [b]) => String(a).localeCompare(String(b))));
+    out[key] = Object.fromEntries(
+      [...fields].map(([f, c]) => [f, c.value]).sort(([a], [b]) => String(a).localeCompare(String(b))),
+    );
   }
   return out;
 }
@@ -34,16 +36,26 @@ function visible(store: FieldStore): Record<string, Record<string, unknown>> {
 describe('FieldStore properties', () => {
   it('merging the same set of patches in any order converges', () => {
     fc.assert(
-      fc.property(fc.array(patchArb, { maxLength: 25 }).chain((patches) => fc.tuple(fc.constant(patches), fc.shuffledSubarray(patches, { minLength: patches.length, maxLength: patches.length }))), ([patches, shuffled]) => {
-        const a = new FieldStore();
-        for (const p of patches) a.merge(p.key, p.fields, p.version);
-        const b = new FieldStore();
-        for (const p of shuffled) b.merge(p.key, p.fields, p.version);
-        expect(visible(b)).toEqual(visible(a));
-        for (const key of a.keys()) {
-          for (const [field, cell] of a.fields(key) ?? []) expect(b.cell(key, field)).toEqual(cell);
-        }
-      }),
+      fc.property(
+        fc
+          .array(patchArb, { maxLength: 25 })
+          .chain((patches) =>
+            fc.tuple(
+              fc.constant(patches),
+              fc.shuffledSubarray(patches, { minLength: patches.length, maxLength: patches.length }),
+            ),
+          ),
+        ([patches, shuffled]) => {
+          const a = new FieldStore();
+          for (const p of patches) a.merge(p.key, p.fields, p.version);
+          const b = new FieldStore();
+          for (const p of shuffled) b.merge(p.key, p.fields, p.version);
+          expect(visible(b)).toEqual(visible(a));
+          for (const key of a.keys()) {
+            for (const [field, cell] of a.fields(key) ?? []) expect(b.cell(key, field)).toEqual(cell);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -102,18 +114,22 @@ describe('FieldStore properties', () => {
 
   it('a recorded session rolls back to the exact previous snapshot', () => {
     fc.assert(
-      fc.property(fc.array(patchArb, { maxLength: 15 }), fc.array(patchArb, { maxLength: 15 }), (before, during) => {
-        const store = new FieldStore();
-        let version = 0;
-        for (const p of before) store.write(p.key, p.fields, ++version);
-        const snapshot = store.snapshot();
-        const log: UndoEntry[] = [];
-        store.record(log);
-        for (const p of during) store.write(p.key, p.fields, ++version);
-        store.stopRecording();
-        store.rollback(log);
-        expect(store.snapshot()).toEqual(snapshot);
-      }),
+      fc.property(
+        fc.array(patchArb, { maxLength: 15 }),
+        fc.array(patchArb, { maxLength: 15 }),
+        (before, during) => {
+          const store = new FieldStore();
+          let version = 0;
+          for (const p of before) store.write(p.key, p.fields, ++version);
+          const snapshot = store.snapshot();
+          const log: UndoEntry[] = [];
+          store.record(log);
+          for (const p of during) store.write(p.key, p.fields, ++version);
+          store.stopRecording();
+          store.rollback(log);
+          expect(store.snapshot()).toEqual(snapshot);
+        },
+      ),
       { numRuns: 300 },
     );
   });

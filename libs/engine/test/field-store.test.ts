@@ -138,7 +138,11 @@ describe('FieldStore deltas', () => {
   });
 
   it('takes keys of a foreign snapshot without _exists as existing', () => {
-    const store = FieldStore.fromSnapshot({ version: 4, horizon: 0, entries: { k: { fields: { x: 1 }, versions: { x: 4 } } } });
+    const store = FieldStore.fromSnapshot({
+      version: 4,
+      horizon: 0,
+      entries: { k: { fields: { x: 1 }, versions: { x: 4 } } },
+    });
     expect(store.exists('k')).toBe(true);
   });
 });
@@ -161,5 +165,19 @@ describe('FieldStore undo', () => {
     expect(store.snapshot()).toEqual(before);
     expect(reverted).toBe(true);
     expect(store.knows('c')).toBe(false);
+  });
+});
+
+describe('FieldStore with hostile names', () => {
+  it('keeps fields named like Object.prototype members and __proto__ as plain data', () => {
+    const store = FieldStore.fromSnapshot({ version: 3, horizon: 0, entries: { k: { fields: { toString: 1, valueOf: 2 }, versions: {} } } });
+    expect(store.cell('k', 'toString')).toEqual({ value: 1, version: 3 });
+    expect(store.lastModified('k')).toBe(3);
+    store.write('j', JSON.parse('{"__proto__": {"polluted": true}}'), 4);
+    const snapshot = store.snapshot();
+    expect(Object.keys(snapshot.entries.j!.fields)).toContain('__proto__');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const copy = FieldStore.fromSnapshot(JSON.parse(JSON.stringify(snapshot)));
+    expect(copy.get('j', '__proto__')).toEqual({ polluted: true });
   });
 });

@@ -15,7 +15,14 @@ describe('SequenceReceiver', () => {
   it('[SEQ-2] acks the contiguous point and lists the gaps after it', () => {
     const r = new SequenceReceiver();
     for (const seq of [1, 2, 5, 6, 9]) r.accept('e', 1, seq);
-    expect(r.ack('e')).toEqual({ stamp: 1, seq: 2, missing: [[3, 4], [7, 8]] });
+    expect(r.ack('e')).toEqual({
+      stamp: 1,
+      seq: 2,
+      missing: [
+        [3, 4],
+        [7, 8],
+      ],
+    });
     r.accept('e', 1, 3);
     r.accept('e', 1, 4);
     expect(r.ack('e')).toEqual({ stamp: 1, seq: 6, missing: [[7, 8]] });
@@ -51,7 +58,13 @@ describe('SequenceReceiver', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 60 }).chain((n) =>
-          fc.tuple(fc.constant(n), fc.shuffledSubarray([...Array(n).keys()].map((i) => i + 1).flatMap((s) => [s, s]), { minLength: 2 * n, maxLength: 2 * n })),
+          fc.tuple(
+            fc.constant(n),
+            fc.shuffledSubarray(
+              [...Array(n).keys()].map((i) => i + 1).flatMap((s) => [s, s]),
+              { minLength: 2 * n, maxLength: 2 * n },
+            ),
+          ),
         ),
         ([n, arrivals]) => {
           const r = new SequenceReceiver();
@@ -102,30 +115,44 @@ describe('OutboundLog', () => {
   it('[SEQ-4] rolls over to the next stamp when sequence numbers run out', () => {
     const log = new OutboundLog<number>({ maxSeq: 3 });
     const sent = [1, 2, 3, 4, 5].map((p) => log.push(p));
-    expect(sent.map((s) => [s.stamp, s.seq])).toEqual([[1, 1], [1, 2], [1, 3], [2, 1], [2, 2]]);
+    expect(sent.map((s) => [s.stamp, s.seq])).toEqual([
+      [1, 1],
+      [1, 2],
+      [1, 3],
+      [2, 1],
+      [2, 2],
+    ]);
     log.ack(2, 2);
-    expect(log.unacknowledged().map((e) => [e.stamp, e.seq])).toEqual([[1, 1], [1, 2], [1, 3]]);
+    expect(log.unacknowledged().map((e) => [e.stamp, e.seq])).toEqual([
+      [1, 1],
+      [1, 2],
+      [1, 3],
+    ]);
   });
 
   it('[SEQ-4] with a receiver over a lossy link, converges on everything sent exactly once', () => {
     fc.assert(
-      fc.property(fc.array(fc.boolean(), { minLength: 1, maxLength: 80 }), fc.integer({ min: 2, max: 9 }), (drops, maxSeq) => {
-        const log = new OutboundLog<number>({ maxSeq });
-        const receiver = new SequenceReceiver();
-        const applied: number[] = [];
-        const deliver = (e: { stamp: number; seq: number; payload: number }) => {
-          if (receiver.accept('e', e.stamp, e.seq) === 'new') applied.push(e.payload);
-        };
-        drops.forEach((drop, i) => {
-          const entry = log.push(i);
-          if (!drop) deliver(entry);
-          const ack = receiver.ack('e', entry.stamp);
-          if (ack) for (const again of log.ack(ack.stamp, ack.seq, ack.missing)) deliver(again);
-        });
-        // Reconnect: resend everything unacknowledged, then settle acks for every stamp.
-        for (const e of [...log.unacknowledged()]) deliver(e);
-        expect(applied.sort((a, b) => a - b)).toEqual(drops.map((_, i) => i));
-      }),
+      fc.property(
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 80 }),
+        fc.integer({ min: 2, max: 9 }),
+        (drops, maxSeq) => {
+          const log = new OutboundLog<number>({ maxSeq });
+          const receiver = new SequenceReceiver();
+          const applied: number[] = [];
+          const deliver = (e: { stamp: number; seq: number; payload: number }) => {
+            if (receiver.accept('e', e.stamp, e.seq) === 'new') applied.push(e.payload);
+          };
+          drops.forEach((drop, i) => {
+            const entry = log.push(i);
+            if (!drop) deliver(entry);
+            const ack = receiver.ack('e', entry.stamp);
+            if (ack) for (const again of log.ack(ack.stamp, ack.seq, ack.missing)) deliver(again);
+          });
+          // Reconnect: resend everything unacknowledged, then settle acks for every stamp.
+          for (const e of [...log.unacknowledged()]) deliver(e);
+          expect(applied.sort((a, b) => a - b)).toEqual(drops.map((_, i) => i));
+        },
+      ),
     );
   });
 });

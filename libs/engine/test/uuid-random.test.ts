@@ -6,13 +6,17 @@ import { createRandom, frameSeed, uuidv7, uuidv7Time } from '@p3/engine';
 describe('uuidv7', () => {
   it('produces valid version-7 UUIDs carrying the timestamp', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 2 ** 48 - 1 }), fc.tuple(fc.nat(), fc.nat(), fc.nat()), (ms, r) => {
-        const id = uuidv7(ms, r);
-        expect(isUuid(id)).toBe(true);
-        expect(id[14]).toBe('7');
-        expect('89ab').toContain(id[19]);
-        expect(uuidv7Time(id)).toBe(ms);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 48 - 1 }),
+        fc.tuple(fc.nat(), fc.nat(), fc.nat()),
+        (ms, r) => {
+          const id = uuidv7(ms, r);
+          expect(isUuid(id)).toBe(true);
+          expect(id[14]).toBe('7');
+          expect('89ab').toContain(id[19]);
+          expect(uuidv7Time(id)).toBe(ms);
+        },
+      ),
     );
   });
 

@@ -6,7 +6,9 @@ import { arena, ids, schema } from './world-fixtures.js';
 function worldWithPlayer(options: { bufferFrame?: number } = {}): World {
   const world = new World(arena, { tickRate: 30, bufferFrame: options.bufferFrame ?? 10 });
   world.connect('c1');
-  expect(world.submit('c1', { op: 'create', entityId: ids.a, typeName: 'player', data: { x: 10 } }).ok).toBe(true);
+  expect(world.submit('c1', { op: 'create', entityId: ids.a, typeName: 'player', data: { x: 10 } }).ok).toBe(
+    true,
+  );
   world.step();
   return world;
 }
@@ -17,7 +19,9 @@ function errorCode(result: { ok: boolean; error?: P3Error }): string | undefined
 
 describe('World schema', () => {
   it('[WORLD-1] refuses a bad schema at definition', () => {
-    expect(() => defineWorld({ schema: { p: { fields: { x: { dataType: 'number', min: 5, max: 1 } } } } })).toThrow(P3Error);
+    expect(() =>
+      defineWorld({ schema: { p: { fields: { x: { dataType: 'number', min: 5, max: 1 } } } } }),
+    ).toThrow(P3Error);
     try {
       defineWorld({ schema: { p: { fields: { id: { dataType: 'number' } } } } });
     } catch (e) {
@@ -33,16 +37,28 @@ describe('World authority', () => {
     world.submit('c1', { op: 'create', entityId: ids.a, typeName: 'player', data: { x: 1, color: 'blue' } });
     const { frame } = world.step();
     expect(frame.entities).toEqual([
-      { id: ids.a, typeName: 'player', created: true, owner: 'c1', fields: { x: 1, y: 0, color: 'blue', hp: 100 } },
+      {
+        id: ids.a,
+        typeName: 'player',
+        created: true,
+        owner: 'c1',
+        fields: { x: 1, y: 0, color: 'blue', hp: 100 },
+      },
     ]);
     expect(world.entitiesOf('c1')).toEqual([ids.a]);
   });
 
   it('[WORLD-2] refuses server fields at creation and duplicate ids', () => {
     const world = worldWithPlayer();
-    expect(errorCode(world.submit('c1', { op: 'create', entityId: ids.b, typeName: 'player', data: { hp: 5 } }))).toBe(ErrorCode.AccessDenied);
-    expect(errorCode(world.submit('c1', { op: 'create', entityId: ids.a, typeName: 'player', data: {} }))).toBe(ErrorCode.EntityExists);
-    expect(errorCode(world.submit('c1', { op: 'create', entityId: ids.b, typeName: 'ghost', data: {} }))).toBe(ErrorCode.UnknownEntityType);
+    expect(
+      errorCode(world.submit('c1', { op: 'create', entityId: ids.b, typeName: 'player', data: { hp: 5 } })),
+    ).toBe(ErrorCode.AccessDenied);
+    expect(
+      errorCode(world.submit('c1', { op: 'create', entityId: ids.a, typeName: 'player', data: {} })),
+    ).toBe(ErrorCode.EntityExists);
+    expect(
+      errorCode(world.submit('c1', { op: 'create', entityId: ids.b, typeName: 'ghost', data: {} })),
+    ).toBe(ErrorCode.UnknownEntityType);
   });
 
   it('[WORLD-3] refuses seed, server, unknown fields and entities a client does not own', () => {
@@ -70,8 +86,12 @@ describe('World authority', () => {
 
   it('[WORLD-4] refuses out-of-range and mistyped client values, clamps server values', () => {
     const world = worldWithPlayer();
-    expect(errorCode(world.submit('c1', { op: 'update', entityId: ids.a, data: { x: 101 } }))).toBe(ErrorCode.OutOfRange);
-    expect(errorCode(world.submit('c1', { op: 'update', entityId: ids.a, data: { x: 'far' } }))).toBe(ErrorCode.FieldType);
+    expect(errorCode(world.submit('c1', { op: 'update', entityId: ids.a, data: { x: 101 } }))).toBe(
+      ErrorCode.OutOfRange,
+    );
+    expect(errorCode(world.submit('c1', { op: 'update', entityId: ids.a, data: { x: 'far' } }))).toBe(
+      ErrorCode.FieldType,
+    );
     world.updateEntity(ids.a, { hp: -500, x: -4 });
     const { frame } = world.step();
     expect(frame.entities[0]?.fields).toEqual({ hp: 0, x: 0 });
@@ -86,7 +106,9 @@ describe('World authority', () => {
     expect(JSON.stringify(world.fullState())).not.toContain('secret');
     expect(JSON.stringify(world.changesSince(0))).not.toContain('secret');
     expect(world.entity(ids.a)?.get('secret')).toBe('shh');
-    expect(errorCode(world.submit('c1', { op: 'update', entityId: ids.a, data: { secret: 'x' } }))).toBe(ErrorCode.UnknownField);
+    expect(errorCode(world.submit('c1', { op: 'update', entityId: ids.a, data: { secret: 'x' } }))).toBe(
+      ErrorCode.UnknownField,
+    );
   });
 });
 
@@ -94,7 +116,9 @@ describe('World inputs and events', () => {
   it('[WORLD-6] keeps input state per entity, sticky until changed, written by the owner only', () => {
     const world = worldWithPlayer();
     world.connect('c2');
-    expect(errorCode(world.submit('c2', { op: 'input', entityId: ids.a, input: { right: true } }))).toBe(ErrorCode.NotOwner);
+    expect(errorCode(world.submit('c2', { op: 'input', entityId: ids.a, input: { right: true } }))).toBe(
+      ErrorCode.NotOwner,
+    );
     world.submit('c1', { op: 'input', entityId: ids.a, input: { right: true } });
     const moved = world.step().frame;
     expect(moved.entities[0]).toMatchObject({ input: { right: true }, fields: { x: 20 } });
@@ -111,14 +135,23 @@ describe('World inputs and events', () => {
     const frame = world.frame + 1;
     world.submit('c1', { op: 'event', name: 'hit', eventType: 'combat', data: ids.a, frame });
     const out = world.step().frame;
-    expect(out.events).toEqual([{ id: expect.any(String), name: 'hit', type: 'combat', originalFrame: frame, data: ids.a }]);
+    expect(out.events).toEqual([
+      { id: expect.any(String), name: 'hit', type: 'combat', originalFrame: frame, data: ids.a },
+    ]);
     expect(out.entities[0]?.fields?.hp).toBe(90);
   });
 
   it('[WORLD-7] gives logic events an id, the current frame and the data', () => {
-    const world = new World(defineWorld({ schema, tick: (ctx) => void (ctx.frame === 2 && ctx.emit('boss_spawned', 'world_events', 'orlok_1,1000')) }));
+    const world = new World(
+      defineWorld({
+        schema,
+        tick: (ctx) => void (ctx.frame === 2 && ctx.emit('boss_spawned', 'world_events', 'orlok_1,1000')),
+      }),
+    );
     world.step();
-    expect(world.step().frame.events).toEqual([{ id: '2:0', name: 'boss_spawned', type: 'world_events', originalFrame: 2, data: 'orlok_1,1000' }]);
+    expect(world.step().frame.events).toEqual([
+      { id: '2:0', name: 'boss_spawned', type: 'world_events', originalFrame: 2, data: 'orlok_1,1000' },
+    ]);
   });
 });
 
@@ -140,7 +173,9 @@ describe('World frames', () => {
     for (let i = 0; i < 4; i++) world.step(); // frames 2..5
     const before = world.frames().map((f) => f.id);
     expect(before).toContain(3);
-    expect(world.submit('c1', { op: 'input', entityId: ids.a, input: { right: true }, frame: 3 }).ok).toBe(true);
+    expect(world.submit('c1', { op: 'input', entityId: ids.a, input: { right: true }, frame: 3 }).ok).toBe(
+      true,
+    );
     const { frame, corrections } = world.step();
     expect(frame.id).toBe(6);
     expect(corrections.map((f) => [f.id, f.type])).toEqual([
@@ -188,11 +223,16 @@ describe('World frames', () => {
       world.submit('c1', { op: 'input', entityId: ids.a, input: { fire: true }, frame: 4 });
       const frames = [];
       for (let i = 0; i < 8; i++) {
-        if (late && i === 6) world.submit('c1', { op: 'input', entityId: ids.a, input: { fire: true }, frame: 4 });
+        if (late && i === 6)
+          world.submit('c1', { op: 'input', entityId: ids.a, input: { fire: true }, frame: 4 });
         const r = world.step();
         frames.push(r.frame, ...r.corrections);
       }
-      return { frames: frames.filter((f) => f.type !== 'corrected'), corrected: frames.filter((f) => f.type === 'corrected'), world };
+      return {
+        frames: frames.filter((f) => f.type !== 'corrected'),
+        corrected: frames.filter((f) => f.type === 'corrected'),
+        world,
+      };
     };
     const straight = run(false);
     const replayed = run(true);
@@ -236,20 +276,33 @@ describe('World state transfer', () => {
     world.submit('c1', { op: 'delete', entityId: ids.b });
     world.step();
     const snapshot = world.snapshot();
-    expect(snapshot.entities[0]).toMatchObject({ id: ids.a, typeName: 'player', firstSeen: 1, lastSeen: 2, connectionId: 'c1', data: { secret: 'kept' } });
+    expect(snapshot.entities[0]).toMatchObject({
+      id: ids.a,
+      typeName: 'player',
+      firstSeen: 1,
+      lastSeen: 2,
+      connectionId: 'c1',
+      data: { secret: 'kept' },
+    });
     expect(snapshot.connections).toEqual([{ id: 'c1', firstSeen: 1, lastSeen: 3, entities: [ids.a] }]);
     expect(snapshot.frames.map((f) => f.id)).toEqual([1, 2, 3]);
     expect(snapshot.frames[0]).toHaveProperty('globalTimeDesynced');
     expect(snapshot.tombstones).toEqual([{ id: ids.b, deletedAt: 3 }]);
-    const restored = new World(arena, { tickRate: 30, bufferFrame: 10 }, JSON.parse(JSON.stringify(snapshot)));
+    const restored = new World(
+      arena,
+      { tickRate: 30, bufferFrame: 10 },
+      JSON.parse(JSON.stringify(snapshot)),
+    );
     expect(restored.frame).toBe(3);
     expect(restored.snapshot()).toEqual(snapshot);
     expect(restored.changesSince(1)).toEqual(world.changesSince(1));
     expect(restored.entity(ids.a)?.get('secret')).toBe('kept');
-    expect(errorCode(restored.submit('c1', { op: 'update', entityId: ids.a, data: { x: 1 }, frame: 2 }))).toBe(ErrorCode.FrameDropped);
+    expect(
+      errorCode(restored.submit('c1', { op: 'update', entityId: ids.a, data: { x: 1 }, frame: 2 })),
+    ).toBe(ErrorCode.FrameDropped);
   });
 
-  it('[WORLD-14] reaches back before corrections issued after the client\'s frame', () => {
+  it("[WORLD-14] reaches back before corrections issued after the client's frame", () => {
     const world = worldWithPlayer();
     for (let i = 0; i < 4; i++) world.step(); // frames 2..5: a client holds frame 5
     world.submit('c1', { op: 'input', entityId: ids.a, input: { right: true }, frame: 3 });
@@ -266,7 +319,11 @@ describe('World state transfer', () => {
     world.submit('c1', { op: 'update', entityId: ids.a, data: { y: 9 } });
     world.submit('c1', { op: 'delete', entityId: ids.b });
     world.step(); // 3
-    expect(world.changesSince(2)).toEqual({ complete: true, entities: [{ id: ids.a, typeName: 'player', fields: { y: 9 } }], removed: [ids.b] });
+    expect(world.changesSince(2)).toEqual({
+      complete: true,
+      entities: [{ id: ids.a, typeName: 'player', fields: { y: 9 } }],
+      removed: [ids.b],
+    });
     const fromStart = world.changesSince(0);
     expect(fromStart.entities.map((e) => [e.id, e.created])).toEqual([[ids.a, true]]);
     world.pruneTombstones(3);

@@ -52,16 +52,26 @@ export class ClientSessions {
       const now = this.deps.clock.now();
       if (now - data.lastRateError >= 1000) {
         data.lastRateError = now;
-        this.error(ws, ErrorCode.RateLimited, `more than ${config.rateLimit.messagesPerSecond} messages per second: messages are being dropped`);
+        this.error(
+          ws,
+          ErrorCode.RateLimited,
+          `more than ${config.rateLimit.messagesPerSecond} messages per second: messages are being dropped`,
+        );
       }
       return;
     }
     data.dropped = 0;
     if (bytes.byteLength > config.maxMessageBytes) {
-      this.refuse(ws, ErrorCode.TooLarge, `message of ${bytes.byteLength} bytes exceeds ${config.maxMessageBytes}`);
+      this.refuse(
+        ws,
+        ErrorCode.TooLarge,
+        `message of ${bytes.byteLength} bytes exceeds ${config.maxMessageBytes}`,
+      );
       return;
     }
-    const codec = data.joined ? this.deps.fanout.decoderFor(data.joined.key, data.codec) : handshakeCodecs[data.codec];
+    const codec = data.joined
+      ? this.deps.fanout.decoderFor(data.joined.key, data.codec)
+      : handshakeCodecs[data.codec];
     if (!codec) return;
     const decoded = codec.decodeClient(bytes);
     if (!decoded.ok) {
@@ -78,7 +88,11 @@ export class ClientSessions {
       this.refuse(ws, ErrorCode.NotJoined, 'send join first');
       return;
     }
-    this.deps.rooms.receive(data.joined.key, data.joined.connectionId, message as Exclude<ClientMessage, JoinMessage>);
+    this.deps.rooms.receive(
+      data.joined.key,
+      data.joined.connectionId,
+      message as Exclude<ClientMessage, JoinMessage>,
+    );
   }
 
   drain(ws: WebSocket<SocketData>): void {
@@ -104,8 +118,17 @@ export class ClientSessions {
       return;
     }
     if (message.protocolVersion !== PROTOCOL_VERSION) {
-      this.error(ws, ErrorCode.ProtocolVersion, `protocol version ${message.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}`);
-      endSocket(ws, CloseCode.ProtocolVersion, `protocol version ${message.protocolVersion} unsupported (server: ${PROTOCOL_VERSION})`, metrics);
+      this.error(
+        ws,
+        ErrorCode.ProtocolVersion,
+        `protocol version ${message.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}`,
+      );
+      endSocket(
+        ws,
+        CloseCode.ProtocolVersion,
+        `protocol version ${message.protocolVersion} unsupported (server: ${PROTOCOL_VERSION})`,
+        metrics,
+      );
       return;
     }
     data.joining = true;
@@ -113,7 +136,11 @@ export class ClientSessions {
     const principal = await this.deps.auth.authenticate(message.token, key);
     if (data.closed) return;
     if (!principal.ok) {
-      this.fail(ws, principal.error, principal.error.code === ErrorCode.Forbidden ? CloseCode.Forbidden : CloseCode.Unauthorized);
+      this.fail(
+        ws,
+        principal.error,
+        principal.error.code === ErrorCode.Forbidden ? CloseCode.Forbidden : CloseCode.Unauthorized,
+      );
       return;
     }
     const result = await this.deps.rooms.join({
@@ -153,7 +180,9 @@ export class ClientSessions {
     const data = ws.getUserData();
     if (data.closed) return;
     const message: ErrorMessage = { type: 'error', code, reason };
-    const codec = (data.joined && this.deps.fanout.decoderFor(data.joined.key, data.codec)) || handshakeCodecs[data.codec];
+    const codec =
+      (data.joined && this.deps.fanout.decoderFor(data.joined.key, data.codec)) ||
+      handshakeCodecs[data.codec];
     const encoded = codec.encodeServer(message);
     ws.send(encoded, typeof encoded !== 'string');
   }

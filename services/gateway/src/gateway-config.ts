@@ -43,7 +43,10 @@ export const defaultGatewayConfig: GatewayConfig = {
 };
 
 /** Gateway settings from P3_* environment variables (validated; all problems reported at once). */
-export function gatewayConfigFromEnv(env: Readonly<Record<string, string | undefined>>, base: GatewayConfig = defaultGatewayConfig): GatewayConfig {
+export function gatewayConfigFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  base: GatewayConfig = defaultGatewayConfig,
+): GatewayConfig {
   const r = new EnvReader(env);
   const d = base;
   const config: GatewayConfig = {
@@ -55,9 +58,15 @@ export function gatewayConfigFromEnv(env: Readonly<Record<string, string | undef
     idleTimeoutSeconds: r.int('P3_IDLE_TIMEOUT_SECONDS', d.idleTimeoutSeconds, { min: 8, max: 960 }),
     joinTimeoutMs: r.int('P3_JOIN_TIMEOUT_MS', d.joinTimeoutMs, { min: 100, max: 600_000 }),
     rateLimit: {
-      messagesPerSecond: r.int('P3_RATE_LIMIT_PER_SECOND', d.rateLimit.messagesPerSecond, { min: 1, max: 100_000 }),
+      messagesPerSecond: r.int('P3_RATE_LIMIT_PER_SECOND', d.rateLimit.messagesPerSecond, {
+        min: 1,
+        max: 100_000,
+      }),
       burst: r.int('P3_RATE_LIMIT_BURST', d.rateLimit.burst, { min: 1, max: 1_000_000 }),
-      closeAfterDropped: r.int('P3_RATE_LIMIT_CLOSE_AFTER', d.rateLimit.closeAfterDropped, { min: 1, max: 10_000_000 }),
+      closeAfterDropped: r.int('P3_RATE_LIMIT_CLOSE_AFTER', d.rateLimit.closeAfterDropped, {
+        min: 1,
+        max: 10_000_000,
+      }),
     },
     backpressure: {
       softBytes: r.int('P3_BACKPRESSURE_SOFT_BYTES', d.backpressure.softBytes, { min: 1024 }),

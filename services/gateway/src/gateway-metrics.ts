@@ -14,14 +14,52 @@ export class GatewayMetrics {
 
   constructor(registry: Registry, prefix = 'p3_gateway_') {
     const registers = [registry];
-    this.connections = new Gauge({ name: `${prefix}connections`, help: 'Open WebSocket connections', registers });
-    this.messagesIn = new Counter({ name: `${prefix}messages_in_total`, help: 'Client messages decoded, by type', labelNames: ['type'], registers });
-    this.messagesOut = new Counter({ name: `${prefix}messages_out_total`, help: 'Messages sent: broadcast frames count once per codec', labelNames: ['kind'], registers });
-    this.bytesOut = new Counter({ name: `${prefix}bytes_out_total`, help: 'Encoded bytes written to sockets (per socket)', labelNames: ['codec'], registers });
-    this.bytesIn = new Counter({ name: `${prefix}bytes_in_total`, help: 'Bytes received from clients', registers });
-    this.rejected = new Counter({ name: `${prefix}rejected_messages_total`, help: 'Client messages refused by the gateway, by error code', labelNames: ['code'], registers });
-    this.backpressure = new Counter({ name: `${prefix}backpressure_total`, help: 'Backpressure actions: lagging, caught_up, closed', labelNames: ['action'], registers });
-    this.closes = new Counter({ name: `${prefix}closes_total`, help: 'Sockets closed by the gateway, by close code', labelNames: ['code'], registers });
+    this.connections = new Gauge({
+      name: `${prefix}connections`,
+      help: 'Open WebSocket connections',
+      registers,
+    });
+    this.messagesIn = new Counter({
+      name: `${prefix}messages_in_total`,
+      help: 'Client messages decoded, by type',
+      labelNames: ['type'],
+      registers,
+    });
+    this.messagesOut = new Counter({
+      name: `${prefix}messages_out_total`,
+      help: 'Messages sent: broadcast frames count once per codec',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.bytesOut = new Counter({
+      name: `${prefix}bytes_out_total`,
+      help: 'Encoded bytes written to sockets (per socket)',
+      labelNames: ['codec'],
+      registers,
+    });
+    this.bytesIn = new Counter({
+      name: `${prefix}bytes_in_total`,
+      help: 'Bytes received from clients',
+      registers,
+    });
+    this.rejected = new Counter({
+      name: `${prefix}rejected_messages_total`,
+      help: 'Client messages refused by the gateway, by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.backpressure = new Counter({
+      name: `${prefix}backpressure_total`,
+      help: 'Backpressure actions: lagging, caught_up, closed',
+      labelNames: ['action'],
+      registers,
+    });
+    this.closes = new Counter({
+      name: `${prefix}closes_total`,
+      help: 'Sockets closed by the gateway, by close code',
+      labelNames: ['code'],
+      registers,
+    });
     this.fanoutSeconds = new Histogram({
       name: `${prefix}fanout_seconds`,
       help: 'Time to encode and publish one broadcast to a room',

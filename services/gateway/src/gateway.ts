@@ -11,11 +11,14 @@ import type { StaticFile } from './http/static-files.js';
 import { RoomFanout } from './room-fanout.js';
 import type { SocketData } from './socket-data.js';
 import { TokenBucket } from './rate-limiter.js';
-import { assertNativeUws, uWS, type TemplatedApp, type us_listen_socket } from './uws.js';
+import { assertNativeUws, uWS, type TemplatedApp, type WebSocket, type us_listen_socket } from './uws.js';
 
 /** Adds routes (HTTP API, other WebSocket endpoints) to the gateway's app before it listens. */
 export interface GatewayExtension {
-  register(app: TemplatedApp, context: { readonly logger: Logger; readonly auth: Authenticator; readonly config: GatewayConfig }): void;
+  register(
+    app: TemplatedApp,
+    context: { readonly logger: Logger; readonly auth: Authenticator; readonly config: GatewayConfig },
+  ): void;
   /** Called on shutdown before the listen socket closes (close sockets, flush). */
   close?(code: number, reason: string): Promise<void> | void;
 }
@@ -44,7 +47,11 @@ export interface GatewayHandle {
 }
 
 /** The gateway's RoomOutput and metrics exist before the gateway: the room host needs the output at construction. */
-export function createFanout(config: GatewayConfig, registry: Registry, logger: Logger): { fanout: RoomFanout; metrics: GatewayMetrics } {
+export function createFanout(
+  config: GatewayConfig,
+  registry: Registry,
+  logger: Logger,
+): { fanout: RoomFanout; metrics: GatewayMetrics } {
   const metrics = new GatewayMetrics(registry);
   return { fanout: new RoomFanout(config, metrics, logger), metrics };
 }
@@ -61,7 +68,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const app = uWS.App();
   fanout.attach(app, deps.rooms);
   const sessions = new ClientSessions({ config, rooms: deps.rooms, fanout, auth, metrics, logger, clock });
-  const sockets = new Set<import('./uws.js').WebSocket<SocketData>>();
+  const sockets = new Set<WebSocket<SocketData>>();
   let nextId = 0;
   let draining = false;
 
@@ -73,9 +80,16 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     idleTimeout: config.idleTimeoutSeconds,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      const offered = req.getHeader('sec-websocket-protocol').split(',').map((p) => p.trim());
+      const offered = req
+        .getHeader('sec-websocket-protocol')
+        .split(',')
+        .map((p) => p.trim());
       const codec = offered.includes(Subprotocol.Binary) ? 'binary' : 'json';
-      const protocol = offered.includes(Subprotocol.Binary) ? Subprotocol.Binary : offered.includes(Subprotocol.Json) ? Subprotocol.Json : '';
+      const protocol = offered.includes(Subprotocol.Binary)
+        ? Subprotocol.Binary
+        : offered.includes(Subprotocol.Json)
+          ? Subprotocol.Json
+          : '';
       if (draining) {
         res.writeStatus('503 Service Unavailable').end('draining');
         return;
@@ -92,7 +106,13 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         lastRateError: -Infinity,
         joinTimer: undefined,
       };
-      res.upgrade(data, req.getHeader('sec-websocket-key'), protocol, req.getHeader('sec-websocket-extensions'), context);
+      res.upgrade(
+        data,
+        req.getHeader('sec-websocket-key'),
+        protocol,
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
     },
     open: (ws) => {
       sockets.add(ws);
@@ -134,11 +154,17 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   app.get('/*', (res, req) => {
     const file = deps.staticFiles?.get(req.getUrl());
     if (file) sendText(res, undefined, '200 OK', file.body, file.type, { 'cache-control': 'no-cache' });
-    else sendJson(res, undefined, '404 Not Found', { code: 'NOT_FOUND', reason: `no route for ${req.getUrl().slice(0, 200)}` });
+    else
+      sendJson(res, undefined, '404 Not Found', {
+        code: 'NOT_FOUND',
+        reason: `no route for ${req.getUrl().slice(0, 200)}`,
+      });
   });
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`))));
+    app.listen(config.host, config.port, (socket) =>
+      socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`)),
+    );
   });
   const port = uWS.us_socket_local_port(listenSocket);
   logger.info({ host: config.host, port }, 'gateway listening');

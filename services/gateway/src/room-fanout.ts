@@ -1,4 +1,13 @@
-import { BinaryCodec, CloseCode, JsonCodec, closeReason, type ServerCodec, type ServerMessage, type WelcomeMessage, type WireData } from '@p3/protocol';
+import {
+  BinaryCodec,
+  CloseCode,
+  JsonCodec,
+  closeReason,
+  type ServerCodec,
+  type ServerMessage,
+  type WelcomeMessage,
+  type WireData,
+} from '@p3/protocol';
 import type { RoomKey, RoomOutput, RoomService } from '@p3/runtime';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './gateway-config.js';
@@ -58,7 +67,13 @@ export class RoomFanout implements RoomOutput {
   }
 
   /** Adds a member after a successful join: sends the welcome, then subscribes it to the room's frames. */
-  addMember(key: RoomKey, connectionId: string, ws: WebSocket<SocketData>, codec: CodecName, welcome: WelcomeMessage): void {
+  addMember(
+    key: RoomKey,
+    connectionId: string,
+    ws: WebSocket<SocketData>,
+    codec: CodecName,
+    welcome: WelcomeMessage,
+  ): void {
     const room = this.roomFor(key, welcome);
     const previous = room.members.get(connectionId);
     if (previous) this.removeMember(key, connectionId);
@@ -150,7 +165,10 @@ export class RoomFanout implements RoomOutput {
         topics: { json: `${base}/json`, binary: `${base}/binary` },
         codecs: {
           json: jsonCodec,
-          binary: new BinaryCodec(welcome.schema, { maxMessageBytes: this.config.maxMessageBytes, retainFrames: Math.max(120, welcome.bufferFrame * 4) }),
+          binary: new BinaryCodec(welcome.schema, {
+            maxMessageBytes: this.config.maxMessageBytes,
+            retainFrames: Math.max(120, welcome.bufferFrame * 4),
+          }),
         },
         members: new Map(),
         inUse: { json: 0, binary: 0 },
@@ -172,9 +190,17 @@ export class RoomFanout implements RoomOutput {
     for (const [connectionId, member] of room.members) {
       const buffered = member.ws.getBufferedAmount();
       if (buffered > hardBytes) {
-        this.logger.warn({ room: room.key.room, connectionId, buffered }, 'closing a client that cannot keep up');
+        this.logger.warn(
+          { room: room.key.room, connectionId, buffered },
+          'closing a client that cannot keep up',
+        );
         this.metrics.backpressure.inc({ action: 'closed' });
-        this.close(room.key, connectionId, CloseCode.Backpressure, 'too slow: send buffer over the hard limit');
+        this.close(
+          room.key,
+          connectionId,
+          CloseCode.Backpressure,
+          'too slow: send buffer over the hard limit',
+        );
       } else if (buffered > softBytes && member.subscribed) {
         member.ws.unsubscribe(room.topics[member.codec]);
         member.subscribed = false;
@@ -192,7 +218,12 @@ export class RoomFanout implements RoomOutput {
 }
 
 /** Ends a socket once; uWS calls the close handler synchronously from `end`. */
-export function endSocket(ws: WebSocket<SocketData>, code: number, reason: string, metrics: GatewayMetrics): void {
+export function endSocket(
+  ws: WebSocket<SocketData>,
+  code: number,
+  reason: string,
+  metrics: GatewayMetrics,
+): void {
   const data = ws.getUserData();
   if (data.closed) return;
   metrics.closes.inc({ code: String(code) });

@@ -18,7 +18,10 @@ export const defaultSimulatorConfig: SimulatorConfig = {
   maxRooms: undefined,
 };
 
-export function simulatorConfigFromEnv(env: Readonly<Record<string, string | undefined>>, base: SimulatorConfig = defaultSimulatorConfig): SimulatorConfig {
+export function simulatorConfigFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  base: SimulatorConfig = defaultSimulatorConfig,
+): SimulatorConfig {
   const r = new EnvReader(env);
   const maxRooms = r.int('P3_MAX_ROOMS', base.maxRooms ?? 0, { min: 0 });
   const config: SimulatorConfig = {

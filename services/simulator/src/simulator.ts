@@ -37,10 +37,9 @@ export interface SimulatorHandle {
  * as the gateway (RoomOutput = the gateway's fanout, RoomService = this host); the cluster puts a bus between them.
  */
 export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): SimulatorHandle {
-  let host: RoomHost | undefined;
   const metrics = new SimulatorMetrics(deps.registry, () => host);
   const events = deps.events ?? {};
-  host = new RoomHost({
+  const host: RoomHost = new RoomHost({
     world: deps.world,
     tickRate: config.tickRate,
     bufferFrame: config.bufferFrame,
@@ -70,6 +69,5 @@ export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): Si
       },
     },
   });
-  const hosted = host;
-  return { host: hosted, close: () => hosted.close() };
+  return { host, close: () => host.close() };
 }

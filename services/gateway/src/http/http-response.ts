@@ -16,7 +16,14 @@ export function guardResponse(res: HttpResponse): ResponseGuard {
   return guard;
 }
 
-export function sendText(res: HttpResponse, guard: ResponseGuard | undefined, status: string, body: string | Uint8Array, contentType = 'text/plain; charset=utf-8', headers: Record<string, string> = {}): void {
+export function sendText(
+  res: HttpResponse,
+  guard: ResponseGuard | undefined,
+  status: string,
+  body: string | Uint8Array,
+  contentType = 'text/plain; charset=utf-8',
+  headers: Record<string, string> = {},
+): void {
   if (guard?.aborted) return;
   res.cork(() => {
     res.writeStatus(status).writeHeader('content-type', contentType);
@@ -25,6 +32,12 @@ export function sendText(res: HttpResponse, guard: ResponseGuard | undefined, st
   });
 }
 
-export function sendJson(res: HttpResponse, guard: ResponseGuard | undefined, status: string, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: HttpResponse,
+  guard: ResponseGuard | undefined,
+  status: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   sendText(res, guard, status, JSON.stringify(body), 'application/json', headers);
 }

@@ -1,0 +1,405 @@
+import {
+  CloseCode,
+  decodeEcsSyncClientMessage,
+  defaultEcsSyncCodecLimits,
+  ECS_SYNC_PROTOCOL_VERSION,
+  ErrorCode,
+  P3Error,
+  type CodecLimits,
+  type Patch,
+  type PatchRequest,
+  type ReconnectRequest,
+} from '@p3/protocol';
+import { FieldStore } from '@p3/engine';
+import { applyDocumentPatches, nonEmptyPatches } from './documentPatches.js';
+import { EphemeralState } from './EphemeralState.js';
+import { errorResponse, salvageMessageId } from './errorResponse.js';
+import { buildReconnectDiff } from './reconnectDiff.js';
+import { parseRoomSnapshot, toRoomSnapshot, toStoreSnapshot } from './roomSnapshot.js';
+import { SaveScheduler } from './SaveScheduler.js';
+import { closeSocket, refuseSocket, Session, type PendingSession } from './Session.js';
+import { SessionRegistry } from './SessionRegistry.js';
+import { MemoryStorage } from './storage/MemoryStorage.js';
+import type { SyncStorage } from './storage/SyncStorage.js';
+import type { ConnectDecision, RoomSnapshot, SessionInfo, SessionRemovedInfo } from './types.js';
+import type { WebSocketLike } from './WebSocketLike.js';
+import { toWireData } from './wireData.js';
+
+export interface RoomOptions {
+  /** Start from this document instead of loading from storage. */
+  initialSnapshot?: RoomSnapshot;
+  /** Where the document is saved (throttled). Default: a new MemoryStorage. */
+  storage?: SyncStorage;
+  /** Called after every message that changed the document (never for ephemeral-only messages). */
+  onDataChange?: (room: Room) => void;
+  /** Called after a session left (not when `close()` disconnects everyone). */
+  onSessionRemoved?: (room: Room, info: SessionRemovedInfo) => void;
+  /**
+   * Authorization hook: `true` accepts; `false`, a reason string, a throw or a rejection refuses (the client
+   * gets `{type:'error', code:'FORBIDDEN', reason}`, then the socket closes with 4102). Messages arriving while
+   * an async decision is pending are handled after acceptance, in order.
+   */
+  onBeforeConnect?: (info: SessionInfo) => ConnectDecision | Promise<ConnectDecision>;
+  /** At most one save per this many ms (default 10000); `flush()` and `close()` save at once. */
+  saveThrottleMs?: number;
+  /** Largest accepted client message (default 1 MiB); larger ones are refused with TOO_LARGE. */
+  maxMessageBytes?: number;
+  /** Receives storage failures, throwing callbacks and socket errors. Default: console.error. */
+  onError?: (error: unknown, context: string) => void;
+}
+
+/** Messages a connection may send before `onBeforeConnect` decides; more closes it (4001). */
+const maxQueuedBeforeAccept = 256;
+
+/**
+ * One ecs-sync document and its connected sessions (seed 003): a patch router with per-field last-write-wins,
+ * not a game server. Rules: SPEC.md of this package.
+ *
+ * @example
+ * const room = new Room({ storage: new FileStorage({ dir: './data', roomId: 'doc' }) });
+ * await room.load();
+ * wss.on('connection', (ws) => room.handleSocketConnect({ sessionId: randomUUID(), socket: ws, clientId }));
+ */
+export class Room {
+  private store = new FieldStore();
+  private readonly ephemeral = new EphemeralState();
+  private readonly sessions = new SessionRegistry();
+  private readonly pending = new Map<string, PendingSession>();
+  private readonly storage: SyncStorage;
+  private readonly saver: SaveScheduler;
+  private readonly limits: CodecLimits;
+  private readonly options: RoomOptions;
+  private loading: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: RoomOptions = {}) {
+    this.options = options;
+    const saveThrottleMs = options.saveThrottleMs ?? 10_000;
+    if (!Number.isFinite(saveThrottleMs) || saveThrottleMs < 0)
+      throw new RangeError('saveThrottleMs must be a number >= 0');
+    const maxMessageBytes = options.maxMessageBytes ?? defaultEcsSyncCodecLimits.maxMessageBytes;
+    if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes < 1)
+      throw new RangeError('maxMessageBytes must be a positive integer');
+    this.limits = { ...defaultEcsSyncCodecLimits, maxMessageBytes };
+    this.storage = options.storage ?? new MemoryStorage();
+    this.saver = new SaveScheduler(
+      () => this.storage.save(this.getSnapshot()),
+      saveThrottleMs,
+      (e) => this.report(e, 'save'),
+    );
+    if (options.initialSnapshot !== undefined) {
+      this.store = FieldStore.fromSnapshot(toStoreSnapshot(parseRoomSnapshot(options.initialSnapshot)));
+    }
+  }
+
+  /** Loads the document from storage (once; a no-op with `initialSnapshot`). Await it before connecting sockets. */
+  load(): Promise<void> {
+    this.loading ??= this.loadFromStorage().catch((error: unknown) => {
+      this.loading = undefined;
+      throw error;
+    });
+    return this.loading;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Sockets
+
+  /**
+   * Hands a socket to the room. Resolves true once accepted, false when refused. Without an async
+   * `onBeforeConnect` the session is live before this returns.
+   */
+  handleSocketConnect(connection: {
+    sessionId: string;
+    socket: WebSocketLike;
+    clientId: string;
+  }): Promise<boolean> {
+    const { sessionId, socket, clientId } = connection;
+    if (this.closing !== undefined) {
+      closeSocket(socket, CloseCode.RoomClosed, 'room closed', this.report);
+      return Promise.resolve(false);
+    }
+    if (this.sessions.get(sessionId) !== undefined || this.pending.has(sessionId)) {
+      refuseSocket(
+        socket,
+        ErrorCode.AlreadyJoined,
+        'session id already connected',
+        CloseCode.BadHandshake,
+        this.report,
+      );
+      return Promise.resolve(false);
+    }
+    const waiting: PendingSession = { sessionId, clientId, socket, queue: [], closed: false };
+    this.pending.set(sessionId, waiting);
+    this.attachListeners(sessionId, socket);
+    let decision: ConnectDecision | Promise<ConnectDecision>;
+    try {
+      decision = this.options.onBeforeConnect?.({ sessionId, clientId }) ?? true;
+    } catch (error) {
+      this.report(error, 'onBeforeConnect');
+      decision = false;
+    }
+    if (!isPromiseLike(decision)) return Promise.resolve(this.decide(waiting, decision));
+    return Promise.resolve(decision).then(
+      (value) => this.decide(waiting, value),
+      (error: unknown) => {
+        this.report(error, 'onBeforeConnect');
+        return this.decide(waiting, false);
+      },
+    );
+  }
+
+  /** Manual forwarding for sockets without `addEventListener`. Never throws. */
+  handleSocketMessage(sessionId: string, data: unknown): void {
+    const session = this.sessions.get(sessionId);
+    if (session !== undefined) {
+      this.receive(session, data);
+      return;
+    }
+    const waiting = this.pending.get(sessionId);
+    if (waiting === undefined) return;
+    waiting.queue.push(data);
+    if (waiting.queue.length > maxQueuedBeforeAccept) {
+      waiting.closed = true;
+      this.pending.delete(sessionId);
+      closeSocket(
+        waiting.socket,
+        CloseCode.Backpressure,
+        'too many messages before the connection was accepted',
+        this.report,
+      );
+    }
+  }
+
+  handleSocketClose(sessionId: string): void {
+    const waiting = this.pending.get(sessionId);
+    if (waiting !== undefined) {
+      waiting.closed = true;
+      this.pending.delete(sessionId);
+    }
+    const session = this.sessions.get(sessionId);
+    if (session !== undefined) this.removeSession(session);
+  }
+
+  /** A socket error ends its session (the socket is closed). */
+  handleSocketError(sessionId: string, error: unknown): void {
+    const socket = this.sessions.get(sessionId)?.socket ?? this.pending.get(sessionId)?.socket;
+    if (socket === undefined) return;
+    this.report(error, `socket of session ${sessionId}`);
+    this.handleSocketClose(sessionId);
+    closeSocket(socket, CloseCode.Internal, 'socket error', this.report);
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // State access
+
+  /** The document as the seed's serializable snapshot. Field values are shared with the room: do not mutate. */
+  getSnapshot(): RoomSnapshot {
+    return toRoomSnapshot(this.store.snapshot());
+  }
+
+  getSessionCount(): number {
+    return this.sessions.size;
+  }
+
+  getSessions(): SessionInfo[] {
+    return [...this.sessions.values()].map(({ sessionId, clientId }) => ({ sessionId, clientId }));
+  }
+
+  /** Saves now if anything is unsaved. Rejects when the save fails (the error is also reported). */
+  flush(): Promise<void> {
+    return this.saver.flush().catch((error: unknown) => {
+      this.report(error, 'save');
+      throw error;
+    });
+  }
+
+  /**
+   * Disconnects every session (close code 4003, clients reconnect) and saves what is unsaved. Later connections
+   * are refused. Resolves even when the final save fails (reported to `onError`; `flush()` first to know).
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Protocol
+
+  private receive(session: Session, data: unknown): void {
+    try {
+      const wire = toWireData(data);
+      if (wire === undefined) {
+        session.send(errorResponse(new P3Error(ErrorCode.Malformed, 'message must be text or bytes')));
+        return;
+      }
+      const decoded = decodeEcsSyncClientMessage(wire, this.limits);
+      if (!decoded.ok) {
+        session.send(errorResponse(decoded.error, salvageMessageId(wire, this.limits)));
+        return;
+      }
+      if (decoded.value.type === 'patch') this.handlePatch(session, decoded.value);
+      else this.handleReconnect(session, decoded.value);
+    } catch (error) {
+      this.report(error, 'message');
+      session.send(errorResponse(new P3Error(ErrorCode.Internal, 'internal error')));
+    }
+  }
+
+  private handlePatch(session: Session, message: PatchRequest): void {
+    const changed = this.applyClientPatches(session, message.documentPatches, message.ephemeralPatches);
+    session.send({ type: 'ack', messageId: message.messageId, timestamp: this.store.version });
+    if (changed) this.documentChanged();
+  }
+
+  private handleReconnect(session: Session, message: ReconnectRequest): void {
+    if (message.protocolVersion !== undefined && message.protocolVersion !== ECS_SYNC_PROTOCOL_VERSION) {
+      session.send({ type: 'version-mismatch', serverProtocolVersion: ECS_SYNC_PROTOCOL_VERSION });
+      return;
+    }
+    const changed = this.applyClientPatches(session, message.documentPatches, message.ephemeralPatches);
+    const documentPatches = buildReconnectDiff(this.store, message.lastTimestamp);
+    const others = this.ephemeral.mergedExcept(session.clientId);
+    session.synced = true;
+    session.send({
+      type: 'patch',
+      ...(documentPatches.length > 0 ? { documentPatches } : {}),
+      ...(others !== undefined ? { ephemeralPatches: [others] } : {}),
+      clientId: '',
+      timestamp: this.store.version,
+    });
+    if (changed) this.documentChanged();
+  }
+
+  /** Applies a client's patches and broadcasts their non-empty parts to the other sessions. True if the document changed. */
+  private applyClientPatches(
+    session: Session,
+    document: Patch[] | undefined,
+    ephemeral: Patch[] | undefined,
+  ): boolean {
+    const documentPatches = nonEmptyPatches(document);
+    const ephemeralPatches = nonEmptyPatches(ephemeral);
+    applyDocumentPatches(this.store, documentPatches);
+    if (ephemeralPatches.length > 0) this.ephemeral.apply(session.clientId, ephemeralPatches);
+    if (documentPatches.length > 0 || ephemeralPatches.length > 0) {
+      this.sessions.broadcastPatch(
+        {
+          ...(documentPatches.length > 0 ? { documentPatches } : {}),
+          ...(ephemeralPatches.length > 0 ? { ephemeralPatches } : {}),
+          clientId: session.clientId,
+        },
+        this.store.version,
+        session,
+      );
+    }
+    return documentPatches.length > 0;
+  }
+
+  private documentChanged(): void {
+    try {
+      this.options.onDataChange?.(this);
+    } catch (error) {
+      this.report(error, 'onDataChange');
+    }
+    this.saver.markDirty();
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Sessions
+
+  private decide(waiting: PendingSession, decision: ConnectDecision): boolean {
+    if (this.pending.get(waiting.sessionId) === waiting) this.pending.delete(waiting.sessionId);
+    if (waiting.closed) return false;
+    if (this.closing !== undefined) {
+      closeSocket(waiting.socket, CloseCode.RoomClosed, 'room closed', this.report);
+      return false;
+    }
+    if (decision !== true) {
+      const reason = typeof decision === 'string' && decision.length > 0 ? decision : 'connection refused';
+      refuseSocket(waiting.socket, ErrorCode.Forbidden, reason, CloseCode.Forbidden, this.report);
+      return false;
+    }
+    const session = new Session(waiting.sessionId, waiting.clientId, waiting.socket, this.report);
+    this.sessions.add(session);
+    this.sessions.broadcastClientCount();
+    const others = this.ephemeral.mergedExcept(session.clientId);
+    // Timestamp 0, not the room's: the newcomer has not received its reconnect diff yet (see Session.synced).
+    if (others !== undefined)
+      session.send({ type: 'patch', ephemeralPatches: [others], clientId: '', timestamp: 0 });
+    for (const data of waiting.queue.splice(0)) {
+      if (this.sessions.get(session.sessionId) !== session) break;
+      this.receive(session, data);
+    }
+    return true;
+  }
+
+  private removeSession(session: Session): void {
+    const wasLast = this.sessions.remove(session);
+    if (wasLast === undefined) return;
+    if (wasLast) {
+      const deletion = this.ephemeral.remove(session.clientId);
+      if (deletion !== undefined) {
+        this.sessions.broadcastPatch(
+          { ephemeralPatches: [deletion], clientId: session.clientId },
+          this.store.version,
+        );
+      }
+    }
+    this.sessions.broadcastClientCount();
+    try {
+      this.options.onSessionRemoved?.(this, { sessionId: session.sessionId, remaining: this.sessions.size });
+    } catch (error) {
+      this.report(error, 'onSessionRemoved');
+    }
+  }
+
+  private attachListeners(sessionId: string, socket: WebSocketLike): void {
+    if (typeof socket.addEventListener !== 'function') return;
+    // Events are routed by socket identity: a stale socket never reaches a later session with the same id.
+    const owns = () =>
+      (this.sessions.get(sessionId)?.socket ?? this.pending.get(sessionId)?.socket) === socket;
+    socket.addEventListener('message', (event) => {
+      if (owns()) this.handleSocketMessage(sessionId, event.data);
+    });
+    socket.addEventListener('close', () => {
+      if (owns()) this.handleSocketClose(sessionId);
+    });
+    socket.addEventListener('error', (error) => {
+      if (owns()) this.handleSocketError(sessionId, error);
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  private async loadFromStorage(): Promise<void> {
+    if (this.options.initialSnapshot !== undefined) return;
+    const snapshot = await this.storage.load();
+    if (snapshot === null) return;
+    if (this.store.version > 0 || this.sessions.size > 0)
+      throw new Error('Room.load() must complete before the room is used');
+    this.store = FieldStore.fromSnapshot(toStoreSnapshot(parseRoomSnapshot(snapshot)));
+  }
+
+  private async shutDown(): Promise<void> {
+    const sockets = [...this.pending.values(), ...this.sessions.values()].map((s) => s.socket);
+    for (const waiting of this.pending.values()) waiting.closed = true;
+    this.pending.clear();
+    this.sessions.clear();
+    this.ephemeral.clear();
+    for (const socket of sockets) closeSocket(socket, CloseCode.RoomClosed, 'room closed', this.report);
+    await this.saver.flush().catch((error: unknown) => this.report(error, 'final save'));
+  }
+
+  private readonly report = (error: unknown, context: string): void => {
+    try {
+      if (this.options.onError !== undefined) this.options.onError(error, context);
+      else console.error(`[ecs-sync-server] ${context}:`, error);
+    } catch {
+      // A throwing error sink must not take the room down.
+    }
+  };
+}
+
+function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
