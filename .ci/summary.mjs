@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 
 try {
   const report = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-  const brokenFiles = report.testResults.filter((file) => file.status === 'failed' && file.assertionResults.every((t) => t.status !== 'failed')).length;
+  const brokenFiles = report.testResults.filter(
+    (file) => file.status === 'failed' && file.assertionResults.every((t) => t.status !== 'failed'),
+  ).length;
   console.log(`${report.numPassedTests} ${report.numFailedTests + brokenFiles}`);
 } catch {
   console.log('0 1');

@@ -34,7 +34,11 @@ function frame(n: number, updates: number, created: boolean): FrameMessage {
       entities: Array.from({ length: updates }, (_, i): EntityUpdate =>
         created
           ? { id: id(i), typeName: 'unit', created: true, owner: null, fields: { x: i, y: i * 2, hp: 100 } }
-          : { id: id(i), typeName: 'unit', fields: { x: (i * 13.7 + n) % 10_000, y: (i * 3.1 + n) % 10_000 } },
+          : {
+              id: id(i),
+              typeName: 'unit',
+              fields: { x: (i * 13.7 + n) % 10_000, y: (i * 3.1 + n) % 10_000 },
+            },
       ),
     },
   };

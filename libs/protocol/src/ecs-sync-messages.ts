@@ -65,11 +65,7 @@ export interface EcsSyncErrorResponse {
 }
 
 export type EcsSyncServerMessage =
-  | AckResponse
-  | PatchBroadcast
-  | ClientCountBroadcast
-  | VersionMismatchResponse
-  | EcsSyncErrorResponse;
+  AckResponse | PatchBroadcast | ClientCountBroadcast | VersionMismatchResponse | EcsSyncErrorResponse;
 
 export const ecsSyncLimits = {
   maxPatchesPerMessage: 1024,
@@ -127,18 +123,30 @@ function readClientMessage(value: JsonValue): EcsSyncClientMessage {
   }
 }
 
-function readPatches(value: unknown, what: 'documentPatches' | 'ephemeralPatches'): { [K in typeof what]?: Patch[] } {
+function readPatches(
+  value: unknown,
+  what: 'documentPatches' | 'ephemeralPatches',
+): { [K in typeof what]?: Patch[] } {
   if (value === undefined || value === null) return {};
-  const patches = asArray(value, what, ecsSyncLimits.maxPatchesPerMessage).map((patch, i) => readPatch(patch, `${what}[${i}]`));
+  const patches = asArray(value, what, ecsSyncLimits.maxPatchesPerMessage).map((patch, i) =>
+    readPatch(patch, `${what}[${i}]`),
+  );
   return { [what]: patches };
 }
 
 /** A patch is an object of objects; `_exists`, when present, is a boolean. */
 export function readPatch(value: unknown, what: string): Patch {
   return asRecord(value, what, ecsSyncLimits.maxKeysPerPatch, (component, key) => {
-    if (key.length === 0 || key.length > ecsSyncLimits.maxKeyLength) invalid(`${what} has an invalid key`, what);
-    const data = asRecord(component, `${what}["${key.slice(0, 64)}"]`, ecsSyncLimits.maxFieldsPerComponent, (v) => v as JsonValue);
-    if (data._exists !== undefined && typeof data._exists !== 'boolean') invalid(`_exists must be a boolean`, key);
+    if (key.length === 0 || key.length > ecsSyncLimits.maxKeyLength)
+      invalid(`${what} has an invalid key`, what);
+    const data = asRecord(
+      component,
+      `${what}["${key.slice(0, 64)}"]`,
+      ecsSyncLimits.maxFieldsPerComponent,
+      (v) => v as JsonValue,
+    );
+    if (data._exists !== undefined && typeof data._exists !== 'boolean')
+      invalid(`_exists must be a boolean`, key);
     return data;
   });
 }

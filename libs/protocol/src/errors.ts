@@ -65,7 +65,8 @@ export class P3Error extends Error {
 }
 
 /** Result of an operation whose failure is expected (untrusted input): never thrown, always returned. */
-export type Result<T, E = P3Error> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
+export type Result<T, E = P3Error> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };
 
 export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
 export const err = <E = P3Error>(error: E): Result<never, E> => ({ ok: false, error });

@@ -63,13 +63,19 @@ export function asUuid(value: unknown, what: string): string {
 }
 
 /** An object whose keys are checked names and whose values pass `read`. Keys never reach a prototype. */
-export function asRecord<T>(value: unknown, what: string, maxKeys: number, read: (v: unknown, key: string) => T): Record<string, T> {
+export function asRecord<T>(
+  value: unknown,
+  what: string,
+  maxKeys: number,
+  read: (v: unknown, key: string) => T,
+): Record<string, T> {
   const source = asObject(value, what);
   const keys = Object.keys(source);
   if (keys.length > maxKeys) invalid(`${what} has more than ${maxKeys} keys`, what);
   const out: Record<string, T> = {};
   for (const key of keys) {
-    if (isForbiddenKey(key)) throw new FieldCheckError(ErrorCode.PrototypeKey, `forbidden key "${key}" in ${what}`, { detail: key });
+    if (isForbiddenKey(key))
+      throw new FieldCheckError(ErrorCode.PrototypeKey, `forbidden key "${key}" in ${what}`, { detail: key });
     out[key] = read(source[key], key);
   }
   return out;

@@ -18,7 +18,10 @@ export function decodeJsonWire(data: WireData, limits: CodecLimits, maxKeys = 40
     text = data;
   } else {
     if (data.byteLength > limits.maxMessageBytes) {
-      return fail(ErrorCode.TooLarge, `message of ${data.byteLength} bytes exceeds ${limits.maxMessageBytes}`);
+      return fail(
+        ErrorCode.TooLarge,
+        `message of ${data.byteLength} bytes exceeds ${limits.maxMessageBytes}`,
+      );
     }
     try {
       text = utf8.decode(data);
@@ -53,7 +56,10 @@ export class JsonCodec implements ServerCodec, ClientCodec {
 
   decodeServer(data: WireData): Result<ServerMessage> {
     // Server messages (welcome with a large world) may exceed the client->server limit.
-    const parsed = decodeJsonWire(data, { ...this.limits, maxMessageBytes: Math.max(this.limits.maxMessageBytes, 256 << 20) });
+    const parsed = decodeJsonWire(data, {
+      ...this.limits,
+      maxMessageBytes: Math.max(this.limits.maxMessageBytes, 256 << 20),
+    });
     return parsed.ok ? validateServerMessage(parsed.value) : parsed;
   }
 }
@@ -68,7 +74,8 @@ function mergeCodecLimits(limits: Partial<CodecLimits>): CodecLimits {
     maxDepth: limits.maxDepth ?? defaultCodecLimits.maxDepth,
   };
   for (const [name, value] of Object.entries(merged)) {
-    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`codec limit ${name} must be a positive integer`);
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new RangeError(`codec limit ${name} must be a positive integer`);
   }
   return merged;
 }

@@ -29,7 +29,10 @@ export function isForbiddenKey(key: string): boolean {
  */
 export function parseJson(text: string, limits: JsonLimits = defaultJsonLimits): Result<JsonValue> {
   if (text.length > limits.maxLength) {
-    return fail(ErrorCode.TooLarge, `message of ${text.length} characters exceeds the limit of ${limits.maxLength}`);
+    return fail(
+      ErrorCode.TooLarge,
+      `message of ${text.length} characters exceeds the limit of ${limits.maxLength}`,
+    );
   }
   const depth = scanDepth(text, limits.maxDepth);
   if (depth > limits.maxDepth) {
@@ -39,7 +42,10 @@ export function parseJson(text: string, limits: JsonLimits = defaultJsonLimits):
   try {
     parsed = JSON.parse(text);
   } catch (cause) {
-    return fail(ErrorCode.Malformed, `invalid JSON: ${cause instanceof Error ? cause.message : 'parse error'}`);
+    return fail(
+      ErrorCode.Malformed,
+      `invalid JSON: ${cause instanceof Error ? cause.message : 'parse error'}`,
+    );
   }
   const problem = checkJsonValue(parsed, limits.maxKeys);
   return problem === undefined ? ok(parsed as JsonValue) : problem;

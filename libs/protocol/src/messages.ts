@@ -140,13 +140,7 @@ export interface LeaveMessage {
 }
 
 export type ClientMessage =
-  | JoinMessage
-  | OpsMessage
-  | CoverMessage
-  | FrameAckMessage
-  | PingMessage
-  | ResyncMessage
-  | LeaveMessage;
+  JoinMessage | OpsMessage | CoverMessage | FrameAckMessage | PingMessage | ResyncMessage | LeaveMessage;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Server -> client
@@ -222,13 +216,7 @@ export interface ErrorMessage {
 }
 
 export type ServerMessage =
-  | WelcomeMessage
-  | FrameMessage
-  | CatchupMessage
-  | AckMessage
-  | RejectMessage
-  | PongMessage
-  | ErrorMessage;
+  WelcomeMessage | FrameMessage | CatchupMessage | AckMessage | RejectMessage | PongMessage | ErrorMessage;
 
 export const messageLimits = {
   maxOpsPerMessage: 256,

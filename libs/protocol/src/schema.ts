@@ -125,24 +125,36 @@ function fieldProblem(name: string, spec: unknown): string | undefined {
     if (f[bound] === undefined) continue;
     if (!numeric) return `${bound} applies to number and integer fields only`;
     if (typeof f[bound] !== 'number' || !Number.isFinite(f[bound])) return `${bound} must be a finite number`;
-    if (f.dataType === DataType.Integer && !Number.isSafeInteger(f[bound])) return `${bound} must be a safe integer`;
+    if (f.dataType === DataType.Integer && !Number.isSafeInteger(f[bound]))
+      return `${bound} must be a safe integer`;
   }
-  if (typeof f.min === 'number' && typeof f.max === 'number' && f.min > f.max) return 'min is greater than max';
-  if (f.interpolate !== undefined && typeof f.interpolate !== 'boolean') return 'interpolate must be a boolean';
+  if (typeof f.min === 'number' && typeof f.max === 'number' && f.min > f.max)
+    return 'min is greater than max';
+  if (f.interpolate !== undefined && typeof f.interpolate !== 'boolean')
+    return 'interpolate must be a boolean';
   if (f.interpolate === true && !numeric) return 'only numeric fields interpolate';
-  if (f.accessControl !== undefined && (typeof f.accessControl !== 'string' || !accessControls.has(f.accessControl))) {
+  if (
+    f.accessControl !== undefined &&
+    (typeof f.accessControl !== 'string' || !accessControls.has(f.accessControl))
+  ) {
     return 'accessControl must be client, server or seed';
   }
   if (f.replicable !== undefined && typeof f.replicable !== 'boolean') return 'replicable must be a boolean';
   if (f.maxLength !== undefined) {
-    if (f.dataType !== DataType.String && f.dataType !== DataType.Json) return 'maxLength applies to string and json';
-    if (!Number.isSafeInteger(f.maxLength) || (f.maxLength as number) < 1 || (f.maxLength as number) > schemaLimits.maxStringLength) {
+    if (f.dataType !== DataType.String && f.dataType !== DataType.Json)
+      return 'maxLength applies to string and json';
+    if (
+      !Number.isSafeInteger(f.maxLength) ||
+      (f.maxLength as number) < 1 ||
+      (f.maxLength as number) > schemaLimits.maxStringLength
+    ) {
       return `maxLength must be an integer from 1 to ${schemaLimits.maxStringLength}`;
     }
   }
   if (f.precision !== undefined) {
     if (f.dataType !== DataType.Number) return 'precision applies to number fields';
-    if (typeof f.precision !== 'number' || !(f.precision > 0) || !Number.isFinite(f.precision)) return 'precision must be > 0';
+    if (typeof f.precision !== 'number' || !(f.precision > 0) || !Number.isFinite(f.precision))
+      return 'precision must be > 0';
   }
   if (f.default !== undefined) {
     if (!isJsonValue(f.default)) return 'default must be JSON data';
@@ -161,7 +173,8 @@ function defaultProblem(f: Record<string, unknown>, value: JsonValue): string | 
     case DataType.Number:
     case DataType.Integer:
       if (typeof value !== 'number') return 'default must be a number';
-      if (f.dataType === DataType.Integer && !Number.isSafeInteger(value)) return 'default must be a safe integer';
+      if (f.dataType === DataType.Integer && !Number.isSafeInteger(value))
+        return 'default must be a safe integer';
       if ((typeof f.min === 'number' && value < f.min) || (typeof f.max === 'number' && value > f.max)) {
         return 'default is outside min..max';
       }
@@ -170,7 +183,9 @@ function defaultProblem(f: Record<string, unknown>, value: JsonValue): string | 
       return typeof value === 'boolean' ? undefined : 'default must be a boolean';
     case DataType.String:
       if (typeof value !== 'string') return 'default must be a string';
-      return value.length > (maxLength ?? schemaLimits.defaultStringLength) ? 'default is longer than maxLength' : undefined;
+      return value.length > (maxLength ?? schemaLimits.defaultStringLength)
+        ? 'default is longer than maxLength'
+        : undefined;
     default:
       return JSON.stringify(value).length > (maxLength ?? schemaLimits.defaultJsonLength)
         ? 'default is longer than maxLength'
@@ -186,7 +201,8 @@ export function toWireSchema(schema: WorldSchema): WorldSchema {
     for (const [name, field] of Object.entries(spec.fields)) {
       if (field.replicable !== false) fields[name] = field;
     }
-    wire[typeName] = spec.connectionBound === undefined ? { fields } : { fields, connectionBound: spec.connectionBound };
+    wire[typeName] =
+      spec.connectionBound === undefined ? { fields } : { fields, connectionBound: spec.connectionBound };
   }
   return wire;
 }

@@ -12,7 +12,13 @@ import {
   optional,
 } from './field-checks.js';
 import type { JsonValue } from './json-value.js';
-import { messageLimits as L, type ClientMessage, type EntityFields, type InputState, type Op } from './messages.js';
+import {
+  messageLimits as L,
+  type ClientMessage,
+  type EntityFields,
+  type InputState,
+  type Op,
+} from './messages.js';
 import { isValidName } from './schema.js';
 
 const roomPattern = /^[A-Za-z0-9_.:-]+$/;
@@ -75,7 +81,8 @@ function readClientMessage(value: JsonValue): ClientMessage {
 }
 
 function asNonNegative(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) invalid(`${what} must be a number >= 0`, what);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    invalid(`${what} must be a number >= 0`, what);
   return value;
 }
 

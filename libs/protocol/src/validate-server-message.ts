@@ -141,7 +141,9 @@ function readEntityUpdate(value: JsonValue): EntityUpdate {
   const created = optional(u.created, (v) => asBoolean(v, 'created'));
   const owner = u.owner === null ? null : optional(u.owner, (v) => asString(v, 'owner', L.maxIdLength));
   const fields = optional(u.fields, (v) => asRecord(v, 'fields', L.maxDataKeys, (x) => x as JsonValue));
-  const input = optional(u.input, (v) => asRecord(v, 'input', L.maxInputKeys, (x, k) => asBoolean(x, `input.${k}`)));
+  const input = optional(u.input, (v) =>
+    asRecord(v, 'input', L.maxInputKeys, (x, k) => asBoolean(x, `input.${k}`)),
+  );
   return {
     id: asUuid(u.id, 'entity.id'),
     typeName: asString(u.typeName, 'entity.typeName', 64),

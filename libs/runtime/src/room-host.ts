@@ -78,14 +78,28 @@ export class RoomHost implements RoomService {
   }
 
   async join(request: JoinRequest): Promise<JoinResult> {
-    if (this.closed) return { ok: false, error: new P3Error(ErrorCode.Internal, 'server is shutting down'), closeCode: CloseCode.ServerDraining };
+    if (this.closed)
+      return {
+        ok: false,
+        error: new P3Error(ErrorCode.Internal, 'server is shutting down'),
+        closeCode: CloseCode.ServerDraining,
+      };
     let hosted: Hosted;
     try {
       hosted = await this.ensure(request.key);
     } catch (error) {
-      if (error instanceof P3Error) return { ok: false, error, closeCode: error.code === ErrorCode.QuotaExceeded ? CloseCode.QuotaExceeded : CloseCode.Internal };
+      if (error instanceof P3Error)
+        return {
+          ok: false,
+          error,
+          closeCode: error.code === ErrorCode.QuotaExceeded ? CloseCode.QuotaExceeded : CloseCode.Internal,
+        };
       this.options.logger?.error({ err: error, room: request.key.room }, 'room failed to open');
-      return { ok: false, error: new P3Error(ErrorCode.Internal, 'room failed to open'), closeCode: CloseCode.Internal };
+      return {
+        ok: false,
+        error: new P3Error(ErrorCode.Internal, 'room failed to open'),
+        closeCode: CloseCode.Internal,
+      };
     }
     hosted.idleTimer?.();
     hosted.idleTimer = undefined;
@@ -161,7 +175,15 @@ export class RoomHost implements RoomService {
     this.hosted.set(keyOf(key), hosted);
     hosted.room.start();
     this.scheduleSnapshot(hosted);
-    options.logger?.info({ room: key.room, tenant: key.tenant, restoredFrame: snapshot?.frame ?? null, protocol: PROTOCOL_VERSION }, 'room opened');
+    options.logger?.info(
+      {
+        room: key.room,
+        tenant: key.tenant,
+        restoredFrame: snapshot?.frame ?? null,
+        protocol: PROTOCOL_VERSION,
+      },
+      'room opened',
+    );
     return hosted;
   }
 
@@ -212,7 +234,10 @@ export class RoomHost implements RoomService {
         hosted.savedVersion = version;
       })
       .catch((error: unknown) => {
-        this.options.logger?.error({ err: error, room: hosted.room.key.room }, 'snapshot save failed; retrying at the next interval');
+        this.options.logger?.error(
+          { err: error, room: hosted.room.key.room },
+          'snapshot save failed; retrying at the next interval',
+        );
       })
       .finally(() => {
         hosted.saving = undefined;
@@ -232,7 +257,13 @@ export class RoomHost implements RoomService {
       hosted.idleTimer?.();
       if (draining) {
         for (const member of room.getMembers()) {
-          if (member.attached) this.options.output.close(room.key, member.connectionId, CloseCode.ServerDraining, 'server is shutting down; reconnect');
+          if (member.attached)
+            this.options.output.close(
+              room.key,
+              member.connectionId,
+              CloseCode.ServerDraining,
+              'server is shutting down; reconnect',
+            );
         }
       }
       await hosted.saving;

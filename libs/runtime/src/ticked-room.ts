@@ -29,7 +29,10 @@ export interface RoomEvents {
   connection?(room: TickedRoom, member: MemberInfo): void;
   disconnection?(room: TickedRoom, member: MemberInfo): void;
   frame?(room: TickedRoom, frame: Frame, corrections: readonly Frame[]): void;
-  frameDropped?(room: TickedRoom, info: { connectionId: string; frame: number; current: number; reason: string }): void;
+  frameDropped?(
+    room: TickedRoom,
+    info: { connectionId: string; frame: number; current: number; reason: string },
+  ): void;
   entityCreated?(room: TickedRoom, connectionId: string, entity: EntityUpdate): void;
   error?(room: TickedRoom, error: unknown): void;
 }
@@ -83,7 +86,12 @@ export class TickedRoom {
     this.key = options.key;
     this.world = new World(
       options.world,
-      { tickRate: options.tickRate, bufferFrame: options.bufferFrame, seed: options.seed, epochMs: options.epochMs },
+      {
+        tickRate: options.tickRate,
+        bufferFrame: options.bufferFrame,
+        seed: options.seed,
+        epochMs: options.epochMs,
+      },
       options.snapshot,
     );
   }
@@ -152,7 +160,8 @@ export class TickedRoom {
   step(): Frame {
     const result = this.world.step();
     const { output, events } = this.options;
-    for (const corrected of result.corrections) output.broadcast(this.key, { type: 'frame', frame: corrected });
+    for (const corrected of result.corrections)
+      output.broadcast(this.key, { type: 'frame', frame: corrected });
     output.broadcast(this.key, { type: 'frame', frame: result.frame });
     for (const rejection of result.rejections) {
       if (rejection.origin === null || rejection.ref === undefined) continue;
@@ -189,24 +198,44 @@ export class TickedRoom {
     const { clientId, sessionStamp } = request;
     let member = this.members.get(this.byClient.get(clientId) ?? '');
     if (member && member.principal?.user !== request.principal?.user) {
-      return { ok: false, error: new P3Error(ErrorCode.Forbidden, 'this client id belongs to another user'), closeCode: CloseCode.Forbidden };
+      return {
+        ok: false,
+        error: new P3Error(ErrorCode.Forbidden, 'this client id belongs to another user'),
+        closeCode: CloseCode.Forbidden,
+      };
     }
     const resumed = member !== undefined;
     if (member) {
       member.graceTimer?.();
       member.graceTimer = undefined;
-      if (member.attached) this.options.output.close(this.key, member.connectionId, CloseCode.Replaced, 'replaced by a newer connection of the same client');
+      if (member.attached)
+        this.options.output.close(
+          this.key,
+          member.connectionId,
+          CloseCode.Replaced,
+          'replaced by a newer connection of the same client',
+        );
       member.attached = true;
       member.stamp = sessionStamp;
     } else {
       let connectionId = randomId();
       while (this.members.has(connectionId)) connectionId = randomId();
-      member = { connectionId, clientId, principal: request.principal, stamp: sessionStamp, attached: true, graceTimer: undefined };
+      member = {
+        connectionId,
+        clientId,
+        principal: request.principal,
+        stamp: sessionStamp,
+        attached: true,
+        graceTimer: undefined,
+      };
       this.members.set(connectionId, member);
       this.byClient.set(clientId, connectionId);
       this.world.connect(connectionId);
     }
-    const delta = resumed && request.resumeFrame !== undefined && request.resumeFrame <= this.world.frame ? this.world.changesSince(request.resumeFrame) : undefined;
+    const delta =
+      resumed && request.resumeFrame !== undefined && request.resumeFrame <= this.world.frame
+        ? this.world.changesSince(request.resumeFrame)
+        : undefined;
     const welcome: WelcomeMessage = {
       type: 'welcome',
       protocolVersion: PROTOCOL_VERSION,
@@ -231,7 +260,9 @@ export class TickedRoom {
     const member = this.members.get(connectionId);
     if (!member || !member.attached) return;
     member.attached = false;
-    member.graceTimer = this.options.scheduler.after(this.options.resumeGraceMs, () => this.remove(connectionId));
+    member.graceTimer = this.options.scheduler.after(this.options.resumeGraceMs, () =>
+      this.remove(connectionId),
+    );
   }
 
   /** Removes a member at once: its connection leaves the world (connection-bound entities go). */
@@ -260,7 +291,13 @@ export class TickedRoom {
       case 'frameAck':
         return;
       case 'ping':
-        output.send(this.key, connectionId, { type: 'pong', id: message.id, clientTime: message.clientTime, serverTime: this.time, frame: this.world.frame });
+        output.send(this.key, connectionId, {
+          type: 'pong',
+          id: message.id,
+          clientTime: message.clientTime,
+          serverTime: this.time,
+          frame: this.world.frame,
+        });
         return;
       case 'resync': {
         const delta = this.world.changesSince(message.frame);
@@ -279,7 +316,11 @@ export class TickedRoom {
         output.close(this.key, connectionId, CloseCode.Normal, 'left');
         return;
       case 'join':
-        output.send(this.key, connectionId, { type: 'error', code: ErrorCode.AlreadyJoined, reason: 'this connection already joined a room' });
+        output.send(this.key, connectionId, {
+          type: 'error',
+          code: ErrorCode.AlreadyJoined,
+          reason: 'this connection already joined a room',
+        });
         return;
     }
   }
@@ -297,15 +338,29 @@ export class TickedRoom {
           stamp,
           seq,
           code: ErrorCode.SequenceOutOfWindow,
-          reason: verdict === 'stale' ? 'sequence of an outdated session stamp' : 'sequence number too far ahead; resend the missing ones first',
+          reason:
+            verdict === 'stale'
+              ? 'sequence of an outdated session stamp'
+              : 'sequence number too far ahead; resend the missing ones first',
         });
         return;
       }
       const result = this.world.submit(member.connectionId, op, { stamp, seq });
       if (result.ok) return;
-      output.send(this.key, member.connectionId, { type: 'reject', stamp, seq, code: result.error.code, reason: result.error.message });
+      output.send(this.key, member.connectionId, {
+        type: 'reject',
+        stamp,
+        seq,
+        code: result.error.code,
+        reason: result.error.message,
+      });
       if (result.error.code === ErrorCode.FrameDropped) {
-        events?.frameDropped?.(this, { connectionId: member.connectionId, frame: op.frame ?? -1, current: this.world.frame, reason: result.error.message });
+        events?.frameDropped?.(this, {
+          connectionId: member.connectionId,
+          frame: op.frame ?? -1,
+          current: this.world.frame,
+          reason: result.error.message,
+        });
       }
     });
     if (message.through !== undefined) this.world.cover(member.connectionId, message.through);

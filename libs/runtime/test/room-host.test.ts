@@ -6,7 +6,10 @@ import { RecordingOutput } from './recording-output.js';
 
 const world = defineWorld({
   schema: {
-    avatar: { connectionBound: true, fields: { x: { dataType: 'number', min: 0, max: 100, accessControl: 'client' } } },
+    avatar: {
+      connectionBound: true,
+      fields: { x: { dataType: 'number', min: 0, max: 100, accessControl: 'client' } },
+    },
     note: { fields: { text: { dataType: 'string', accessControl: 'client' } } },
   },
   tick(ctx) {
@@ -46,7 +49,12 @@ function setup(options: { store?: MemorySnapshotStore } = {}) {
 }
 
 async function join(host: RoomHost, clientId: string, extra: { resumeFrame?: number; stamp?: number } = {}) {
-  const result = await host.join({ key, clientId, sessionStamp: extra.stamp ?? 1, ...(extra.resumeFrame === undefined ? {} : { resumeFrame: extra.resumeFrame }) });
+  const result = await host.join({
+    key,
+    clientId,
+    sessionStamp: extra.stamp ?? 1,
+    ...(extra.resumeFrame === undefined ? {} : { resumeFrame: extra.resumeFrame }),
+  });
   if (!result.ok) throw result.error;
   return result;
 }
@@ -58,7 +66,16 @@ describe('RoomHost', () => {
   it('creates a room on first join and welcomes with schema, frame and full state', async () => {
     const { host, events } = setup();
     const { welcome } = await join(host, 'alice');
-    expect(welcome).toMatchObject({ type: 'welcome', room: 'lobby', tickRate: 10, bufferFrame: 5, frame: 0, lastSeq: 0, delta: false, entities: [] });
+    expect(welcome).toMatchObject({
+      type: 'welcome',
+      room: 'lobby',
+      tickRate: 10,
+      bufferFrame: 5,
+      frame: 0,
+      lastSeq: 0,
+      delta: false,
+      entities: [],
+    });
     expect(Object.keys(welcome.schema)).toEqual(['avatar', 'note']);
     expect(host.roomCount).toBe(1);
     expect(events).toEqual(['connect alice']);
@@ -67,7 +84,12 @@ describe('RoomHost', () => {
   it('ticks at its rate, acks ops by sequence number, suppresses duplicates and reports creations', async () => {
     const { host, scheduler, output, events } = setup();
     const { connectionId } = await join(host, 'alice');
-    const ops = { type: 'ops' as const, stamp: 1, seq: 1, ops: [{ op: 'create' as const, entityId: A, typeName: 'avatar', data: { x: 5 } }] };
+    const ops = {
+      type: 'ops' as const,
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create' as const, entityId: A, typeName: 'avatar', data: { x: 5 } }],
+    };
     host.receive(key, connectionId, ops);
     host.receive(key, connectionId, ops);
     expect(of(output.to(connectionId), 'ack')).toEqual([
@@ -84,12 +106,20 @@ describe('RoomHost', () => {
     const { host, scheduler, output, events } = setup();
     const { connectionId } = await join(host, 'alice');
     scheduler.advance(1000); // frame 10
-    host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [
-      { op: 'update', entityId: A, data: { x: 1 } },
-      { op: 'event', name: 'late', eventType: 't', data: null, frame: 2 },
-    ] });
+    host.receive(key, connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [
+        { op: 'update', entityId: A, data: { x: 1 } },
+        { op: 'event', name: 'late', eventType: 't', data: null, frame: 2 },
+      ],
+    });
     const rejects = of(output.to(connectionId), 'reject');
-    expect(rejects.map((r) => [r.seq, r.code])).toEqual([[1, ErrorCode.EntityNotFound], [2, ErrorCode.FrameDropped]]);
+    expect(rejects.map((r) => [r.seq, r.code])).toEqual([
+      [1, ErrorCode.EntityNotFound],
+      [2, ErrorCode.FrameDropped],
+    ]);
     expect(rejects[0]?.reason).toMatch(/does not exist/);
     expect(events).toContain('dropped 2');
   });
@@ -97,12 +127,27 @@ describe('RoomHost', () => {
   it('broadcasts corrected frames when a late input lands inside the window', async () => {
     const { host, scheduler, output } = setup();
     const { connectionId } = await join(host, 'alice');
-    host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: A, typeName: 'avatar', data: {} }] });
+    host.receive(key, connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create', entityId: A, typeName: 'avatar', data: {} }],
+    });
     scheduler.advance(500); // frames 1..5
-    host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 2, ops: [{ op: 'input', entityId: A, input: { right: true }, frame: 3 }] });
+    host.receive(key, connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 2,
+      ops: [{ op: 'input', entityId: A, input: { right: true }, frame: 3 }],
+    });
     scheduler.advance(100); // frame 6
     const frames = output.frames();
-    expect(frames.slice(-4).map((f) => [f.id, f.type])).toEqual([[3, 'corrected'], [4, 'corrected'], [5, 'corrected'], [6, 'generated']]);
+    expect(frames.slice(-4).map((f) => [f.id, f.type])).toEqual([
+      [3, 'corrected'],
+      [4, 'corrected'],
+      [5, 'corrected'],
+      [6, 'generated'],
+    ]);
   });
 
   it('answers ping with room time and frame, and resync with a catch-up delta', async () => {
@@ -110,7 +155,9 @@ describe('RoomHost', () => {
     const { connectionId } = await join(host, 'alice');
     scheduler.advance(250);
     host.receive(key, connectionId, { type: 'ping', id: 7, clientTime: 123 });
-    expect(of(output.to(connectionId), 'pong')).toEqual([{ type: 'pong', id: 7, clientTime: 123, serverTime: 250, frame: 2 }]);
+    expect(of(output.to(connectionId), 'pong')).toEqual([
+      { type: 'pong', id: 7, clientTime: 123, serverTime: 250, frame: 2 },
+    ]);
     host.receive(key, connectionId, { type: 'resync', frame: 0 });
     expect(of(output.to(connectionId), 'catchup')[0]).toMatchObject({ from: 0, to: 2, full: false });
   });
@@ -118,11 +165,21 @@ describe('RoomHost', () => {
   it('resumes a client within the grace period with a delta and its last sequence number', async () => {
     const { host, scheduler, output, events } = setup();
     const first = await join(host, 'alice');
-    host.receive(key, first.connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: A, typeName: 'avatar', data: {} }] });
+    host.receive(key, first.connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create', entityId: A, typeName: 'avatar', data: {} }],
+    });
     scheduler.advance(200);
     host.leave(key, first.connectionId);
     const bob = await join(host, 'bob');
-    host.receive(key, bob.connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'hi' } }] });
+    host.receive(key, bob.connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'hi' } }],
+    });
     scheduler.advance(200);
     const again = await join(host, 'alice', { resumeFrame: 2 });
     expect(again.connectionId).toBe(first.connectionId);
@@ -133,18 +190,28 @@ describe('RoomHost', () => {
     expect(output.closed).toEqual([]);
   });
 
-  it('still knows a client\'s applied sequence numbers after its grace expired (no duplicate on a late resend)', async () => {
+  it("still knows a client's applied sequence numbers after its grace expired (no duplicate on a late resend)", async () => {
     const { host, scheduler, output } = setup();
     const first = await join(host, 'alice');
     await join(host, 'bob');
-    host.receive(key, first.connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'once' } }] });
+    host.receive(key, first.connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'once' } }],
+    });
     scheduler.advance(100);
     host.leave(key, first.connectionId);
     scheduler.advance(700);
     const again = await join(host, 'alice');
     expect(again.connectionId).not.toBe(first.connectionId);
     expect(again.welcome.lastSeq).toBe(1);
-    host.receive(key, again.connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'once' } }] });
+    host.receive(key, again.connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'once' } }],
+    });
     expect(output.to(again.connectionId).filter((m) => m.type === 'reject')).toEqual([]);
   });
 
@@ -153,14 +220,21 @@ describe('RoomHost', () => {
     const first = await join(host, 'alice');
     const second = await join(host, 'alice', { stamp: 2 });
     expect(second.connectionId).toBe(first.connectionId);
-    expect(output.closed).toEqual([{ connectionId: first.connectionId, code: CloseCode.Replaced, reason: expect.any(String) }]);
+    expect(output.closed).toEqual([
+      { connectionId: first.connectionId, code: CloseCode.Replaced, reason: expect.any(String) },
+    ]);
   });
 
   it('removes a member after the grace period, and its connection-bound entities with it', async () => {
     const { host, scheduler, output, events } = setup();
     const { connectionId } = await join(host, 'alice');
     await join(host, 'watcher');
-    host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: A, typeName: 'avatar', data: {} }] });
+    host.receive(key, connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create', entityId: A, typeName: 'avatar', data: {} }],
+    });
     scheduler.advance(100);
     host.leave(key, connectionId);
     scheduler.advance(600);
@@ -172,7 +246,12 @@ describe('RoomHost', () => {
     const store = new MemorySnapshotStore();
     const { host, scheduler } = setup({ store });
     const { connectionId } = await join(host, 'alice');
-    host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'kept' } }] });
+    host.receive(key, connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'kept' } }],
+    });
     scheduler.advance(300);
     expect((await store.load(key))?.kind).toBe('world');
     host.receive(key, connectionId, { type: 'leave' });
@@ -191,7 +270,9 @@ describe('RoomHost', () => {
     const { connectionId } = await join(host, 'alice');
     scheduler.advance(100);
     await host.close();
-    expect(output.closed).toEqual([{ connectionId, code: CloseCode.ServerDraining, reason: expect.any(String) }]);
+    expect(output.closed).toEqual([
+      { connectionId, code: CloseCode.ServerDraining, reason: expect.any(String) },
+    ]);
     expect((await store.load(key))?.version).toBe(1);
     const refused = await host.join({ key, clientId: 'late', sessionStamp: 1 });
     expect(refused.ok).toBe(false);

@@ -16,8 +16,15 @@ export function describeSnapshotStoreContract(name: string, make: () => Promise<
       const store = await make();
       const k = key();
       expect(await store.save(k, { kind: 'world', version: 1, epoch: 0, data: { a: 1 } })).toBe('saved');
-      expect(await store.save(k, { kind: 'world', version: 2, epoch: 0, data: { a: 2, nested: { b: [1, 'x'] } } })).toBe('saved');
-      expect(await store.load(k)).toEqual({ kind: 'world', version: 2, epoch: 0, data: { a: 2, nested: { b: [1, 'x'] } } });
+      expect(
+        await store.save(k, { kind: 'world', version: 2, epoch: 0, data: { a: 2, nested: { b: [1, 'x'] } } }),
+      ).toBe('saved');
+      expect(await store.load(k)).toEqual({
+        kind: 'world',
+        version: 2,
+        epoch: 0,
+        data: { a: 2, nested: { b: [1, 'x'] } },
+      });
       await store.close();
     });
 
@@ -26,7 +33,9 @@ export function describeSnapshotStoreContract(name: string, make: () => Promise<
       const k = key();
       await store.save(k, { kind: 'world', version: 5, epoch: 2, data: 'new' });
       expect(await store.save(k, { kind: 'world', version: 9, epoch: 1, data: 'old owner' })).toBe('stale');
-      expect(await store.save(k, { kind: 'world', version: 4, epoch: 2, data: 'older version' })).toBe('stale');
+      expect(await store.save(k, { kind: 'world', version: 4, epoch: 2, data: 'older version' })).toBe(
+        'stale',
+      );
       expect((await store.load(k))?.data).toBe('new');
       expect(await store.save(k, { kind: 'world', version: 1, epoch: 3, data: 'next owner' })).toBe('saved');
       expect((await store.load(k))?.data).toBe('next owner');
@@ -46,7 +55,9 @@ export function describeSnapshotStoreContract(name: string, make: () => Promise<
     it('serializes concurrent saves of one room: the highest version wins', async () => {
       const store = await make();
       const k = key();
-      await Promise.all([3, 1, 2].map((version) => store.save(k, { kind: 'world', version, epoch: 0, data: version })));
+      await Promise.all(
+        [3, 1, 2].map((version) => store.save(k, { kind: 'world', version, epoch: 0, data: version })),
+      );
       expect((await store.load(k))?.version).toBe(3);
       await store.close();
     });

@@ -15,7 +15,9 @@ async function postgresStore(): Promise<PostgresSnapshotStore> {
     await pool.query('SELECT 1');
   } catch (error) {
     await pool.end();
-    throw new Error(`Postgres is required at 127.0.0.1:5432 (database test, user postgres): ${(error as Error).message}`);
+    throw new Error(
+      `Postgres is required at 127.0.0.1:5432 (database test, user postgres): ${(error as Error).message}`,
+    );
   }
   const table = `room_snapshots_test_${Math.random().toString(36).slice(2, 10)}`;
   tables.push(table);
@@ -36,7 +38,10 @@ afterAll(async () => {
 });
 
 describeSnapshotStoreContract('memory', async () => new MemorySnapshotStore());
-describeSnapshotStoreContract('file', async () => new FileSnapshotStore(await mkdtemp(join(tmpdir(), 'p3-snap-'))));
+describeSnapshotStoreContract(
+  'file',
+  async () => new FileSnapshotStore(await mkdtemp(join(tmpdir(), 'p3-snap-'))),
+);
 describeSnapshotStoreContract('postgres', postgresStore);
 
 describe('FileSnapshotStore', () => {
@@ -48,6 +53,8 @@ describe('FileSnapshotStore', () => {
     const folder = join(dir, 'default');
     await writeFile(join(folder, `${encodeURIComponent('r/1')}.json.999.1.tmp`), '{"kind":"world","vers');
     expect(await store.load(key)).toEqual({ kind: 'world', version: 1, epoch: 0, data: { ok: true } });
-    expect((await readdir(folder)).filter((f) => f.endsWith('.json'))).toEqual([`${encodeURIComponent('r/1')}.json`]);
+    expect((await readdir(folder)).filter((f) => f.endsWith('.json'))).toEqual([
+      `${encodeURIComponent('r/1')}.json`,
+    ]);
   });
 });

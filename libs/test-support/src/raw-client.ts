@@ -1,4 +1,11 @@
-import { BinaryCodec, JsonCodec, Subprotocol, type ClientCodec, type ClientMessage, type ServerMessage } from '@p3/protocol';
+import {
+  BinaryCodec,
+  JsonCodec,
+  Subprotocol,
+  type ClientCodec,
+  type ClientMessage,
+  type ServerMessage,
+} from '@p3/protocol';
 import WebSocket from 'ws';
 
 type Codec = 'json' | 'binary';
@@ -42,7 +49,10 @@ export class RawClient {
   }
 
   static open(url: string, codec: Codec = 'json', protocols?: string[]): Promise<RawClient> {
-    const socket = new WebSocket(url, protocols ?? [codec === 'binary' ? Subprotocol.Binary : Subprotocol.Json]);
+    const socket = new WebSocket(
+      url,
+      protocols ?? [codec === 'binary' ? Subprotocol.Binary : Subprotocol.Json],
+    );
     const client = new RawClient(socket, codec);
     return new Promise((resolve, reject) => {
       socket.once('open', () => resolve(client));
@@ -60,12 +70,25 @@ export class RawClient {
   }
 
   /** Resolves with the first message (already received or future) passing `test`. */
-  next<T extends ServerMessage['type']>(type: T, test: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true, timeoutMs = 5000): Promise<Extract<ServerMessage, { type: T }>> {
-    const match = (m: ServerMessage): m is Extract<ServerMessage, { type: T }> => m.type === type && test(m as Extract<ServerMessage, { type: T }>);
+  next<T extends ServerMessage['type']>(
+    type: T,
+    test: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true,
+    timeoutMs = 5000,
+  ): Promise<Extract<ServerMessage, { type: T }>> {
+    const match = (m: ServerMessage): m is Extract<ServerMessage, { type: T }> =>
+      m.type === type && test(m as Extract<ServerMessage, { type: T }>);
     const seen = this.received.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${type} message within ${timeoutMs} ms (got: ${this.received.map((m) => m.type).join(',')})`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no ${type} message within ${timeoutMs} ms (got: ${this.received.map((m) => m.type).join(',')})`,
+            ),
+          ),
+        timeoutMs,
+      );
       this.waiters.push({
         test: match,
         resolve: (m) => {
@@ -77,7 +100,11 @@ export class RawClient {
   }
 
   /** Waits for a message arriving after this call. */
-  nextNew<T extends ServerMessage['type']>(type: T, test: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true, timeoutMs = 5000): Promise<Extract<ServerMessage, { type: T }>> {
+  nextNew<T extends ServerMessage['type']>(
+    type: T,
+    test: (m: Extract<ServerMessage, { type: T }>) => boolean = () => true,
+    timeoutMs = 5000,
+  ): Promise<Extract<ServerMessage, { type: T }>> {
     const already = new Set(this.received);
     return this.next(type, (m) => !already.has(m) && test(m), timeoutMs);
   }
@@ -87,7 +114,8 @@ export class RawClient {
   }
 
   closed(timeoutMs = 5000): Promise<{ code: number | undefined; reason: string }> {
-    if (this.closeCode !== undefined) return Promise.resolve({ code: this.closeCode, reason: this.closeReason });
+    if (this.closeCode !== undefined)
+      return Promise.resolve({ code: this.closeCode, reason: this.closeReason });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('socket not closed in time')), timeoutMs);
       this.closeWaiters.push(() => {

@@ -9,7 +9,9 @@ export async function requirePostgres(): Promise<pg.Pool> {
     await pool.query('SELECT 1');
   } catch (error) {
     await pool.end().catch(() => undefined);
-    throw new Error(`this test needs PostgreSQL at 127.0.0.1:5432 (database test, user postgres): ${(error as Error).message}`);
+    throw new Error(
+      `this test needs PostgreSQL at 127.0.0.1:5432 (database test, user postgres): ${(error as Error).message}`,
+    );
   }
   return pool;
 }

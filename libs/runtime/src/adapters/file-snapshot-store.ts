@@ -1,6 +1,12 @@
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isNewer, type RoomKey, type SaveOutcome, type SnapshotStore, type StoredSnapshot } from '../ports/snapshot-store.js';
+import {
+  isNewer,
+  type RoomKey,
+  type SaveOutcome,
+  type SnapshotStore,
+  type StoredSnapshot,
+} from '../ports/snapshot-store.js';
 
 /**
  * Snapshots as JSON files under `dir/<tenant>/<room>.json` (the embedded default: durable, no services needed).
@@ -27,9 +33,11 @@ export class FileSnapshotStore implements SnapshotStore {
     const previous = this.queues.get(path) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(() => this.write(key, path, snapshot));
     this.queues.set(path, next);
-    void next.finally(() => {
-      if (this.queues.get(path) === next) this.queues.delete(path);
-    }).catch(() => undefined);
+    void next
+      .finally(() => {
+        if (this.queues.get(path) === next) this.queues.delete(path);
+      })
+      .catch(() => undefined);
     return next;
   }
 

@@ -1,4 +1,10 @@
-import { isNewer, type RoomKey, type SaveOutcome, type SnapshotStore, type StoredSnapshot } from '../ports/snapshot-store.js';
+import {
+  isNewer,
+  type RoomKey,
+  type SaveOutcome,
+  type SnapshotStore,
+  type StoredSnapshot,
+} from '../ports/snapshot-store.js';
 
 /** Snapshots in process memory (tests, transient rooms). Stores a deep copy so callers can keep mutating. */
 export class MemorySnapshotStore implements SnapshotStore {

@@ -36,7 +36,9 @@ export class PostgresSnapshotStore implements SnapshotStore {
     this.table = options.table ?? 'room_snapshots';
     if (!/^[a-z_][a-z0-9_]*$/.test(this.table)) throw new Error(`invalid table name ${this.table}`);
     this.ownsPool = options.pool === undefined;
-    this.pool = options.pool ?? new pg.Pool({ connectionString: options.connectionString, user: process.env.PGUSER ?? 'postgres' });
+    this.pool =
+      options.pool ??
+      new pg.Pool({ connectionString: options.connectionString, user: process.env.PGUSER ?? 'postgres' });
   }
 
   /** Creates the table if needed (idempotent). Called lazily by load and save. */
@@ -47,12 +49,19 @@ export class PostgresSnapshotStore implements SnapshotStore {
 
   async load(key: RoomKey): Promise<StoredSnapshot | null> {
     await this.migrate();
-    const result = await this.pool.query<{ kind: StoredSnapshot['kind']; version: string; epoch: string; snapshot: unknown }>(
-      `SELECT kind, version, epoch, snapshot FROM ${this.table} WHERE tenant = $1 AND room = $2`,
-      [key.tenant, key.room],
-    );
+    const result = await this.pool.query<{
+      kind: StoredSnapshot['kind'];
+      version: string;
+      epoch: string;
+      snapshot: unknown;
+    }>(`SELECT kind, version, epoch, snapshot FROM ${this.table} WHERE tenant = $1 AND room = $2`, [
+      key.tenant,
+      key.room,
+    ]);
     const row = result.rows[0];
-    return row ? { kind: row.kind, version: Number(row.version), epoch: Number(row.epoch), data: row.snapshot } : null;
+    return row
+      ? { kind: row.kind, version: Number(row.version), epoch: Number(row.epoch), data: row.snapshot }
+      : null;
   }
 
   async save(key: RoomKey, snapshot: StoredSnapshot): Promise<SaveOutcome> {

@@ -21,11 +21,17 @@ export class EnvReader {
   private readonly problems: string[] = [];
   constructor(private readonly env: Env) {}
 
-  string(name: string, fallback: string, options: { pattern?: RegExp; oneOf?: readonly string[] } = {}): string {
+  string(
+    name: string,
+    fallback: string,
+    options: { pattern?: RegExp; oneOf?: readonly string[] } = {},
+  ): string {
     const raw = this.env[name];
     if (raw === undefined || raw === '') return fallback;
-    if (options.pattern && !options.pattern.test(raw)) this.problems.push(`${name}="${raw}" does not match ${options.pattern}`);
-    if (options.oneOf && !options.oneOf.includes(raw)) this.problems.push(`${name}="${raw}" must be one of ${options.oneOf.join(', ')}`);
+    if (options.pattern && !options.pattern.test(raw))
+      this.problems.push(`${name}="${raw}" does not match ${options.pattern}`);
+    if (options.oneOf && !options.oneOf.includes(raw))
+      this.problems.push(`${name}="${raw}" must be one of ${options.oneOf.join(', ')}`);
     return raw;
   }
 
@@ -42,7 +48,10 @@ export class EnvReader {
       this.problems.push(`${name}="${raw}" is not an integer`);
       return fallback;
     }
-    if ((options.min !== undefined && value < options.min) || (options.max !== undefined && value > options.max)) {
+    if (
+      (options.min !== undefined && value < options.min) ||
+      (options.max !== undefined && value > options.max)
+    ) {
       this.problems.push(`${name}=${value} must be in [${options.min ?? '-inf'}, ${options.max ?? 'inf'}]`);
       return fallback;
     }

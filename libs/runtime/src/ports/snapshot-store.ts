@@ -31,6 +31,12 @@ export interface SnapshotStore {
   close(): Promise<void>;
 }
 
-export function isNewer(candidate: Pick<StoredSnapshot, 'epoch' | 'version'>, current: Pick<StoredSnapshot, 'epoch' | 'version'>): boolean {
-  return candidate.epoch > current.epoch || (candidate.epoch === current.epoch && candidate.version >= current.version);
+export function isNewer(
+  candidate: Pick<StoredSnapshot, 'epoch' | 'version'>,
+  current: Pick<StoredSnapshot, 'epoch' | 'version'>,
+): boolean {
+  return (
+    candidate.epoch > current.epoch ||
+    (candidate.epoch === current.epoch && candidate.version >= current.version)
+  );
 }
