@@ -26,7 +26,13 @@ describe('persister migrations', () => {
     const [a, b] = await Promise.all([migrate(make()), migrate(make())]);
     expect([...a, ...b].sort()).toEqual(migrations.map((m) => m.id));
     expect(await migrate(make())).toEqual([]);
-    const tables = await make().query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, [schema]);
-    expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(['p3_migrations', 'room_snapshots']);
+    const tables = await make().query(
+      `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
+      [schema],
+    );
+    expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual([
+      'p3_migrations',
+      'room_snapshots',
+    ]);
   });
 });

@@ -32,7 +32,9 @@ async function main(): Promise<void> {
   });
   await server.listen();
   const shown = config.gateway.host === '0.0.0.0' ? 'localhost' : config.gateway.host;
-  logger.info(`P3 is running: open http://${shown}:${server.port}/ in two tabs (WebSocket: ws://${shown}:${server.port}/v1/connect)`);
+  logger.info(
+    `P3 is running: open http://${shown}:${server.port}/ in two tabs (WebSocket: ws://${shown}:${server.port}/v1/connect)`,
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

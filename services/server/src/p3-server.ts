@@ -1,9 +1,40 @@
 import { EventEmitter } from 'node:events';
-import { ErrorCode, P3Error, type EntityFields, type EntityTypeSpec, type FieldSpec, type Frame, type InputState, type JsonValue, type WorldSchema } from '@p3/protocol';
+import {
+  ErrorCode,
+  P3Error,
+  type EntityFields,
+  type EntityTypeSpec,
+  type FieldSpec,
+  type Frame,
+  type InputState,
+  type JsonValue,
+  type WorldSchema,
+} from '@p3/protocol';
 import { addEntityType, defineWorld, type Entity, type TickContext, type WorldDefinition } from '@p3/engine';
-import { createFanout, defaultGatewayConfig, startGateway, type Authenticator, type GatewayConfig, type GatewayHandle, type StaticFile } from '@p3/gateway';
-import { FileSnapshotStore, MemorySnapshotStore, randomId, type MemberInfo, type RoomKey, type SnapshotStore, type TickedRoom } from '@p3/runtime';
-import { defaultSimulatorConfig, startSimulator, type SimulatorConfig, type SimulatorHandle } from '@p3/simulator';
+import {
+  createFanout,
+  defaultGatewayConfig,
+  startGateway,
+  type Authenticator,
+  type GatewayConfig,
+  type GatewayHandle,
+  type StaticFile,
+} from '@p3/gateway';
+import {
+  FileSnapshotStore,
+  MemorySnapshotStore,
+  randomId,
+  type MemberInfo,
+  type RoomKey,
+  type SnapshotStore,
+  type TickedRoom,
+} from '@p3/runtime';
+import {
+  defaultSimulatorConfig,
+  startSimulator,
+  type SimulatorConfig,
+  type SimulatorHandle,
+} from '@p3/simulator';
 import { pino, type Level, type Logger } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { P3Connection } from './p3-connection.js';
@@ -83,9 +114,15 @@ export class P3Server {
   }
 
   /** Declares an entity type (before `listen()`: rooms compile their schema when they open). */
-  createEntityType(typeName: string, spec: { fields: Record<string, FieldSpec>; connectionBound?: boolean }): this {
+  createEntityType(
+    typeName: string,
+    spec: { fields: Record<string, FieldSpec>; connectionBound?: boolean },
+  ): this {
     if (this.started) throw new P3Error(ErrorCode.InvalidSchema, 'declare entity types before listen()');
-    const typeSpec: EntityTypeSpec = spec.connectionBound === undefined ? { fields: spec.fields } : { fields: spec.fields, connectionBound: spec.connectionBound };
+    const typeSpec: EntityTypeSpec =
+      spec.connectionBound === undefined
+        ? { fields: spec.fields }
+        : { fields: spec.fields, connectionBound: spec.connectionBound };
     this.schema = addEntityType(this.schema, typeName, typeSpec);
     return this;
   }
@@ -233,7 +270,8 @@ export class P3Server {
   private makeStore(): SnapshotStore {
     const storage = this.options.storage ?? 'file';
     if (storage === 'memory') return new MemorySnapshotStore();
-    if (storage === 'file') return new FileSnapshotStore(this.options.dataDir ?? process.env.P3_DATA_DIR ?? './data');
+    if (storage === 'file')
+      return new FileSnapshotStore(this.options.dataDir ?? process.env.P3_DATA_DIR ?? './data');
     return storage;
   }
 
@@ -254,7 +292,8 @@ export class P3Server {
   }
 
   private requireSimulator(): SimulatorHandle {
-    if (!this.simulator) throw new P3Error(ErrorCode.Internal, 'the server is not listening: call listen() first');
+    if (!this.simulator)
+      throw new P3Error(ErrorCode.Internal, 'the server is not listening: call listen() first');
     return this.simulator;
   }
 

@@ -23,7 +23,9 @@ export function serverConfigFromEnv(env: Readonly<Record<string, string | undefi
     instanceId: r.string('P3_INSTANCE_ID', 'arena', { pattern: /^[A-Za-z0-9_.:-]{1,128}$/ }),
     storage: r.string('P3_STORAGE', 'file', { oneOf: ['file', 'memory'] }) as 'file' | 'memory',
     dataDir: r.string('P3_DATA_DIR', './data'),
-    logLevel: r.string('P3_LOG_LEVEL', 'info', { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }),
+    logLevel: r.string('P3_LOG_LEVEL', 'info', {
+      oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    }),
     demo: r.bool('P3_DEMO', true),
   };
   r.done();

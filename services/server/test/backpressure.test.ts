@@ -20,7 +20,11 @@ const firehose = defineWorld({
   },
 });
 
-async function start(backpressure: { softBytes: number; hardBytes: number; resumeBytes: number }): Promise<P3Server> {
+async function start(backpressure: {
+  softBytes: number;
+  hardBytes: number;
+  resumeBytes: number;
+}): Promise<P3Server> {
   const server = new P3Server({
     port: 0,
     host: '127.0.0.1',
@@ -37,7 +41,13 @@ async function start(backpressure: { softBytes: number; hardBytes: number; resum
 
 async function join(server: P3Server): Promise<RawClient> {
   const client = await RawClient.open(`ws://127.0.0.1:${server.port}/v1/connect`);
-  client.send({ type: 'join', protocolVersion: PROTOCOL_VERSION, room: 'hose', clientId: `c${Math.random()}`, sessionStamp: 1 });
+  client.send({
+    type: 'join',
+    protocolVersion: PROTOCOL_VERSION,
+    room: 'hose',
+    clientId: `c${Math.random()}`,
+    sessionStamp: 1,
+  });
   await client.next('welcome');
   return client;
 }
@@ -55,12 +65,17 @@ async function metric(server: P3Server, name: string): Promise<number> {
 
 describe('gateway backpressure', () => {
   it('stops sending every frame to a slow reader and sends one catch-up delta once it drains', async () => {
-    const server = await start({ softBytes: 256 * 1024, hardBytes: 256 * 1024 * 1024, resumeBytes: 32 * 1024 });
+    const server = await start({
+      softBytes: 256 * 1024,
+      hardBytes: 256 * 1024 * 1024,
+      resumeBytes: 32 * 1024,
+    });
     const slow = await join(server);
     const fast = await join(server);
     tcp(slow).pause();
     const lagging = 'p3_gateway_backpressure_total{action="lagging"}';
-    for (let i = 0; i < 200 && (await metric(server, lagging)) < 1; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && (await metric(server, lagging)) < 1; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(await metric(server, lagging)).toBe(1);
     const fastFrames = fast.of('frame').length;
     tcp(slow).resume();
@@ -80,7 +95,8 @@ describe('gateway backpressure', () => {
     const slow = await join(server);
     tcp(slow).pause();
     const closedCount = 'p3_gateway_backpressure_total{action="closed"}';
-    for (let i = 0; i < 200 && (await metric(server, closedCount)) < 1; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && (await metric(server, closedCount)) < 1; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(await metric(server, closedCount)).toBe(1);
     tcp(slow).resume();
     expect((await slow.closed(10_000)).code).toBe(CloseCode.Backpressure);

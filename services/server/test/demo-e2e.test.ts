@@ -14,14 +14,32 @@ interface DemoState {
 
 beforeAll(async () => {
   if (!existsSync(executablePath)) {
-    throw new Error(`the demo e2e test needs Debian's chromium at ${executablePath} (.ci/run installs it: apt-get install chromium)`);
+    throw new Error(
+      `the demo e2e test needs Debian's chromium at ${executablePath} (.ci/run installs it: apt-get install chromium)`,
+    );
   }
-  server = new P3Server({ port: 0, host: '127.0.0.1', instanceId: 'arena', world: arenaWorld, storage: 'memory', logLevel: 'silent', staticFiles: await buildDemoFiles() });
+  server = new P3Server({
+    port: 0,
+    host: '127.0.0.1',
+    instanceId: 'arena',
+    world: arenaWorld,
+    storage: 'memory',
+    logLevel: 'silent',
+    staticFiles: await buildDemoFiles(),
+  });
   await server.listen();
   browser = await chromium.launch({
     executablePath,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 }, 60_000);
 
@@ -33,7 +51,14 @@ afterAll(async () => {
 /** Reads what the page's SDK holds (the page exposes its client as window.p3demo). */
 function state(page: Page): Promise<DemoState> {
   return page.evaluate(() => {
-    const demo = (window as unknown as { p3demo?: { client: { getEntities(): Array<{ id: string; typeName: string; fields: Record<string, unknown> }> }; me(): string | undefined } }).p3demo;
+    const demo = (
+      window as unknown as {
+        p3demo?: {
+          client: { getEntities(): Array<{ id: string; typeName: string; fields: Record<string, unknown> }> };
+          me(): string | undefined;
+        };
+      }
+    ).p3demo;
     if (!demo) return { me: undefined, players: [] };
     const players = demo.client
       .getEntities()
@@ -43,18 +68,24 @@ function state(page: Page): Promise<DemoState> {
   });
 }
 
-async function waitFor<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
+async function waitFor<T>(
+  read: () => Promise<T>,
+  ok: (value: T) => boolean,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<T> {
   const started = Date.now();
   for (;;) {
     const value = await read();
     if (ok(value)) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
 describe('arena demo in two headless Chromium pages', () => {
-  it('serves the page, and one page sees the other page\'s player move', async () => {
+  it("serves the page, and one page sees the other page's player move", async () => {
     const url = `http://127.0.0.1:${server.port}/`;
     const alice = await browser.newPage();
     const bob = await browser.newPage();
@@ -62,8 +93,16 @@ describe('arena demo in two headless Chromium pages', () => {
     for (const page of [alice, bob]) page.on('pageerror', (e) => errors.push(e.message));
     await alice.goto(url);
     await bob.goto(url);
-    const a = await waitFor(() => state(alice), (s) => s.me !== undefined, 'alice to join');
-    const b = await waitFor(() => state(bob), (s) => s.me !== undefined && s.players.length === 2, 'bob to see two players');
+    const a = await waitFor(
+      () => state(alice),
+      (s) => s.me !== undefined,
+      'alice to join',
+    );
+    const b = await waitFor(
+      () => state(bob),
+      (s) => s.me !== undefined && s.players.length === 2,
+      'bob to see two players',
+    );
     const aliceAsSeenByBob = b.players.find((p) => p.id === a.me)!;
     expect(aliceAsSeenByBob).toBeDefined();
 

@@ -16,7 +16,9 @@ const ids = {
   b: '0190d7a0-0000-7000-8000-0000000000b1',
 };
 
-async function arena(options: { bufferFrame?: number; resumeGraceMs?: number; rate?: number } = {}): Promise<P3Server> {
+async function arena(
+  options: { bufferFrame?: number; resumeGraceMs?: number; rate?: number } = {},
+): Promise<P3Server> {
   const server = new P3Server({
     port: 0,
     host: '127.0.0.1',
@@ -26,7 +28,13 @@ async function arena(options: { bufferFrame?: number; resumeGraceMs?: number; ra
     storage: 'memory',
     logLevel: 'silent',
     simulator: { resumeGraceMs: options.resumeGraceMs ?? 200 },
-    ...(options.rate === undefined ? {} : { gateway: { rateLimit: { messagesPerSecond: options.rate, burst: options.rate, closeAfterDropped: 1_000_000 } } }),
+    ...(options.rate === undefined
+      ? {}
+      : {
+          gateway: {
+            rateLimit: { messagesPerSecond: options.rate, burst: options.rate, closeAfterDropped: 1_000_000 },
+          },
+        }),
   });
   server.createEntityType('player', {
     connectionBound: true,
@@ -43,10 +51,22 @@ async function arena(options: { bufferFrame?: number; resumeGraceMs?: number; ra
   return server;
 }
 
-async function joined(server: P3Server, clientId: string, codec: 'json' | 'binary' = 'json', extra: { resumeFrame?: number; stamp?: number } = {}) {
+async function joined(
+  server: P3Server,
+  clientId: string,
+  codec: 'json' | 'binary' = 'json',
+  extra: { resumeFrame?: number; stamp?: number } = {},
+) {
   const client = await RawClient.open(`ws://127.0.0.1:${server.port}/v1/connect`, codec);
   clients.push(client);
-  client.send({ type: 'join', protocolVersion: PROTOCOL_VERSION, room: 'arena', clientId, sessionStamp: extra.stamp ?? 1, ...(extra.resumeFrame === undefined ? {} : { resumeFrame: extra.resumeFrame }) });
+  client.send({
+    type: 'join',
+    protocolVersion: PROTOCOL_VERSION,
+    room: 'arena',
+    clientId,
+    sessionStamp: extra.stamp ?? 1,
+    ...(extra.resumeFrame === undefined ? {} : { resumeFrame: extra.resumeFrame }),
+  });
   const welcome = await client.next('welcome');
   return { client, welcome };
 }
@@ -58,7 +78,13 @@ describe('P3Server over real sockets', () => {
     const server = await arena();
     const { welcome } = await joined(server, 'json-client');
     const binary = await joined(server, 'binary-client', 'binary');
-    expect(welcome).toMatchObject({ protocolVersion: PROTOCOL_VERSION, room: 'arena', tickRate: 30, bufferFrame: 20, delta: false });
+    expect(welcome).toMatchObject({
+      protocolVersion: PROTOCOL_VERSION,
+      room: 'arena',
+      tickRate: 30,
+      bufferFrame: 20,
+      delta: false,
+    });
     expect(Object.keys(welcome.schema.player!.fields)).toEqual(['x', 'color', 'score']);
     expect(binary.welcome.schema).toEqual(welcome.schema);
   });
@@ -68,16 +94,25 @@ describe('P3Server over real sockets', () => {
     const alice = await joined(server, 'alice');
     const bob = await joined(server, 'bob');
     const carol = await joined(server, 'carol', 'binary');
-    alice.client.send(ops(1, { op: 'create', entityId: ids.a, typeName: 'player', data: { x: 10, color: 'blue' } }));
+    alice.client.send(
+      ops(1, { op: 'create', entityId: ids.a, typeName: 'player', data: { x: 10, color: 'blue' } }),
+    );
     // Binary quantizes x (min..max over 16 bits): within half a step of the value.
     const quantized = await carol.client.next('frame', (m) => m.frame.entities.some((e) => e.id === ids.a));
     expect(quantized.frame.entities[0]?.fields?.x).toBeCloseTo(10, 1);
-    const created = await bob.client.next('frame', (m) => m.frame.entities.some((e) => e.id === ids.a && e.created === true));
-    expect(created.frame.entities.find((e) => e.id === ids.a)).toMatchObject({ owner: alice.welcome.connectionId, fields: { x: 10, color: 'blue', score: 0 } });
+    const created = await bob.client.next('frame', (m) =>
+      m.frame.entities.some((e) => e.id === ids.a && e.created === true),
+    );
+    expect(created.frame.entities.find((e) => e.id === ids.a)).toMatchObject({
+      owner: alice.welcome.connectionId,
+      fields: { x: 10, color: 'blue', score: 0 },
+    });
     alice.client.send(ops(2, { op: 'update', entityId: ids.a, data: { x: 20 } }));
     await bob.client.next('frame', (m) => m.frame.entities.some((e) => e.id === ids.a && e.fields?.x === 20));
     alice.client.send(ops(3, { op: 'input', entityId: ids.a, input: { right: true } }));
-    await bob.client.next('frame', (m) => m.frame.entities.some((e) => e.id === ids.a && (e.fields?.x as number) >= 22));
+    await bob.client.next('frame', (m) =>
+      m.frame.entities.some((e) => e.id === ids.a && (e.fields?.x as number) >= 22),
+    );
     alice.client.send(ops(4, { op: 'delete', entityId: ids.a }));
     await bob.client.next('frame', (m) => m.frame.removed.includes(ids.a));
     expect(alice.client.of('ack').at(-1)).toEqual({ type: 'ack', stamp: 1, seq: 4 });
@@ -93,12 +128,29 @@ describe('P3Server over real sockets', () => {
     alice.client.send(ops(1, { op: 'create', entityId: ids.a, typeName: 'player', data: {} }));
     await alice.client.next('frame', (m) => m.frame.entities.some((e) => e.id === ids.a));
     bob.client.send(ops(1, { op: 'update', entityId: ids.a, data: { x: 1 } }));
-    alice.client.send(ops(2, { op: 'update', entityId: ids.a, data: { score: 99 } }, { op: 'update', entityId: ids.a, data: { color: 'x' } }, { op: 'update', entityId: ids.a, data: { x: 5000 } }));
+    alice.client.send(
+      ops(
+        2,
+        { op: 'update', entityId: ids.a, data: { score: 99 } },
+        { op: 'update', entityId: ids.a, data: { color: 'x' } },
+        { op: 'update', entityId: ids.a, data: { x: 5000 } },
+      ),
+    );
     expect((await bob.client.next('reject')).code).toBe(ErrorCode.NotOwner);
     await alice.client.next('reject', (r) => r.seq === 4);
-    expect(alice.client.of('reject').map((r) => [r.seq, r.code])).toEqual([[2, ErrorCode.AccessDenied], [3, ErrorCode.SeedField], [4, ErrorCode.OutOfRange]]);
+    expect(alice.client.of('reject').map((r) => [r.seq, r.code])).toEqual([
+      [2, ErrorCode.AccessDenied],
+      [3, ErrorCode.SeedField],
+      [4, ErrorCode.OutOfRange],
+    ]);
     expect(seen).toEqual([`${alice.welcome.connectionId}:${ids.a}`]);
-    expect(server.getConnections('arena').find((c) => c.id === alice.welcome.connectionId)?.getEntities().map((e) => e.id)).toEqual([ids.a]);
+    expect(
+      server
+        .getConnections('arena')
+        .find((c) => c.id === alice.welcome.connectionId)
+        ?.getEntities()
+        .map((e) => e.id),
+    ).toEqual([ids.a]);
   });
 
   it('removes connection-bound entities once a client is gone past its resume grace', async () => {
@@ -130,14 +182,20 @@ describe('P3Server over real sockets', () => {
     alice.client.send(ops(1, { op: 'create', entityId: ids.a, typeName: 'player', data: {} }));
     const after = await alice.client.next('frame', (m) => m.frame.entities.some((e) => e.id === ids.a));
     await alice.client.next('frame', (m) => m.frame.id >= after.frame.id + 3);
-    alice.client.send(ops(2, { op: 'input', entityId: ids.a, input: { right: true }, frame: after.frame.id + 1 }));
+    alice.client.send(
+      ops(2, { op: 'input', entityId: ids.a, input: { right: true }, frame: after.frame.id + 1 }),
+    );
     const corrected = await alice.client.next('frame', (m) => m.frame.type === 'corrected');
     expect(corrected.frame.id).toBe(after.frame.id + 1);
     await alice.client.next('frame', (m) => m.frame.id >= 12);
     alice.client.send(ops(3, { op: 'input', entityId: ids.a, input: { right: false }, frame: 1 }));
     expect((await alice.client.next('reject', (r) => r.seq === 3)).code).toBe(ErrorCode.FrameDropped);
     await until(() => dropped.length === 1);
-    expect(dropped[0]).toMatchObject({ instanceId: 'arena', connectionId: alice.welcome.connectionId, frame: 1 });
+    expect(dropped[0]).toMatchObject({
+      instanceId: 'arena',
+      connectionId: alice.welcome.connectionId,
+      frame: 1,
+    });
   });
 
   it('resumes a reconnecting client with a delta and its last applied sequence number', async () => {
@@ -151,7 +209,11 @@ describe('P3Server over real sockets', () => {
     bob.client.send(ops(1, { op: 'create', entityId: ids.b, typeName: 'player', data: { x: 7 } }));
     await bob.client.next('frame', (m) => m.frame.entities.some((e) => e.id === ids.b));
     const again = await joined(server, 'alice', 'json', { resumeFrame: seen.frame.id });
-    expect(again.welcome).toMatchObject({ connectionId: alice.welcome.connectionId, delta: true, lastSeq: 1 });
+    expect(again.welcome).toMatchObject({
+      connectionId: alice.welcome.connectionId,
+      delta: true,
+      lastSeq: 1,
+    });
     expect(again.welcome.entities.map((e) => e.id)).toEqual([ids.b]);
   });
 
@@ -161,11 +223,31 @@ describe('P3Server over real sockets', () => {
     const good = await joined(server, 'alice', 'binary');
     bad.client.sendRaw('{"type":"ops", nope');
     bad.client.sendRaw('{"type":"teleport"}');
-    bad.client.sendRaw(JSON.stringify({ type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'update', entityId: ids.a, data: { __proto__: 1 } }] }).replace('"data":{}', '"data":{"__proto__":{"polluted":true}}'));
+    bad.client.sendRaw(
+      JSON.stringify({
+        type: 'ops',
+        stamp: 1,
+        seq: 1,
+        ops: [{ op: 'update', entityId: ids.a, data: { __proto__: 1 } }],
+      }).replace('"data":{}', '"data":{"__proto__":{"polluted":true}}'),
+    );
     bad.client.sendRaw('x'.repeat(70 * 1024));
-    bad.client.sendRaw(JSON.stringify({ type: 'ops', stamp: 1, seq: 1, ops: [{ op: 'create', entityId: 'not-a-uuid', typeName: 'player', data: {} }] }));
+    bad.client.sendRaw(
+      JSON.stringify({
+        type: 'ops',
+        stamp: 1,
+        seq: 1,
+        ops: [{ op: 'create', entityId: 'not-a-uuid', typeName: 'player', data: {} }],
+      }),
+    );
     await until(() => bad.client.of('error').length === 5);
-    expect(bad.client.of('error').map((e) => e.code)).toEqual([ErrorCode.Malformed, ErrorCode.UnknownMessageType, ErrorCode.PrototypeKey, ErrorCode.TooLarge, ErrorCode.InvalidMessage]);
+    expect(bad.client.of('error').map((e) => e.code)).toEqual([
+      ErrorCode.Malformed,
+      ErrorCode.UnknownMessageType,
+      ErrorCode.PrototypeKey,
+      ErrorCode.TooLarge,
+      ErrorCode.InvalidMessage,
+    ]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     const before = good.client.of('frame').length;
     good.client.send({ type: 'ping', id: 1, clientTime: 1 });
@@ -192,10 +274,19 @@ describe('P3Server over real sockets', () => {
     const old = await RawClient.open(`ws://127.0.0.1:${server.port}/v1/connect`);
     clients.push(old);
     old.send({ type: 'join', protocolVersion: 99, room: 'arena', clientId: 'old', sessionStamp: 1 });
-    expect(await old.closed()).toEqual({ code: CloseCode.ProtocolVersion, reason: expect.stringContaining('unsupported') });
+    expect(await old.closed()).toEqual({
+      code: CloseCode.ProtocolVersion,
+      reason: expect.stringContaining('unsupported'),
+    });
     expect((await old.next('error')).code).toBe(ErrorCode.ProtocolVersion);
     const twice = await joined(server, 'twice');
-    twice.client.send({ type: 'join', protocolVersion: PROTOCOL_VERSION, room: 'arena', clientId: 'twice', sessionStamp: 1 });
+    twice.client.send({
+      type: 'join',
+      protocolVersion: PROTOCOL_VERSION,
+      room: 'arena',
+      clientId: 'twice',
+      sessionStamp: 1,
+    });
     expect((await twice.client.next('error')).code).toBe(ErrorCode.AlreadyJoined);
     const early = await RawClient.open(`ws://127.0.0.1:${server.port}/v1/connect`);
     clients.push(early);

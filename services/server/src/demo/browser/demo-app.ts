@@ -23,8 +23,14 @@ const client = new P3Client({
 
 let me: string | undefined;
 const keys = new Map<string, 'up' | 'down' | 'left' | 'right'>([
-  ['ArrowUp', 'up'], ['KeyW', 'up'], ['ArrowDown', 'down'], ['KeyS', 'down'],
-  ['ArrowLeft', 'left'], ['KeyA', 'left'], ['ArrowRight', 'right'], ['KeyD', 'right'],
+  ['ArrowUp', 'up'],
+  ['KeyW', 'up'],
+  ['ArrowDown', 'down'],
+  ['KeyS', 'down'],
+  ['ArrowLeft', 'left'],
+  ['KeyA', 'left'],
+  ['ArrowRight', 'right'],
+  ['KeyD', 'right'],
 ]);
 const held = { up: false, down: false, left: false, right: false };
 
@@ -66,7 +72,8 @@ function draw(): void {
     g.fillText(`${String(source.fields.name)}${e.id === me ? ' (you)' : ''}`, x - 20, y - 22);
   }
   const players = client.getEntities().filter((e) => e.typeName === 'player').length;
-  if (client.connectionId) status.textContent = `connection ${client.connectionId} · frame ${client.serverFrame} · ${players} player(s)`;
+  if (client.connectionId)
+    status.textContent = `connection ${client.connectionId} · frame ${client.serverFrame} · ${players} player(s)`;
   requestAnimationFrame(draw);
 }
 requestAnimationFrame(draw);
