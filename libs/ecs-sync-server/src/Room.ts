@@ -10,7 +10,7 @@ import {
   type PatchRequest,
   type ReconnectRequest,
 } from '@p3/protocol';
-import { FieldStore } from '@p3/engine';
+import { FieldStore, type ChangesSince } from '@p3/engine';
 import { applyDocumentPatches, nonEmptyPatches } from './documentPatches.js';
 import { EphemeralState } from './EphemeralState.js';
 import { errorResponse, salvageMessageId } from './errorResponse.js';
@@ -46,6 +46,17 @@ export interface RoomOptions {
   maxMessageBytes?: number;
   /** Receives storage failures, throwing callbacks and socket errors. Default: console.error. */
   onError?: (error: unknown, context: string) => void;
+  /** Called when the last subscriber (see `subscribe`) leaves: a manager may close an idle room then. */
+  onReleased?: (room: Room) => void;
+}
+
+/** One applied document change, as `subscribe` listeners receive it. */
+export interface DocumentChange {
+  /** The room timestamp (version) of the change. */
+  readonly timestamp: number;
+  /** Who sent it: a session's client id, or the origin given to `applyPatches`. */
+  readonly clientId: string;
+  readonly documentPatches: readonly Patch[];
 }
 
 /** Messages a connection may send before `onBeforeConnect` decides; more closes it (4001). */
@@ -71,6 +82,7 @@ export class Room {
   private readonly options: RoomOptions;
   private loading: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly subscribers = new Set<(change: DocumentChange) => void>();
 
   constructor(options: RoomOptions = {}) {
     this.options = options;
@@ -205,6 +217,48 @@ export class Room {
     return [...this.sessions.values()].map(({ sessionId, clientId }) => ({ sessionId, clientId }));
   }
 
+  /** The room timestamp: the version of the last document change. */
+  getVersion(): number {
+    return this.store.version;
+  }
+
+  /** Document changes after a timestamp (per changed key, the changed fields; tombstones; re-creations as `cleared`). */
+  changesSince(timestamp: number): ChangesSince {
+    return this.store.changesSince(timestamp);
+  }
+
+  /**
+   * Applies document patches that did not come from a socket (e.g. `POST /changes`): one new timestamp, per-field
+   * last-write-wins, broadcast to every session as a `patch` from `origin`. Returns the timestamp (unchanged when
+   * every patch was empty). Patches must be validated (`validatePatch`) by the caller.
+   */
+  applyPatches(patches: readonly Patch[], origin: string): number {
+    if (this.closing !== undefined) throw new P3Error(ErrorCode.Internal, 'room closed');
+    const documentPatches = nonEmptyPatches(patches);
+    if (documentPatches.length === 0) return this.store.version;
+    applyDocumentPatches(this.store, documentPatches);
+    this.sessions.broadcastPatch({ documentPatches, clientId: origin }, this.store.version);
+    this.documentChanged(origin, documentPatches);
+    return this.store.version;
+  }
+
+  /** Listens to every document change (server-sent events); returns the unsubscribe function. */
+  subscribe(listener: (change: DocumentChange) => void): () => void {
+    this.subscribers.add(listener);
+    return () => {
+      if (!this.subscribers.delete(listener) || this.subscribers.size > 0) return;
+      try {
+        this.options.onReleased?.(this);
+      } catch (error) {
+        this.report(error, 'onReleased');
+      }
+    };
+  }
+
+  getSubscriberCount(): number {
+    return this.subscribers.size;
+  }
+
   /** Saves now if anything is unsaved. Rejects when the save fails (the error is also reported). */
   flush(): Promise<void> {
     return this.saver.flush().catch((error: unknown) => {
@@ -248,7 +302,7 @@ export class Room {
   private handlePatch(session: Session, message: PatchRequest): void {
     const changed = this.applyClientPatches(session, message.documentPatches, message.ephemeralPatches);
     session.send({ type: 'ack', messageId: message.messageId, timestamp: this.store.version });
-    if (changed) this.documentChanged();
+    if (changed.length > 0) this.documentChanged(session.clientId, changed);
   }
 
   private handleReconnect(session: Session, message: ReconnectRequest): void {
@@ -267,15 +321,15 @@ export class Room {
       clientId: '',
       timestamp: this.store.version,
     });
-    if (changed) this.documentChanged();
+    if (changed.length > 0) this.documentChanged(session.clientId, changed);
   }
 
-  /** Applies a client's patches and broadcasts their non-empty parts to the other sessions. True if the document changed. */
+  /** Applies a client's patches and broadcasts their non-empty parts to the other sessions. Returns the applied document patches. */
   private applyClientPatches(
     session: Session,
     document: Patch[] | undefined,
     ephemeral: Patch[] | undefined,
-  ): boolean {
+  ): Patch[] {
     const documentPatches = nonEmptyPatches(document);
     const ephemeralPatches = nonEmptyPatches(ephemeral);
     applyDocumentPatches(this.store, documentPatches);
@@ -291,16 +345,24 @@ export class Room {
         session,
       );
     }
-    return documentPatches.length > 0;
+    return documentPatches;
   }
 
-  private documentChanged(): void {
+  private documentChanged(clientId: string, documentPatches: readonly Patch[]): void {
     try {
       this.options.onDataChange?.(this);
     } catch (error) {
       this.report(error, 'onDataChange');
     }
     this.saver.markDirty();
+    const change: DocumentChange = { timestamp: this.store.version, clientId, documentPatches };
+    for (const listener of [...this.subscribers]) {
+      try {
+        listener(change);
+      } catch (error) {
+        this.report(error, 'subscriber');
+      }
+    }
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -385,6 +447,7 @@ export class Room {
     for (const waiting of this.pending.values()) waiting.closed = true;
     this.pending.clear();
     this.sessions.clear();
+    this.subscribers.clear();
     this.ephemeral.clear();
     for (const socket of sockets) closeSocket(socket, CloseCode.RoomClosed, 'room closed', this.report);
     await this.saver.flush().catch((error: unknown) => this.report(error, 'final save'));

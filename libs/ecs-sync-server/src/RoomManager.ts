@@ -101,12 +101,17 @@ export class RoomManager {
     const userRemoved = this.roomOptions.onSessionRemoved;
     const storage = this.createStorage(entry.roomId);
     entry.storage = storage;
+    const userReleased = this.roomOptions.onReleased;
     const room = new Room({
       ...this.roomOptions,
       storage,
       onSessionRemoved: (r, info) => {
         userRemoved?.(r, info);
         if (info.remaining === 0) this.armIdleTimer(entry);
+      },
+      onReleased: (r) => {
+        userReleased?.(r);
+        this.armIdleTimer(entry);
       },
     });
     await room.load();
@@ -117,12 +122,7 @@ export class RoomManager {
   private armIdleTimer(entry: EntryState): void {
     if (entry.timer !== undefined) clearTimeout(entry.timer);
     entry.timer = undefined;
-    if (
-      entry.loaded === undefined ||
-      entry.loaded.getSessionCount() > 0 ||
-      this.entries.get(entry.roomId) !== entry
-    )
-      return;
+    if (entry.loaded === undefined || inUse(entry.loaded) || this.entries.get(entry.roomId) !== entry) return;
     entry.timer = setTimeout(() => {
       entry.timer = undefined;
       this.closeIdle(entry);
@@ -135,7 +135,7 @@ export class RoomManager {
     if (
       room === undefined ||
       entry.closing !== undefined ||
-      room.getSessionCount() > 0 ||
+      inUse(room) ||
       this.entries.get(entry.roomId) !== entry
     )
       return;
@@ -170,4 +170,9 @@ export class RoomManager {
       onError(error, `close storage of room ${entry.roomId}`);
     });
   }
+}
+
+/** A room with sessions or subscribers is in use: never closed for being idle. */
+function inUse(room: Room): boolean {
+  return room.getSessionCount() > 0 || room.getSubscriberCount() > 0;
 }

@@ -1,4 +1,4 @@
-export { Room, type RoomOptions } from './Room.js';
+export { Room, type DocumentChange, type RoomOptions } from './Room.js';
 export { RoomManager, type RoomManagerOptions } from './RoomManager.js';
 export type { WebSocketLike } from './WebSocketLike.js';
 export type {
