@@ -42,6 +42,11 @@ export interface RoomOptions {
   onBeforeConnect?: (info: SessionInfo) => ConnectDecision | Promise<ConnectDecision>;
   /** At most one save per this many ms (default 10000); `flush()` and `close()` save at once. */
   saveThrottleMs?: number;
+  /**
+   * Tombstones (deleted keys) are kept for this many versions, then pruned when the room saves; a client or
+   * `changesSince` older than that gets the full state. Default 100000.
+   */
+  tombstoneRetention?: number;
   /** Largest accepted client message (default 1 MiB); larger ones are refused with TOO_LARGE. */
   maxMessageBytes?: number;
   /** Receives storage failures, throwing callbacks and socket errors. Default: console.error. */
@@ -94,8 +99,12 @@ export class Room {
       throw new RangeError('maxMessageBytes must be a positive integer');
     this.limits = { ...defaultEcsSyncCodecLimits, maxMessageBytes };
     this.storage = options.storage ?? new MemoryStorage();
+    const retention = options.tombstoneRetention ?? 100_000;
     this.saver = new SaveScheduler(
-      () => this.storage.save(this.getSnapshot()),
+      () => {
+        if (this.store.version > retention) this.store.pruneTombstones(this.store.version - retention);
+        return this.storage.save(this.getSnapshot());
+      },
       saveThrottleMs,
       (e) => this.report(e, 'save'),
     );
@@ -240,6 +249,14 @@ export class Room {
     this.sessions.broadcastPatch({ documentPatches, clientId: origin }, this.store.version);
     this.documentChanged(origin, documentPatches);
     return this.store.version;
+  }
+
+  /**
+   * What a client holding the document at `timestamp` needs, as patches (deletions first): the reconnect diff.
+   * A timestamp the room cannot answer a delta for (pruned, or from another room lifetime) gives the full state.
+   */
+  diffSince(timestamp: number): Patch[] {
+    return buildReconnectDiff(this.store, timestamp);
   }
 
   /** Listens to every document change (server-sent events); returns the unsubscribe function. */

@@ -23,6 +23,7 @@ export function toRoomSnapshot(store: StoreSnapshot): RoomSnapshot {
     state: Object.fromEntries(state),
     timestamps: Object.fromEntries(timestamps),
     ...(clearedAt.length > 0 ? { clearedAt: Object.fromEntries(clearedAt) } : {}),
+    ...(store.horizon > 0 ? { horizon: store.horizon } : {}),
   };
 }
 
@@ -43,7 +44,7 @@ export function toStoreSnapshot(snapshot: RoomSnapshot): StoreSnapshot {
       cleared === undefined ? { fields, versions } : { fields, versions, clearedAt: cleared },
     ]);
   }
-  return { version, horizon: 0, entries: Object.fromEntries(entries) };
+  return { version, horizon: snapshot.horizon ?? 0, entries: Object.fromEntries(entries) };
 }
 
 /**
@@ -83,11 +84,13 @@ export function parseRoomSnapshot(value: unknown): RoomSnapshot {
       Object.entries(cleared).map(([k, v]) => [checkKey(k, 'clearedAt'), version(v, `clearedAt.${k}`)]),
     );
   }
+  const horizon = value.horizon === undefined ? undefined : version(value.horizon, 'horizon');
   return {
     timestamp,
     state: Object.fromEntries(state),
     timestamps: Object.fromEntries(timestamps),
     ...(clearedAt === undefined ? {} : { clearedAt }),
+    ...(horizon === undefined || horizon === 0 ? {} : { horizon }),
   };
 }
 

@@ -31,6 +31,8 @@ export interface RoomSnapshot {
   readonly state: Readonly<Record<string, ComponentData>>;
   readonly timestamps: Readonly<Record<string, Readonly<Record<string, number>>>>;
   readonly clearedAt?: Readonly<Record<string, number>>;
+  /** P3 extension: tombstones deleted before this version were pruned (older diffs answer the full state). */
+  readonly horizon?: number;
 }
 
 /** One connected socket of a room. A client (browser profile) may hold several sessions (tabs). */

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Room, type ComponentData, type Patch, type RoomSnapshot } from '../src/index.js';
-import { applyPatch, EcsSyncTestClient } from './helpers/EcsSyncTestClient.js';
+import { applyPatch, EcsSyncTestClient } from '@p3/test-support';
 import { MemoryConnection } from './helpers/MemoryConnection.js';
 import { liveState } from './helpers/roomFixture.js';
 

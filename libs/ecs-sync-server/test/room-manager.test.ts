@@ -7,7 +7,7 @@ import {
   type SyncStorage,
 } from '../src/index.js';
 import { ClosableCountingStorage } from './helpers/ClosableCountingStorage.js';
-import { EcsSyncTestClient } from './helpers/EcsSyncTestClient.js';
+import { EcsSyncTestClient } from '@p3/test-support';
 import { MemoryConnection } from './helpers/MemoryConnection.js';
 
 /** One durable "disk" per room id; each (re)load gets a fresh closable storage over it. */

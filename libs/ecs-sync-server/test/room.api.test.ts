@@ -78,3 +78,26 @@ describe('Room API beyond the seed (HTTP and server-sent events use it)', () => 
     await manager.closeAll();
   });
 });
+
+describe('tombstone retention', () => {
+  it('[API-5] prunes tombstones older than the retention when saving; older diffs give the full state, across a restart', async () => {
+    const storage = new MemoryStorage();
+    fixture = await roomFixture({ storage, saveThrottleMs: 0, tombstoneRetention: 2 });
+    const room = fixture.room;
+    room.applyPatches([{ a: { x: 1 }, b: { x: 1 } }], 'http');
+    room.applyPatches([{ b: { _exists: false } }], 'http');
+    room.applyPatches([{ a: { x: 2 } }], 'http');
+    room.applyPatches([{ a: { x: 3 } }], 'http');
+    room.applyPatches([{ a: { x: 4 } }], 'http');
+    await room.flush();
+    expect(room.changesSince(1).complete).toBe(false);
+    expect(room.changesSince(3).complete).toBe(true);
+    expect(room.diffSince(1)).toEqual([{ a: { _exists: true, x: 4 } }]);
+    const snapshot = await storage.load();
+    expect(snapshot?.horizon).toBe(3);
+    const { Room } = await import('../src/index.js');
+    const restarted = new Room({ initialSnapshot: snapshot! });
+    expect(restarted.changesSince(1).complete).toBe(false);
+    await restarted.close();
+  });
+});

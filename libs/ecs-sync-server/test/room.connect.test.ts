@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Room, type SessionRemovedInfo, type WebSocketLike } from '../src/index.js';
-import { EcsSyncTestClient } from './helpers/EcsSyncTestClient.js';
+import { EcsSyncTestClient } from '@p3/test-support';
 import { MemoryConnection } from './helpers/MemoryConnection.js';
 import { roomFixture, type RoomFixture } from './helpers/roomFixture.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage, Room, type Patch, type RoomSnapshot } from '../src/index.js';
 import { CountingStorage } from './helpers/CountingStorage.js';
-import { EcsSyncTestClient } from './helpers/EcsSyncTestClient.js';
+import { EcsSyncTestClient } from '@p3/test-support';
 import { MemoryConnection } from './helpers/MemoryConnection.js';
 
 async function edit(

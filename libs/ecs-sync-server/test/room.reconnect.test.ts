@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Room, type EcsSyncServerMessage, type Patch, type PatchBroadcast } from '../src/index.js';
-import { EcsSyncTestClient } from './helpers/EcsSyncTestClient.js';
+import { EcsSyncTestClient } from '@p3/test-support';
 import { MemoryConnection } from './helpers/MemoryConnection.js';
 import { liveState, roomFixture, type RoomFixture } from './helpers/roomFixture.js';
 

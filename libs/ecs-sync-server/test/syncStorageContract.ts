@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Room, type Patch, type RoomSnapshot, type SyncStorage } from '../src/index.js';
-import { EcsSyncTestClient } from './helpers/EcsSyncTestClient.js';
+import { EcsSyncTestClient } from '@p3/test-support';
 import { MemoryConnection } from './helpers/MemoryConnection.js';
 
 /** A snapshot exercising what storages tend to get wrong. */

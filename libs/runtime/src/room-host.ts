@@ -37,6 +37,9 @@ export interface RoomHostOptions {
 
 interface Hosted {
   readonly room: TickedRoom;
+  /** The team owning the room: set by its first authenticated member, kept in its snapshots. */
+  team: string | undefined;
+  savedTeam: string | undefined;
   savedVersion: number;
   saving: Promise<void> | undefined;
   snapshotTimer: Cancel | undefined;
@@ -100,6 +103,17 @@ export class RoomHost implements RoomService {
         error: new P3Error(ErrorCode.Internal, 'room failed to open'),
         closeCode: CloseCode.Internal,
       };
+    }
+    const team = request.principal?.team;
+    if (team !== undefined) {
+      hosted.team ??= team;
+      if (hosted.team !== team) {
+        return {
+          ok: false,
+          error: new P3Error(ErrorCode.Forbidden, `room ${request.key.room} belongs to another team`),
+          closeCode: CloseCode.Forbidden,
+        };
+      }
     }
     hosted.idleTimer?.();
     hosted.idleTimer = undefined;
@@ -167,6 +181,8 @@ export class RoomHost implements RoomService {
         resumeGraceMs: options.resumeGraceMs ?? 10_000,
         maxCatchUpTicks: options.maxCatchUpTicks ?? 5,
       }),
+      team: stored?.team,
+      savedTeam: stored?.team,
       savedVersion: snapshot?.frame ?? -1,
       saving: undefined,
       snapshotTimer: undefined,
@@ -225,13 +241,21 @@ export class RoomHost implements RoomService {
     const world = hosted.room.world;
     const tombstoneFrames = this.options.tombstoneFrames ?? Math.ceil(world.tickRate * 300);
     if (world.frame > tombstoneFrames) world.pruneTombstones(world.frame - tombstoneFrames);
-    if (world.store.version === hosted.savedVersion) return Promise.resolve();
+    if (world.store.version === hosted.savedVersion && hosted.team === hosted.savedTeam)
+      return Promise.resolve();
     const version = world.store.version;
-    const snapshot = { kind: 'world' as const, version: world.frame, epoch: 0, data: world.snapshot() };
+    const snapshot = {
+      kind: 'world' as const,
+      version: world.frame,
+      epoch: 0,
+      data: world.snapshot(),
+      ...(hosted.team === undefined ? {} : { team: hosted.team }),
+    };
     hosted.saving = this.options.store
       .save(hosted.room.key, snapshot)
       .then(() => {
         hosted.savedVersion = version;
+        hosted.savedTeam = snapshot.team;
       })
       .catch((error: unknown) => {
         this.options.logger?.error(

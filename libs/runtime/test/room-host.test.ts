@@ -264,6 +264,27 @@ describe('RoomHost', () => {
     expect(welcome.entities).toEqual([expect.objectContaining({ id: N, fields: { text: 'kept' } })]);
   });
 
+  it('keeps a room to the team of its first authenticated member, across a restart', async () => {
+    const store = new MemorySnapshotStore();
+    const first = setup({ store });
+    const blue = { user: 'ann', team: 'blue' };
+    const red = { user: 'rob', team: 'red' };
+    expect((await first.host.join({ key, clientId: 'ann', sessionStamp: 1, principal: blue })).ok).toBe(true);
+    const refused = await first.host.join({ key, clientId: 'rob', sessionStamp: 1, principal: red });
+    expect(refused.ok ? undefined : [refused.error.code, refused.closeCode]).toEqual([
+      ErrorCode.Forbidden,
+      CloseCode.Forbidden,
+    ]);
+    await first.host.close();
+    expect((await store.load(key))?.team).toBe('blue');
+    const second = setup({ store });
+    const again = await second.host.join({ key, clientId: 'rob', sessionStamp: 1, principal: red });
+    expect(again.ok).toBe(false);
+    expect((await second.host.join({ key, clientId: 'ann', sessionStamp: 1, principal: blue })).ok).toBe(
+      true,
+    );
+  });
+
   it('drains on close: members are told to reconnect and the final state is saved', async () => {
     const store = new MemorySnapshotStore();
     const { host, scheduler, output } = setup({ store });

@@ -42,6 +42,14 @@ export function describeSnapshotStoreContract(name: string, make: () => Promise<
       await store.close();
     });
 
+    it('keeps the owning team with the snapshot', async () => {
+      const store = await make();
+      const k = key();
+      await store.save(k, { kind: 'document', version: 1, epoch: 0, data: {}, team: 'blue' });
+      expect((await store.load(k))?.team).toBe('blue');
+      await store.close();
+    });
+
     it('keeps tenants apart', async () => {
       const store = await make();
       const room = `shared-${Math.random()}`;

@@ -1,2 +1,3 @@
 export * from './raw-client.js';
 export * from './services.js';
+export * from './ecs-sync-test-client.js';

@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { JwtAuthenticator } from '@p3/gateway';
 import { ConfigError } from '@p3/runtime';
 import { arenaWorld } from './demo/arena-world.js';
 import { buildDemoFiles } from './demo/demo-bundle.js';
@@ -29,7 +30,18 @@ async function main(): Promise<void> {
     gateway: config.gateway,
     simulator: config.simulator,
     ...(config.demo ? { staticFiles: await buildDemoFiles() } : {}),
+    ...(config.jwt === undefined
+      ? {}
+      : {
+          auth: new JwtAuthenticator({
+            secret: config.jwt.secret,
+            audience: config.jwt.audience,
+            ...(config.jwt.issuer === undefined ? {} : { issuer: config.jwt.issuer }),
+          }),
+        }),
   });
+  if (config.jwt === undefined)
+    logger.warn('P3_JWT_SECRET is not set: anyone may join any room (development mode)');
   await server.listen();
   const shown = config.gateway.host === '0.0.0.0' ? 'localhost' : config.gateway.host;
   logger.info(

@@ -12,8 +12,11 @@ import {
 } from '@p3/protocol';
 import { addEntityType, defineWorld, type Entity, type TickContext, type WorldDefinition } from '@p3/engine';
 import {
+  DocumentRooms,
   createFanout,
   defaultGatewayConfig,
+  ecsSyncEndpoint,
+  roomsApi,
   startGateway,
   type Authenticator,
   type GatewayConfig,
@@ -59,6 +62,8 @@ export interface P3ServerOptions {
   readonly gateway?: Partial<GatewayConfig>;
   readonly simulator?: Partial<SimulatorConfig>;
   readonly staticFiles?: ReadonlyMap<string, StaticFile>;
+  /** Document rooms (`/ecs-sync` and the HTTP API): idle close and save throttle. */
+  readonly documents?: { readonly idleTimeoutMs?: number; readonly saveThrottleMs?: number };
 }
 
 export interface FrameDroppedInfo {
@@ -189,6 +194,12 @@ export class P3Server {
         },
       },
     });
+    const documents = new DocumentRooms({
+      store,
+      tenant: gatewayConfig.tenant,
+      logger: this.logger,
+      ...this.options.documents,
+    });
     this.gateway = await startGateway(gatewayConfig, {
       rooms: this.simulator.host,
       fanout,
@@ -197,6 +208,10 @@ export class P3Server {
       registry,
       ...(this.options.auth === undefined ? {} : { auth: this.options.auth }),
       ...(this.options.staticFiles === undefined ? {} : { staticFiles: this.options.staticFiles }),
+      extensions: [
+        ecsSyncEndpoint({ rooms: documents, idleTimeoutSeconds: gatewayConfig.idleTimeoutSeconds }),
+        roomsApi({ rooms: documents }),
+      ],
     });
     await this.simulator.host.open(this.key(this.instanceId), { pinned: true });
     return this;

@@ -10,6 +10,9 @@ export interface ServerConfig {
   readonly dataDir: string;
   readonly logLevel: string;
   readonly demo: boolean;
+  /** Client tokens: HMAC-signed JWTs with username and team. Unset: anonymous access (development). */
+  readonly jwt:
+    { readonly secret: string; readonly audience: string; readonly issuer: string | undefined } | undefined;
 }
 
 /** Settings of `npm start` from environment variables (see the README's configuration table). */
@@ -27,7 +30,14 @@ export function serverConfigFromEnv(env: Readonly<Record<string, string | undefi
       oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     }),
     demo: r.bool('P3_DEMO', true),
+    jwt: jwtConfig(r),
   };
   r.done();
   return config;
+}
+
+function jwtConfig(r: EnvReader): ServerConfig['jwt'] {
+  const secret = r.optionalString('P3_JWT_SECRET');
+  if (secret === undefined) return undefined;
+  return { secret, audience: r.string('P3_JWT_AUDIENCE', 'p3'), issuer: r.optionalString('P3_JWT_ISSUER') };
 }

@@ -93,17 +93,20 @@ export class PostgresStorage implements SyncStorage, ClosableStorage {
     return this.ready;
   }
 
+  /** Concurrent CREATE TABLE IF NOT EXISTS can race on the catalog: an advisory lock serializes them. */
   private async createTable(): Promise<void> {
-    const sql = `CREATE TABLE IF NOT EXISTS ${this.table} (
-      room_id text PRIMARY KEY, timestamp bigint NOT NULL, snapshot jsonb NOT NULL, updated_at timestamptz)`;
+    const client = await this.pool.connect();
     try {
-      await this.pool.query(sql);
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.table]);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (
+        room_id text PRIMARY KEY, timestamp bigint NOT NULL, snapshot jsonb NOT NULL, updated_at timestamptz)`);
+      await client.query('COMMIT');
     } catch (error) {
-      // Two concurrent CREATE TABLE IF NOT EXISTS can both pass the check; the loser fails on the catalog's
-      // unique index. The table exists then: check once more.
-      const code = (error as { code?: unknown }).code;
-      if (code !== '23505' && code !== '42P07') throw error;
-      await this.pool.query(sql);
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
     }
   }
 }

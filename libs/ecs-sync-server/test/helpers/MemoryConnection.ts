@@ -1,5 +1,5 @@
 import type { Room, WebSocketLike } from '../../src/index.js';
-import type { EcsSyncTestClient } from './EcsSyncTestClient.js';
+import type { EcsSyncTestClient } from '@p3/test-support';
 
 /**
  * An in-memory connection between a test client and a room, with explicit delivery: messages wait in one queue

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+export { WsTestClient } from '@p3/test-support';
 import type { Room } from '../../src/index.js';
-import { EcsSyncTestClient } from './EcsSyncTestClient.js';
 
 /** A real ws server on an ephemeral port that hands every connection to the room of its `roomId`. */
 export interface TestServer {
@@ -42,55 +42,4 @@ export async function startTestServer(
       await new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve())));
     },
   };
-}
-
-/** An EcsSyncTestClient on a real socket, opened the way the existing client opens it. */
-export class WsTestClient extends EcsSyncTestClient {
-  private socket: WebSocket | undefined;
-  readonly closes: { code: number; reason: string }[] = [];
-
-  constructor(
-    private readonly baseUrl: string,
-    clientId: string,
-    private readonly roomId = 'room',
-  ) {
-    super(clientId);
-  }
-
-  /** Opens the socket (the reconnect goes out on open); resolves once it is open. */
-  connect(): Promise<void> {
-    const url = new URL(this.baseUrl);
-    url.searchParams.set('roomId', this.roomId);
-    url.searchParams.set('clientId', this.clientId);
-    const socket = new WebSocket(url.toString());
-    this.socket = socket;
-    return new Promise<void>((resolve, reject) => {
-      socket.addEventListener('open', () => {
-        this.opened((text) => socket.send(text));
-        resolve();
-      });
-      socket.addEventListener('error', () => reject(new Error(`${this.clientId}: connection failed`)));
-      socket.addEventListener('message', (event) => this.receive(String(event.data)));
-      socket.addEventListener('close', (event) => {
-        this.closes.push({ code: event.code, reason: event.reason });
-        if (this.socket === socket) this.socket = undefined;
-        this.closed();
-      });
-    });
-  }
-
-  /** Connects and waits for the reconnect reply (a barrier ack comes after it). */
-  async join(): Promise<void> {
-    await this.connect();
-    await this.sync();
-  }
-
-  /** Closes the socket and waits until the client saw the close. */
-  async disconnect(): Promise<void> {
-    const socket = this.socket;
-    if (socket === undefined) return;
-    const done = new Promise<void>((resolve) => socket.addEventListener('close', () => resolve()));
-    socket.close();
-    await done;
-  }
 }

@@ -9,6 +9,7 @@ export function snapshotTableDdl(table: string): string {
   kind text NOT NULL,
   version bigint NOT NULL,
   epoch bigint NOT NULL,
+  team text,
   snapshot jsonb NOT NULL,
   updated_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant, room)
@@ -41,10 +42,31 @@ export class PostgresSnapshotStore implements SnapshotStore {
       new pg.Pool({ connectionString: options.connectionString, user: process.env.PGUSER ?? 'postgres' });
   }
 
-  /** Creates the table if needed (idempotent). Called lazily by load and save. */
+  /**
+   * Creates the table if needed (idempotent; concurrent creators are serialized by an advisory lock, since
+   * CREATE TABLE IF NOT EXISTS races on the catalog). Called lazily by load and save.
+   */
   migrate(): Promise<void> {
-    this.ready ??= this.pool.query(snapshotTableDdl(this.table)).then(() => undefined);
+    this.ready ??= this.createTable().catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
     return this.ready;
+  }
+
+  private async createTable(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.table]);
+      await client.query(snapshotTableDdl(this.table));
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
   }
 
   async load(key: RoomKey): Promise<StoredSnapshot | null> {
@@ -53,27 +75,41 @@ export class PostgresSnapshotStore implements SnapshotStore {
       kind: StoredSnapshot['kind'];
       version: string;
       epoch: string;
+      team: string | null;
       snapshot: unknown;
-    }>(`SELECT kind, version, epoch, snapshot FROM ${this.table} WHERE tenant = $1 AND room = $2`, [
+    }>(`SELECT kind, version, epoch, team, snapshot FROM ${this.table} WHERE tenant = $1 AND room = $2`, [
       key.tenant,
       key.room,
     ]);
     const row = result.rows[0];
-    return row
-      ? { kind: row.kind, version: Number(row.version), epoch: Number(row.epoch), data: row.snapshot }
-      : null;
+    if (!row) return null;
+    const stored = {
+      kind: row.kind,
+      version: Number(row.version),
+      epoch: Number(row.epoch),
+      data: row.snapshot,
+    };
+    return row.team === null ? stored : { ...stored, team: row.team };
   }
 
   async save(key: RoomKey, snapshot: StoredSnapshot): Promise<SaveOutcome> {
     await this.migrate();
     const result = await this.pool.query(
-      `INSERT INTO ${this.table} AS t (tenant, room, kind, version, epoch, snapshot, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, now())
+      `INSERT INTO ${this.table} AS t (tenant, room, kind, version, epoch, team, snapshot, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, now())
        ON CONFLICT (tenant, room) DO UPDATE
          SET kind = excluded.kind, version = excluded.version, epoch = excluded.epoch,
-             snapshot = excluded.snapshot, updated_at = now()
+             team = COALESCE(excluded.team, t.team), snapshot = excluded.snapshot, updated_at = now()
          WHERE excluded.epoch > t.epoch OR (excluded.epoch = t.epoch AND excluded.version >= t.version)`,
-      [key.tenant, key.room, snapshot.kind, snapshot.version, snapshot.epoch, JSON.stringify(snapshot.data)],
+      [
+        key.tenant,
+        key.room,
+        snapshot.kind,
+        snapshot.version,
+        snapshot.epoch,
+        snapshot.team ?? null,
+        JSON.stringify(snapshot.data),
+      ],
     );
     return result.rowCount === 1 ? 'saved' : 'stale';
   }

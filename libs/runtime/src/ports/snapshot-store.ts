@@ -13,6 +13,8 @@ export interface StoredSnapshot<T = unknown> {
   readonly version: number;
   readonly epoch: number;
   readonly data: T;
+  /** The team that owns the room (rooms are visible only to their team when authentication is on). */
+  readonly team?: string;
 }
 
 export type SaveOutcome = 'saved' | 'stale';

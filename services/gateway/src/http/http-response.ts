@@ -6,12 +6,19 @@ import type { HttpResponse } from '../uws.js';
  */
 export interface ResponseGuard {
   readonly aborted: boolean;
+  /** Runs when the client goes away (uWS keeps a single onAborted handler per response: register here). */
+  onAbort(handler: () => void): void;
 }
 
 export function guardResponse(res: HttpResponse): ResponseGuard {
-  const guard = { aborted: false };
+  const handlers: Array<() => void> = [];
+  const guard = {
+    aborted: false,
+    onAbort: (handler: () => void) => void handlers.push(handler),
+  };
   res.onAborted(() => {
     guard.aborted = true;
+    for (const handler of handlers) handler();
   });
   return guard;
 }

@@ -1,4 +1,5 @@
 import type { AckResponse, ComponentData, EcsSyncServerMessage, Patch } from '@p3/protocol';
+import { WebSocket } from 'ws';
 
 /**
  * A transport-agnostic ecs-sync client that speaks the protocol like the existing client:
@@ -228,4 +229,58 @@ export function mergePatches(base: Patch, next: Patch): Patch {
     else out.set(key, { ...previous, ...data });
   }
   return Object.fromEntries(out);
+}
+
+/** An EcsSyncTestClient on a real socket, opened the way the existing client opens it. */
+export class WsTestClient extends EcsSyncTestClient {
+  private socket: WebSocket | undefined;
+  readonly closes: { code: number; reason: string }[] = [];
+
+  constructor(
+    private readonly baseUrl: string,
+    clientId: string,
+    private readonly roomId = 'room',
+    /** Extra query parameters (e.g. `token`), appended like the application would. */
+    private readonly query: Record<string, string> = {},
+  ) {
+    super(clientId);
+  }
+
+  /** Opens the socket (the reconnect goes out on open); resolves once it is open. */
+  connect(): Promise<void> {
+    const url = new URL(this.baseUrl);
+    url.searchParams.set('roomId', this.roomId);
+    url.searchParams.set('clientId', this.clientId);
+    for (const [name, value] of Object.entries(this.query)) url.searchParams.set(name, value);
+    const socket = new WebSocket(url.toString());
+    this.socket = socket;
+    return new Promise<void>((resolve, reject) => {
+      socket.addEventListener('open', () => {
+        this.opened((text) => socket.send(text));
+        resolve();
+      });
+      socket.addEventListener('error', () => reject(new Error(`${this.clientId}: connection failed`)));
+      socket.addEventListener('message', (event) => this.receive(String(event.data)));
+      socket.addEventListener('close', (event) => {
+        this.closes.push({ code: event.code, reason: event.reason });
+        if (this.socket === socket) this.socket = undefined;
+        this.closed();
+      });
+    });
+  }
+
+  /** Connects and waits for the reconnect reply (a barrier ack comes after it). */
+  async join(): Promise<void> {
+    await this.connect();
+    await this.sync();
+  }
+
+  /** Closes the socket and waits until the client saw the close. */
+  async disconnect(): Promise<void> {
+    const socket = this.socket;
+    if (socket === undefined) return;
+    const done = new Promise<void>((resolve) => socket.addEventListener('close', () => resolve()));
+    socket.close();
+    await done;
+  }
 }

@@ -1,0 +1,309 @@
+import { ErrorCode, P3Error, parseJson, validatePatch, type Patch } from '@p3/protocol';
+import type { Room } from '@p3/ecs-sync-server';
+import type { Principal } from '@p3/runtime';
+import type { DocumentRooms } from '../documents/document-rooms.js';
+import type { GatewayExtension } from '../gateway.js';
+import type { HttpResponse } from '../uws.js';
+import { bearerToken, isRoomId, sendError } from './http-errors.js';
+import { guardResponse, sendJson, type ResponseGuard } from './http-response.js';
+
+export interface RoomsApiOptions {
+  readonly rooms: DocumentRooms;
+  /** Largest POST body. Default 1 MiB. */
+  readonly maxBodyBytes?: number;
+  /** Objects per written chunk of a streamed bootstrap. Default 500. */
+  readonly chunkObjects?: number;
+  /** Server-sent-events keepalive comment period. Default 15 s. */
+  readonly keepaliveMs?: number;
+}
+
+/** One object of a bootstrap: a key's data (fields plus `_exists`) and the version of each field. */
+interface BootstrapObject {
+  readonly key: string;
+  readonly data: Record<string, unknown>;
+  readonly versions: Record<string, number>;
+  readonly cleared?: true;
+}
+
+/**
+ * Seed 002 over HTTP, on the document rooms `/ecs-sync` uses (one state model):
+ * - `GET /v1/rooms/{id}/bootstrap`: every live object, streamed; `?since=V`: only what changed after version V,
+ *   with tombstones (`_exists: false`) and `cleared` re-creations; a V older than the retained tombstones answers
+ *   the full state with `full: true` and a `reason`.
+ * - `POST /v1/rooms/{id}/changes` `{"patches": [ {key: {field: value}} ]}`: last-write-wins apply, broadcast to the
+ *   room's sockets; answers the new version.
+ * - `GET /v1/rooms/{id}/sync`: server-sent events, one `change` event per applied change with its version as the
+ *   event id; resumes after `Last-Event-ID` (header, or `?lastEventId=`) with the changes missed meanwhile.
+ * Auth: `Authorization: Bearer <jwt>` (or `?token=`); a room is visible only to its team.
+ */
+export function roomsApi(options: RoomsApiOptions): GatewayExtension {
+  const maxBody = options.maxBodyBytes ?? 1024 * 1024;
+  const chunk = options.chunkObjects ?? 500;
+  const keepaliveMs = options.keepaliveMs ?? 15_000;
+  return {
+    register(app, { auth, config }) {
+      const open = async (
+        res: HttpResponse,
+        guard: ResponseGuard,
+        id: string,
+        token: string | undefined,
+      ): Promise<{ room: Room; principal: Principal | undefined } | undefined> => {
+        if (!isRoomId(id)) {
+          sendError(
+            res,
+            guard,
+            new P3Error(ErrorCode.InvalidMessage, 'room ids hold letters, digits and _ . : - (1-128)'),
+          );
+          return undefined;
+        }
+        const principal = await auth.authenticate(token, { tenant: config.tenant, room: `doc/${id}` });
+        if (guard.aborted) return undefined;
+        if (!principal.ok) {
+          sendError(res, guard, principal.error);
+          return undefined;
+        }
+        const room = await options.rooms.open(id, principal.value);
+        if (guard.aborted) return undefined;
+        if (!room.ok) {
+          sendError(res, guard, room.error);
+          return undefined;
+        }
+        return { room: room.value, principal: principal.value };
+      };
+
+      app.get('/v1/rooms/:id/bootstrap', (res, req) => {
+        const id = req.getParameter(0) ?? '';
+        const token = bearerToken(req);
+        const sinceText = req.getQuery('since');
+        const guard = guardResponse(res);
+        void (async () => {
+          const since = sinceText === undefined || sinceText === '' ? undefined : Number(sinceText);
+          if (since !== undefined && (!Number.isSafeInteger(since) || since < 0)) {
+            return sendError(
+              res,
+              guard,
+              new P3Error(ErrorCode.InvalidMessage, 'since must be an integer >= 0'),
+            );
+          }
+          const opened = await open(res, guard, id, token);
+          if (!opened) return;
+          await streamBootstrap(res, guard, id, opened.room, since, chunk);
+        })().catch((error: unknown) =>
+          sendError(res, guard, new P3Error(ErrorCode.Internal, 'bootstrap failed', { cause: error })),
+        );
+      });
+
+      app.post('/v1/rooms/:id/changes', (res, req) => {
+        const id = req.getParameter(0) ?? '';
+        const token = bearerToken(req);
+        const guard = guardResponse(res);
+        const body = readBody(res, maxBody);
+        void (async () => {
+          const opened = await open(res, guard, id, token);
+          if (!opened) return;
+          const bytes = await body;
+          if (guard.aborted) return;
+          if (bytes === undefined)
+            return sendError(
+              res,
+              guard,
+              new P3Error(ErrorCode.TooLarge, `body larger than ${maxBody} bytes`),
+            );
+          const patches = parseChanges(bytes);
+          if (patches instanceof P3Error) return sendError(res, guard, patches);
+          const version = opened.room.applyPatches(patches, `http:${opened.principal?.user ?? 'anonymous'}`);
+          sendJson(res, guard, '200 OK', { room: id, version });
+        })().catch((error: unknown) =>
+          sendError(res, guard, new P3Error(ErrorCode.Internal, 'change failed', { cause: error })),
+        );
+      });
+
+      app.get('/v1/rooms/:id/sync', (res, req) => {
+        const id = req.getParameter(0) ?? '';
+        const token = bearerToken(req);
+        const lastEventId = req.getHeader('last-event-id') || req.getQuery('lastEventId') || '';
+        const guard = guardResponse(res);
+        void (async () => {
+          const resumeFrom = lastEventId === '' ? undefined : Number(lastEventId);
+          if (resumeFrom !== undefined && (!Number.isSafeInteger(resumeFrom) || resumeFrom < 0)) {
+            return sendError(
+              res,
+              guard,
+              new P3Error(ErrorCode.InvalidMessage, 'Last-Event-ID must be a version (integer >= 0)'),
+            );
+          }
+          const opened = await open(res, guard, id, token);
+          if (!opened) return;
+          streamChanges(res, guard, opened.room, resumeFrom, keepaliveMs);
+        })().catch((error: unknown) =>
+          sendError(res, guard, new P3Error(ErrorCode.Internal, 'sync failed', { cause: error })),
+        );
+      });
+    },
+  };
+}
+
+/** Writes the bootstrap in chunks, waiting for the socket to drain between them (large rooms never sit in memory twice). */
+async function streamBootstrap(
+  res: HttpResponse,
+  guard: ResponseGuard,
+  id: string,
+  room: Room,
+  since: number | undefined,
+  chunk: number,
+): Promise<void> {
+  const version = room.getVersion();
+  let objects: BootstrapObject[];
+  let head: Record<string, unknown>;
+  const delta = since === undefined ? undefined : room.changesSince(since);
+  if (since !== undefined && delta?.complete) {
+    objects = delta.changes.map((c) => ({
+      key: c.key,
+      data: { ...c.fields },
+      versions: { ...c.versions },
+      ...(c.cleared ? { cleared: true as const } : {}),
+    }));
+    head = { room: id, version, since, full: false };
+  } else {
+    objects = fullObjects(room);
+    head = {
+      room: id,
+      version,
+      full: true,
+      ...(since === undefined
+        ? {}
+        : {
+            reason: `since=${since} is older than the retained tombstones (horizon ${delta && !delta.complete ? delta.horizon : version}): full state`,
+          }),
+    };
+  }
+  if (guard.aborted) return;
+  const prefix = `${JSON.stringify(head).slice(0, -1)},"objects":[`;
+  res.cork(() => {
+    res
+      .writeStatus('200 OK')
+      .writeHeader('content-type', 'application/json')
+      .writeHeader('cache-control', 'no-store');
+    res.write(prefix);
+  });
+  for (let i = 0; i < objects.length; i += chunk) {
+    if (guard.aborted) return;
+    const part = objects
+      .slice(i, i + chunk)
+      .map((o) => JSON.stringify(o))
+      .join(',');
+    let drained = true;
+    res.cork(() => {
+      drained = res.write(i === 0 ? part : `,${part}`);
+    });
+    if (!drained) {
+      await new Promise<void>((resolve) =>
+        res.onWritable(() => {
+          resolve();
+          return true;
+        }),
+      );
+    }
+  }
+  if (!guard.aborted) res.cork(() => res.end(']}'));
+}
+
+function fullObjects(room: Room): BootstrapObject[] {
+  const snapshot = room.getSnapshot();
+  const objects: BootstrapObject[] = [];
+  for (const [key, data] of Object.entries(snapshot.state)) {
+    if (data._exists === false) continue;
+    objects.push({ key, data: { ...data }, versions: { ...(snapshot.timestamps[key] ?? {}) } });
+  }
+  return objects;
+}
+
+/** Server-sent events of the room's changes; resumed after `resumeFrom` with what was missed, then live. */
+function streamChanges(
+  res: HttpResponse,
+  guard: ResponseGuard,
+  room: Room,
+  resumeFrom: number | undefined,
+  keepaliveMs: number,
+): void {
+  const write = (text: string) => {
+    if (!guard.aborted) res.cork(() => res.write(text));
+  };
+  res.cork(() => {
+    res
+      .writeStatus('200 OK')
+      .writeHeader('content-type', 'text/event-stream')
+      .writeHeader('cache-control', 'no-store')
+      .writeHeader('x-accel-buffering', 'no');
+    res.write('retry: 1000\n\n');
+  });
+  if (resumeFrom !== undefined && resumeFrom < room.getVersion()) {
+    const patches = room.diffSince(resumeFrom);
+    write(
+      event(room.getVersion(), {
+        version: room.getVersion(),
+        clientId: '',
+        resumedFrom: resumeFrom,
+        patches,
+      }),
+    );
+  }
+  const unsubscribe = room.subscribe((change) =>
+    write(
+      event(change.timestamp, {
+        version: change.timestamp,
+        clientId: change.clientId,
+        patches: change.documentPatches,
+      }),
+    ),
+  );
+  const keepalive = setInterval(() => write(': keepalive\n\n'), keepaliveMs);
+  guard.onAbort(() => {
+    clearInterval(keepalive);
+    unsubscribe();
+  });
+}
+
+function event(id: number, data: unknown): string {
+  return `id: ${id}\nevent: change\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function parseChanges(bytes: Uint8Array): Patch[] | P3Error {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return new P3Error(ErrorCode.Malformed, 'body is not valid UTF-8');
+  }
+  const parsed = parseJson(text, { maxLength: bytes.byteLength + 1, maxDepth: 32, maxKeys: 10_000 });
+  if (!parsed.ok) return parsed.error;
+  const body = parsed.value;
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || !Array.isArray(body.patches)) {
+    return new P3Error(ErrorCode.InvalidMessage, 'body must be {"patches": [ {key: {field: value}} ]}');
+  }
+  if (body.patches.length > 1024) return new P3Error(ErrorCode.TooLarge, 'at most 1024 patches per request');
+  const patches: Patch[] = [];
+  for (const candidate of body.patches) {
+    const patch = validatePatch(candidate);
+    if (!patch.ok) return patch.error;
+    patches.push(patch.value);
+  }
+  return patches;
+}
+
+/** Collects a request body up to `limit` bytes; undefined when it is larger (the rest is ignored). */
+function readBody(res: HttpResponse, limit: number): Promise<Uint8Array | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    res.onData((chunk, isLast) => {
+      if (!over) {
+        size += chunk.byteLength;
+        if (size > limit) over = true;
+        else chunks.push(Buffer.from(chunk.slice(0)));
+      }
+      if (isLast) resolve(over ? undefined : new Uint8Array(Buffer.concat(chunks)));
+    });
+  });
+}

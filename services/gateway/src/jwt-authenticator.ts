@@ -1,0 +1,68 @@
+import { errors, jwtVerify } from 'jose';
+import { ErrorCode, fail, ok, type Result } from '@p3/protocol';
+import type { Principal, RoomKey } from '@p3/runtime';
+import type { Authenticator } from './auth.js';
+
+export interface JwtAuthenticatorOptions {
+  /** Shared HMAC secret (HS256/384/512). */
+  readonly secret: string;
+  /** Required `aud` claim. */
+  readonly audience: string;
+  /** Required `iss` claim, when set. */
+  readonly issuer?: string;
+  /** Seconds of clock skew accepted on exp/nbf. Default 5. */
+  readonly clockToleranceSeconds?: number;
+}
+
+/**
+ * Client tokens (seed 002: "a custom JWT with a username and team"): HMAC-signed JWTs carrying `username`
+ * (or `sub`) and `team`, for one audience. `alg: none` and other algorithms are refused, as are expired tokens,
+ * bad signatures and other audiences; each failure says why.
+ */
+export class JwtAuthenticator implements Authenticator {
+  private readonly key: Uint8Array;
+
+  constructor(private readonly options: JwtAuthenticatorOptions) {
+    if (options.secret.length < 16) throw new Error('the JWT secret must have at least 16 characters');
+    this.key = new TextEncoder().encode(options.secret);
+  }
+
+  async authenticate(
+    token: string | undefined,
+    _room: RoomKey | undefined,
+  ): Promise<Result<Principal | undefined>> {
+    if (token === undefined || token === '')
+      return fail(ErrorCode.Unauthorized, 'a bearer token is required');
+    try {
+      const { payload } = await jwtVerify(token, this.key, {
+        algorithms: ['HS256', 'HS384', 'HS512'],
+        audience: this.options.audience,
+        ...(this.options.issuer === undefined ? {} : { issuer: this.options.issuer }),
+        clockTolerance: this.options.clockToleranceSeconds ?? 5,
+        requiredClaims: ['exp'],
+      });
+      const user = typeof payload.username === 'string' ? payload.username : payload.sub;
+      const team = payload.team;
+      if (typeof user !== 'string' || user === '' || typeof team !== 'string' || team === '') {
+        return fail(ErrorCode.Unauthorized, 'the token must carry a username (or sub) and a team');
+      }
+      return ok({ user, team });
+    } catch (error) {
+      return fail(ErrorCode.Unauthorized, reasonOf(error));
+    }
+  }
+}
+
+function reasonOf(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'token expired';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'token algorithm not allowed (HS256/384/512 only)';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'token signature is invalid';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'aud') return 'token is for another audience';
+    if (error.claim === 'iss') return 'token has the wrong issuer';
+    if (error.claim === 'nbf') return 'token is not valid yet';
+    return `token claim "${error.claim}" is invalid`;
+  }
+  if (error instanceof errors.JOSEError) return 'token is malformed';
+  return 'token is invalid';
+}
