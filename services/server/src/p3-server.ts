@@ -63,7 +63,11 @@ export interface P3ServerOptions {
   readonly simulator?: Partial<SimulatorConfig>;
   readonly staticFiles?: ReadonlyMap<string, StaticFile>;
   /** Document rooms (`/ecs-sync` and the HTTP API): idle close and save throttle. */
-  readonly documents?: { readonly idleTimeoutMs?: number; readonly saveThrottleMs?: number };
+  readonly documents?: {
+    readonly idleTimeoutMs?: number;
+    readonly saveThrottleMs?: number;
+    readonly tombstoneRetention?: number;
+  };
 }
 
 export interface FrameDroppedInfo {

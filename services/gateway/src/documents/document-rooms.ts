@@ -13,6 +13,8 @@ export interface DocumentRoomsOptions {
   /** Saves of a changing room are at most this frequent. Default 1 s. */
   readonly saveThrottleMs?: number;
   readonly maxMessageBytes?: number;
+  /** Versions a deleted key's tombstone is kept (deltas from before answer the full state). Default 100000. */
+  readonly tombstoneRetention?: number;
 }
 
 /**
@@ -38,6 +40,9 @@ export class DocumentRooms {
       roomOptions: {
         saveThrottleMs: options.saveThrottleMs ?? 1_000,
         ...(options.maxMessageBytes === undefined ? {} : { maxMessageBytes: options.maxMessageBytes }),
+        ...(options.tombstoneRetention === undefined
+          ? {}
+          : { tombstoneRetention: options.tombstoneRetention }),
         onError: (error, context) => options.logger.error({ err: error, context }, 'document room error'),
       },
     });
