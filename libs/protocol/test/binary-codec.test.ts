@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
+  dequantize,
+  planNumber,
+  quantize,
   BinaryCodec,
   ErrorCode,
   JsonCodec,
@@ -241,6 +244,17 @@ describe('binary codec: encoding rules', () => {
       const m = frame(11, [{ id: A, typeName: 'player', fields: { score } }]);
       expectDecoded(c2, s2.encodeServer(m), m);
     }
+  });
+
+  it('keeps the decimals a person writes: the default step is the finest power of ten that fits 16 bits', () => {
+    expect(planNumber({ dataType: 'number', min: 0, max: 100 })).toMatchObject({ step: 0.01, bytes: 2 });
+    expect(planNumber({ dataType: 'number', min: 0, max: 1000 })).toMatchObject({ step: 0.1, bytes: 2 });
+    expect(planNumber({ dataType: 'number', min: -500, max: 500 })).toMatchObject({ step: 0.1, bytes: 2 });
+    expect(planNumber({ dataType: 'number', min: 0, max: 1e6 })).toMatchObject({ step: 100, bytes: 2 });
+    const plan = planNumber({ dataType: 'number', min: -50, max: 100 });
+    for (const value of [42, 10.5, -3.25, 0.07, 99.99, -50, 100])
+      expect(dequantize(plan, quantize(plan, value))).toBe(value);
+    expect(dequantize(plan, quantize(plan, 1 / 3))).toBe(0.33);
   });
 
   it('quantizes bounded numbers to 16 bits by default, within step/2, clamped to [min, max]', () => {

@@ -1,0 +1,140 @@
+// The load process of the arena benchmark (never inside the server process): R x C WebSocket clients, each moving
+// one bot at --send-hz, against a P3 server (--target p3) or the raw uWS floor (--target raw). Talks to the
+// orchestrator with JSON lines on stdout: {"event":"ready"}, {"event":"measure-start"}, {"event":"measure-end"},
+// then {"event":"summary", ...}. Stops by itself: after the run, with its parent, or after --lifetime seconds.
+import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { ArenaConnection, type ArenaLoadContext } from './arena-connection.js';
+import { Codec, intFlag, numberFlag, oneOf, Target, type ServerKind } from './bench-options.js';
+import { emitLine, stopWithParent } from './child-lifetime.js';
+import { LoadStats } from './load-stats.js';
+import { assertRawReaders } from './raw-update-reader.js';
+import { SendScheduler } from './send-scheduler.js';
+import type { LoadSummary } from './load-summary.js';
+
+const { values } = parseArgs({
+  strict: true,
+  options: {
+    url: { type: 'string' },
+    target: { type: 'string' },
+    codec: { type: 'string' },
+    rooms: { type: 'string' },
+    clients: { type: 'string' },
+    seconds: { type: 'string' },
+    warmup: { type: 'string' },
+    'send-hz': { type: 'string' },
+    'run-id': { type: 'string' },
+    lifetime: { type: 'string' },
+  },
+});
+const problems: string[] = [];
+const baseUrl = values.url ?? '';
+if (!/^ws:\/\/127\.0\.0\.1:\d+$/.test(baseUrl))
+  problems.push('--url must be ws://127.0.0.1:PORT (the bench targets the loopback only)');
+const target: ServerKind = oneOf(values.target, 'target', [Target.P3, Target.Raw], Target.P3, problems);
+const codec = oneOf(values.codec, 'codec', Object.values(Codec), Codec.Binary, problems);
+const rooms = intFlag(values.rooms, 'rooms', 20, 1, 10_000, problems);
+const clients = intFlag(values.clients, 'clients', 25, 2, 10_000, problems);
+const seconds = numberFlag(values.seconds, 'seconds', 20, 0.5, 3600, problems);
+const warmup = numberFlag(values.warmup, 'warmup', 5, 0, 600, problems);
+const sendHz = numberFlag(values['send-hz'], 'send-hz', 20, 1, 240, problems);
+const lifetime = numberFlag(values.lifetime, 'lifetime', 300, 1, 86_400, problems);
+const runId = values['run-id'] ?? Date.now().toString(36);
+if (problems.length > 0) throw new Error(`bad arguments: ${problems.join('; ')}`);
+
+assertRawReaders(codec);
+const total = rooms * clients;
+// Every client gets every other member's update at most once per send: size the sample array for that (+10%).
+const expectedSamples = total * (clients - 1) * sendHz * seconds * 1.1;
+const stats = new LoadStats(rooms, clients, Math.min(8_000_000, Math.ceil(expectedSamples) + 1024));
+const senders = new Map<string, number>();
+const ctx: ArenaLoadContext = {
+  target,
+  codec,
+  baseUrl,
+  clientsPerRoom: clients,
+  roomName: (room) => `arena-${runId}-${room}`,
+  senders,
+  stats,
+};
+const connections: ArenaConnection[] = [];
+for (let i = 0; i < total; i++) {
+  const connection = new ArenaConnection(i, ctx);
+  connections.push(connection);
+  senders.set(connection.entityId, i);
+}
+const scheduler = new SendScheduler(connections, 1000 / sendHz);
+stopWithParent(lifetime * 1000, () => {
+  scheduler.stop();
+  for (const c of connections) c.terminate();
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Opens every connection, at most `parallel` handshakes at a time (a burst of 500 SYNs helps nobody). */
+async function openAll(parallel: number): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < connections.length) {
+      const connection = connections[next++] as ArenaConnection;
+      await connection.open(15_000);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, connections.length) }, worker));
+}
+
+const connectStarted = performance.now();
+await openAll(32);
+emitLine({
+  event: 'ready',
+  connections: connections.length,
+  connectMs: Math.round(performance.now() - connectStarted),
+});
+
+scheduler.start();
+await sleep(warmup * 1000);
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+stats.begin();
+scheduler.resetLag();
+loopDelay.enable();
+const windowStart = performance.now();
+emitLine({ event: 'measure-start' });
+await sleep(seconds * 1000);
+stats.end();
+const windowMs = performance.now() - windowStart;
+emitLine({ event: 'measure-end' });
+loopDelay.disable();
+scheduler.stop();
+
+const counts = stats.counts();
+const windowSeconds = windowMs / 1000;
+const summary: LoadSummary = {
+  event: 'summary',
+  target,
+  codec,
+  rooms,
+  clients,
+  connections: total,
+  windowMs,
+  updates: counts.updates,
+  updatesPerSecond: counts.updates / windowSeconds,
+  selfUpdatesPerSecond: counts.selfUpdates / windowSeconds,
+  bytesPerClientPerSecond: counts.bytes / total / windowSeconds,
+  messagesPerClientPerSecond: counts.messages / total / windowSeconds,
+  sentPerSecond: counts.sent / windowSeconds,
+  latencyMs: counts.latency,
+  pairsSeen: counts.pairsSeen,
+  pairsExpected: counts.pairsExpected,
+  acks: stats.acks,
+  rejects: stats.rejects,
+  errors: stats.errors,
+  catchups: stats.catchups,
+  decodeErrors: stats.decodeErrors,
+  unexpectedCloses: stats.unexpectedCloses,
+  loadLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+  sendLagMaxMs: scheduler.maxLagMs,
+};
+emitLine(summary);
+for (const c of connections) c.close();
+await sleep(200);
+process.exit(0);

@@ -1,0 +1,194 @@
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { serverKinds, type ArenaOptions, type ServerKind } from './bench-options.js';
+import { isLoadSummary, type LoadSummary } from './load-summary.js';
+import {
+  clockTicksPerSecond,
+  processCpuTicks,
+  processRssBytes,
+  systemCpu,
+  type SystemCpu,
+} from './proc-stats.js';
+import { bundleForProfile } from './profile-bundle.js';
+import { isEvent, isPortLine, repoRoot, scriptPath, TsProcess } from './ts-process.js';
+
+/** One server measured under the arena load. CPU figures are % of one core (2 busy cores = 200 %). */
+export interface TargetResult {
+  readonly kind: ServerKind;
+  /** Server process CPU over the measured window (utime + stime from /proc/<pid>/stat). */
+  readonly serverCpuPercent: number;
+  /** Server VmRSS at the end of the window. */
+  readonly serverRssBytes: number;
+  /** Server CPU-microseconds per update delivered to a client. */
+  readonly cpuMicrosPerUpdate: number;
+  /** P3 only: the server's event-loop delay p99 over the window (`nodejs_eventloop_lag_p99_seconds`). */
+  readonly serverLoopDelayP99Ms: number | undefined;
+  /** The load process over the same window: near 100 % means it, not the server, may limit the figures. */
+  readonly loadCpuPercent: number;
+  /** Everything else on the machine over the window (other engineers' tests...): the noise indicator. */
+  readonly otherCpuPercent: number;
+  readonly windowSeconds: number;
+  readonly load: LoadSummary;
+}
+
+export interface ArenaBenchResult {
+  readonly options: ArenaOptions;
+  readonly cores: number;
+  readonly loadAverageBefore: readonly number[];
+  readonly loadAverageAfter: readonly number[];
+  readonly results: readonly TargetResult[];
+  readonly derived: {
+    /** P3 CPU per delivered update / raw CPU per delivered update (target: <= 1.5). */
+    readonly cpuPerUpdateRatio: number | undefined;
+    /** One tick interval + 5 ms. */
+    readonly p99TargetMs: number;
+    readonly p3MeetsLatency: boolean | undefined;
+    readonly p3MeetsCpu: boolean | undefined;
+  };
+}
+
+interface Sample {
+  readonly at: number;
+  readonly server: number;
+  readonly load: number;
+  readonly system: SystemCpu;
+}
+
+/** Runs the arena scenario against each target in turn (P3 first), with the same load. */
+export async function runArenaBench(
+  options: ArenaOptions,
+  progress: (line: string) => void = () => undefined,
+): Promise<ArenaBenchResult> {
+  const loadAverageBefore = loadavg();
+  const runId = Date.now().toString(36);
+  const results: TargetResult[] = [];
+  for (const kind of serverKinds(options.target)) {
+    progress(
+      `measuring ${kind}: ${options.rooms} rooms x ${options.clients} clients, ${options.warmup} s warm-up, ${options.seconds} s window`,
+    );
+    results.push(await measureTarget(kind, options, `${runId}-${kind}`));
+  }
+  const p3 = results.find((r) => r.kind === 'p3');
+  const raw = results.find((r) => r.kind === 'raw');
+  const p99TargetMs = 1000 / options.tickRate + 5;
+  const cpuPerUpdateRatio = p3 && raw ? p3.cpuMicrosPerUpdate / raw.cpuMicrosPerUpdate : undefined;
+  return {
+    options,
+    cores: cpus().length,
+    loadAverageBefore,
+    loadAverageAfter: loadavg(),
+    results,
+    derived: {
+      cpuPerUpdateRatio,
+      p99TargetMs,
+      p3MeetsLatency: p3 ? p3.load.latencyMs.p99 <= p99TargetMs : undefined,
+      p3MeetsCpu: cpuPerUpdateRatio === undefined ? undefined : cpuPerUpdateRatio <= 1.5,
+    },
+  };
+}
+
+async function measureTarget(kind: ServerKind, options: ArenaOptions, runId: string): Promise<TargetResult> {
+  const connectBudgetMs = 30_000 + options.rooms * options.clients * 20;
+  const lifetimeSeconds = Math.ceil(options.warmup + options.seconds + connectBudgetMs / 1000 + 60);
+  const server =
+    kind === 'p3'
+      ? await startP3Server(options, lifetimeSeconds)
+      : new TsProcess('raw-server', scriptPath('./raw-uws-server.ts'), [
+          '--lifetime',
+          String(lifetimeSeconds),
+        ]);
+  try {
+    const { port } = await server.next('port line', isPortLine, 30_000);
+    const load = new TsProcess('load', scriptPath('./arena-load.ts'), [
+      ...['--url', `ws://127.0.0.1:${port}`, '--target', kind, '--codec', options.codec],
+      ...['--rooms', String(options.rooms), '--clients', String(options.clients)],
+      ...[
+        '--seconds',
+        String(options.seconds),
+        '--warmup',
+        String(options.warmup),
+        '--send-hz',
+        String(options.sendHz),
+      ],
+      ...['--run-id', runId, '--lifetime', String(lifetimeSeconds)],
+    ]);
+    try {
+      await load.next('ready', isEvent('ready'), connectBudgetMs);
+      await load.next('measure-start', isEvent('measure-start'), options.warmup * 1000 + 30_000);
+      const before = sample(server.pid, load.pid);
+      // P3 exports its event-loop delay (prom-client resets it at every scrape): scrape now, read it at the end.
+      const resetLoopDelay = kind === 'p3' ? scrapeLoopDelayP99Ms(port) : undefined;
+      await load.next('measure-end', isEvent('measure-end'), options.seconds * 1000 + 30_000);
+      const after = sample(server.pid, load.pid);
+      const serverRssBytes = processRssBytes(server.pid);
+      await resetLoopDelay;
+      const serverLoopDelayP99Ms = kind === 'p3' ? await scrapeLoopDelayP99Ms(port) : undefined;
+      const summary = await load.next('summary', isLoadSummary, 60_000);
+      return { ...result(kind, before, after, serverRssBytes, summary), serverLoopDelayP99Ms };
+    } finally {
+      await load.stop();
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
+ * The P3 server process. With `--cpu-prof` it runs from a bundle with a source map (so the profile maps back to
+ * TypeScript lines), placed under node_modules/.cache so that its external packages resolve from the workspace.
+ */
+async function startP3Server(options: ArenaOptions, lifetimeSeconds: number): Promise<TsProcess> {
+  const args = ['--lifetime', String(lifetimeSeconds), '--tick-rate', String(options.tickRate)];
+  const entry = scriptPath('./p3-arena-server.ts');
+  if (options.cpuProf === undefined) return new TsProcess('p3-server', entry, args);
+  const bundle = await bundleForProfile(entry, join(repoRoot, 'node_modules', '.cache', 'p3-loadtest'));
+  return new TsProcess('p3-server', bundle, args, ['--cpu-prof', '--cpu-prof-dir', resolve(options.cpuProf)]);
+}
+
+function sample(serverPid: number, loadPid: number): Sample {
+  return {
+    at: performance.now(),
+    server: processCpuTicks(serverPid),
+    load: processCpuTicks(loadPid),
+    system: systemCpu(),
+  };
+}
+
+/** `nodejs_eventloop_lag_p99_seconds` from the P3 gateway's /metrics, in ms; undefined when unavailable. */
+async function scrapeLoopDelayP99Ms(port: number): Promise<number | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    const match = /^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(await response.text());
+    return match ? Number(match[1]) * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function result(
+  kind: ServerKind,
+  before: Sample,
+  after: Sample,
+  serverRssBytes: number,
+  load: LoadSummary,
+): Omit<TargetResult, 'serverLoopDelayP99Ms'> {
+  const hz = clockTicksPerSecond();
+  const windowSeconds = (after.at - before.at) / 1000;
+  const serverSeconds = (after.server - before.server) / hz;
+  const loadSeconds = (after.load - before.load) / hz;
+  const systemSeconds = (after.system.busy - before.system.busy) / hz;
+  return {
+    kind,
+    serverCpuPercent: (100 * serverSeconds) / windowSeconds,
+    serverRssBytes,
+    // CPU per second over updates per second: both rates, so the few ms between the two windows cancel out.
+    cpuMicrosPerUpdate:
+      load.updatesPerSecond > 0
+        ? ((serverSeconds / windowSeconds) * 1e6) / load.updatesPerSecond
+        : Number.NaN,
+    loadCpuPercent: (100 * loadSeconds) / windowSeconds,
+    otherCpuPercent: Math.max(0, (100 * (systemSeconds - serverSeconds - loadSeconds)) / windowSeconds),
+    windowSeconds,
+    load,
+  };
+}

@@ -1,0 +1,131 @@
+import { parseArgs } from 'node:util';
+
+export const Codec = { Binary: 'binary', Json: 'json' } as const;
+export type Codec = (typeof Codec)[keyof typeof Codec];
+
+export const Target = { P3: 'p3', Raw: 'raw', Both: 'both' } as const;
+export type Target = (typeof Target)[keyof typeof Target];
+/** A server the load runs against (`both` runs P3, then raw). */
+export type ServerKind = Exclude<Target, 'both'>;
+
+/** The scenario: R rooms x C clients, each client moving one bot at `sendHz`; rooms tick at `tickRate`. */
+export interface ArenaOptions {
+  readonly rooms: number;
+  readonly clients: number;
+  /** Length of the measured window. */
+  readonly seconds: number;
+  /** Time between "every client is sending" and the start of the measured window. */
+  readonly warmup: number;
+  readonly codec: Codec;
+  readonly target: Target;
+  readonly sendHz: number;
+  readonly tickRate: number;
+  /** Write a V8 CPU profile of the P3 server process into this directory (`node --cpu-prof`). */
+  readonly cpuProf: string | undefined;
+  /** Print only the JSON line (no table). */
+  readonly jsonOnly: boolean;
+}
+
+/** Defaults sized for a 2-core machine shared by the server and the load process. */
+export const defaultArenaOptions: ArenaOptions = {
+  rooms: 20,
+  clients: 25,
+  seconds: 20,
+  warmup: 5,
+  codec: Codec.Binary,
+  target: Target.Both,
+  sendHz: 20,
+  tickRate: 30,
+  cpuProf: undefined,
+  jsonOnly: false,
+};
+
+/**
+ * Parses `--rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target p3|raw|both` (plus
+ * `--send-hz`, `--tick-rate`, `--cpu-prof DIR`, `--json`). Unknown flags and bad values throw, all at once.
+ */
+export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      rooms: { type: 'string' },
+      clients: { type: 'string' },
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+      codec: { type: 'string' },
+      target: { type: 'string' },
+      'send-hz': { type: 'string' },
+      'tick-rate': { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  const problems: string[] = [];
+  const d = defaultArenaOptions;
+  const options: ArenaOptions = {
+    rooms: intFlag(values.rooms, 'rooms', d.rooms, 1, 10_000, problems),
+    clients: intFlag(values.clients, 'clients', d.clients, 2, 10_000, problems),
+    seconds: numberFlag(values.seconds, 'seconds', d.seconds, 0.5, 3600, problems),
+    warmup: numberFlag(values.warmup, 'warmup', d.warmup, 0, 600, problems),
+    codec: oneOf(values.codec, 'codec', Object.values(Codec), d.codec, problems),
+    target: oneOf(values.target, 'target', Object.values(Target), d.target, problems),
+    sendHz: numberFlag(values['send-hz'], 'send-hz', d.sendHz, 1, 240, problems),
+    tickRate: intFlag(values['tick-rate'], 'tick-rate', d.tickRate, 1, 240, problems),
+    cpuProf: values['cpu-prof'],
+    jsonOnly: values.json ?? false,
+  };
+  if (problems.length > 0) throw new Error(`bad arguments: ${problems.join('; ')}`);
+  return options;
+}
+
+/** The servers a run measures, in order. */
+export function serverKinds(target: Target): ServerKind[] {
+  return target === Target.Both ? [Target.P3, Target.Raw] : [target];
+}
+
+export function numberFlag(
+  raw: string | undefined,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  problems: string[],
+): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+    problems.push(`--${name} must be a number from ${min} to ${max} (got "${raw}")`);
+    return fallback;
+  }
+  return value;
+}
+
+export function intFlag(
+  raw: string | undefined,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  problems: string[],
+): number {
+  const value = numberFlag(raw, name, fallback, min, max, problems);
+  if (!Number.isInteger(value)) {
+    problems.push(`--${name} must be an integer (got "${raw}")`);
+    return fallback;
+  }
+  return value;
+}
+
+export function oneOf<T extends string>(
+  raw: string | undefined,
+  name: string,
+  allowed: readonly T[],
+  fallback: T,
+  problems: string[],
+): T {
+  if (raw === undefined) return fallback;
+  const found = allowed.find((a) => a === raw);
+  if (found === undefined) problems.push(`--${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
+  return found ?? fallback;
+}

@@ -1,0 +1,78 @@
+import type { ArenaBenchResult, TargetResult } from './arena-runner.js';
+
+const fmt = (n: number | undefined, digits = 0): string =>
+  n === undefined || !Number.isFinite(n)
+    ? '-'
+    : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+/** The human-readable table: one column per server, then the derived comparisons. */
+export function formatReport(bench: ArenaBenchResult): string {
+  const { options: o, results, derived } = bench;
+  const offered = o.rooms * o.clients * o.sendHz;
+  const rows: Array<[string, (r: TargetResult) => string]> = [
+    ['server CPU (% of one core)', (r) => fmt(r.serverCpuPercent, 1)],
+    ['server RSS (MB, end)', (r) => fmt(r.serverRssBytes / 2 ** 20, 1)],
+    ['updates delivered / s', (r) => fmt(r.load.updatesPerSecond)],
+    ['bytes / client / s received', (r) => fmt(r.load.bytesPerClientPerSecond)],
+    ['messages / client / s received', (r) => fmt(r.load.messagesPerClientPerSecond, 1)],
+    ['latency p50 (ms)', (r) => fmt(r.load.latencyMs.p50, 2)],
+    ['latency p90 (ms)', (r) => fmt(r.load.latencyMs.p90, 2)],
+    ['latency p99 (ms)', (r) => fmt(r.load.latencyMs.p99, 2)],
+    ['latency max (ms)', (r) => fmt(r.load.latencyMs.max, 2)],
+    ['server loop delay p99 (ms)', (r) => fmt(r.serverLoopDelayP99Ms, 1)],
+    ['server CPU-us / delivered update', (r) => fmt(r.cpuMicrosPerUpdate, 3)],
+    [`updates sent / s (offered ${fmt(offered)})`, (r) => fmt(r.load.sentPerSecond)],
+    ['own-bot echoes / s (not counted)', (r) => fmt(r.load.selfUpdatesPerSecond)],
+    ['peers heard (pairs seen/expected)', (r) => `${r.load.pairsSeen}/${r.load.pairsExpected}`],
+    ['load process CPU %', (r) => fmt(r.loadCpuPercent, 1)],
+    ['load loop delay p99 (ms)', (r) => fmt(r.load.loadLoopDelayP99Ms, 1)],
+    ['other processes CPU %', (r) => fmt(r.otherCpuPercent, 1)],
+    [
+      'rejects/errors/catchups/closes',
+      (r) => `${r.load.rejects}/${r.load.errors}/${r.load.catchups}/${r.load.unexpectedCloses}`,
+    ],
+  ];
+  const names: Record<TargetResult['kind'], string> = { p3: 'P3', raw: 'raw uWS' };
+  const label = 36;
+  const col = 14;
+  const lines = [
+    `arena bench: ${o.rooms} rooms x ${o.clients} clients = ${o.rooms * o.clients} sockets, ${o.codec} codec, ` +
+      `${o.sendHz} Hz sends, ${o.tickRate} Hz ticks, ${o.warmup} s warm-up, ${fmt(results[0]?.windowSeconds, 1)} s window`,
+    `machine: ${bench.cores} cores, load average (1/5/15 min) before ${bench.loadAverageBefore.map((l) => fmt(l, 2)).join(' ')}, ` +
+      `after ${bench.loadAverageAfter.map((l) => fmt(l, 2)).join(' ')}`,
+    '',
+    ''.padEnd(label) + results.map((r) => names[r.kind].padStart(col)).join(''),
+    ...rows.map(([name, value]) => name.padEnd(label) + results.map((r) => value(r).padStart(col)).join('')),
+    '',
+  ];
+  if (derived.cpuPerUpdateRatio !== undefined) {
+    lines.push(
+      `CPU per delivered update, P3 / raw: ${fmt(derived.cpuPerUpdateRatio, 2)}x (target <= 1.5x: ${derived.p3MeetsCpu ? 'met' : 'MISSED'})`,
+    );
+  }
+  const p3 = results.find((r) => r.kind === 'p3');
+  if (p3) {
+    lines.push(
+      `P3 latency p99 ${fmt(p3.load.latencyMs.p99, 2)} ms vs target ${fmt(derived.p99TargetMs, 1)} ms (1 tick + 5 ms): ` +
+        (derived.p3MeetsLatency ? 'met' : 'MISSED'),
+    );
+  }
+  const saturated = results.filter((r) => r.loadCpuPercent > 85 || r.load.loadLoopDelayP99Ms > 20);
+  if (saturated.length > 0) {
+    lines.push(
+      `note: the load process looked saturated during ${saturated.map((r) => names[r.kind]).join(', ')}: latency includes its own queueing`,
+    );
+  }
+  const busy = results.filter((r) => r.otherCpuPercent > 20);
+  if (busy.length > 0) {
+    lines.push(
+      `note: other processes used ${busy.map((r) => `${fmt(r.otherCpuPercent, 0)} % (${names[r.kind]})`).join(', ')} of a core: figures are noisy`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The machine-readable line: everything in the table, unrounded. */
+export function formatJsonLine(bench: ArenaBenchResult): string {
+  return JSON.stringify({ bench: 'arena', ...bench });
+}

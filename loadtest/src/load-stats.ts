@@ -1,0 +1,108 @@
+import { LatencyRecorder, type LatencySummary } from './latency-recorder.js';
+
+/** What the load process counted over the measured window (and a few totals over the whole run). */
+export interface LoadWindowCounts {
+  /** Entity updates of other clients' bots received, summed over every client. */
+  readonly updates: number;
+  /** Updates of a client's own bot echoed back in frames (P3 sends every member the whole frame). */
+  readonly selfUpdates: number;
+  /** WebSocket payload bytes received, summed over every client (frame headers and TCP not included). */
+  readonly bytes: number;
+  readonly messages: number;
+  /** `ops` messages sent. */
+  readonly sent: number;
+  readonly latency: LatencySummary;
+  /** (receiver, sender) pairs of the same room for which the receiver got at least one update in the window. */
+  readonly pairsSeen: number;
+  readonly pairsExpected: number;
+}
+
+/**
+ * Counters shared by every connection of the load process. Hot-path methods only add to numbers and typed arrays:
+ * nothing is allocated per message.
+ */
+export class LoadStats {
+  measuring = false;
+  updates = 0;
+  selfUpdates = 0;
+  bytes = 0;
+  messages = 0;
+  sent = 0;
+  // Totals over the whole run, not only the window: any of these is a finding.
+  acks = 0;
+  rejects = 0;
+  errors = 0;
+  catchups = 0;
+  decodeErrors = 0;
+  unexpectedCloses = 0;
+  readonly latency: LatencyRecorder;
+  private readonly seen: Uint8Array;
+
+  constructor(
+    readonly rooms: number,
+    readonly clients: number,
+    latencyCapacity: number,
+  ) {
+    this.latency = new LatencyRecorder(latencyCapacity);
+    this.seen = new Uint8Array(rooms * clients * clients);
+  }
+
+  /** Starts the measured window: window counters restart from zero. */
+  begin(): void {
+    this.updates = 0;
+    this.selfUpdates = 0;
+    this.bytes = 0;
+    this.messages = 0;
+    this.sent = 0;
+    this.latency.reset();
+    this.seen.fill(0);
+    this.measuring = true;
+  }
+
+  end(): void {
+    this.measuring = false;
+  }
+
+  received(bytes: number): void {
+    if (!this.measuring) return;
+    this.messages++;
+    this.bytes += bytes;
+  }
+
+  /** An update of `sender`'s bot stamped `t` reached `receiver` at `now` (global client indexes). */
+  update(receiver: number, sender: number, now: number, t: number): void {
+    if (!this.measuring) return;
+    if (sender === receiver) {
+      this.selfUpdates++;
+      return;
+    }
+    this.updates++;
+    this.latency.add(now - t);
+    this.seen[receiver * this.clients + (sender % this.clients)] = 1;
+  }
+
+  sentOne(): void {
+    if (this.measuring) this.sent++;
+  }
+
+  /** Window figures; sorts the latency samples, so call once after `end()`. */
+  counts(): LoadWindowCounts {
+    let pairsSeen = 0;
+    for (let receiver = 0; receiver < this.rooms * this.clients; receiver++) {
+      const own = receiver % this.clients;
+      for (let slot = 0; slot < this.clients; slot++) {
+        if (slot !== own && this.seen[receiver * this.clients + slot] === 1) pairsSeen++;
+      }
+    }
+    return {
+      updates: this.updates,
+      selfUpdates: this.selfUpdates,
+      bytes: this.bytes,
+      messages: this.messages,
+      sent: this.sent,
+      latency: this.latency.summary(),
+      pairsSeen,
+      pairsExpected: this.rooms * this.clients * (this.clients - 1),
+    };
+  }
+}
