@@ -13,7 +13,7 @@ interface CommandBase {
   readonly order: number;
   /** Connection id of the client that sent it; null for server code. */
   readonly origin: string | null;
-  readonly ref?: OpRef;
+  readonly ref?: OpRef | undefined;
 }
 
 export type Command = CommandBase &

@@ -432,7 +432,11 @@ export class FieldStore {
   }
 
   snapshot(): StoreSnapshot {
-    const entries = record<{ fields: Record<string, FieldValue>; versions: Record<string, number>; clearedAt?: number }>();
+    const entries = record<{
+      fields: Record<string, FieldValue>;
+      versions: Record<string, number>;
+      clearedAt?: number;
+    }>();
     for (const [key, entry] of this.entries) {
       const fields = record<FieldValue>();
       const versions = record<number>();

@@ -160,7 +160,9 @@ export class World implements EntityHost {
     const frame = op.frame ?? this.current + 1;
     const window = this.checkFrame(frame);
     if (!window.ok) return window;
-    const base = { frame, order: ++this.order, origin: connectionId, ...(ref === undefined ? {} : { ref }) };
+    // Plain literals below, not a spread of a shared base: Node 20 builds `{...base, more}` an order of magnitude slower.
+    const order = ++this.order;
+    const origin = connectionId;
     switch (op.op) {
       case 'create': {
         const type = this.schema.type(op.typeName);
@@ -178,7 +180,10 @@ export class World implements EntityHost {
         if (!data.ok) return data;
         this.pendingCreates.set(op.entityId, { owner: connectionId, frame });
         return this.enqueue({
-          ...base,
+          frame,
+          order,
+          origin,
+          ref,
           kind: 'create',
           entityId: op.entityId,
           typeName: type.name,
@@ -191,21 +196,40 @@ export class World implements EntityHost {
         if (!type.ok) return type;
         const data = checkClientData(type.value, op.data, false);
         if (!data.ok) return data;
-        return this.enqueue({ ...base, kind: 'update', entityId: op.entityId, data: data.value });
+        return this.enqueue({
+          frame,
+          order,
+          origin,
+          ref,
+          kind: 'update',
+          entityId: op.entityId,
+          data: data.value,
+        });
       }
       case 'delete': {
         const type = this.checkOwned(connectionId, op.entityId);
         if (!type.ok) return type;
-        return this.enqueue({ ...base, kind: 'delete', entityId: op.entityId });
+        return this.enqueue({ frame, order, origin, ref, kind: 'delete', entityId: op.entityId });
       }
       case 'input': {
         const type = this.checkOwned(connectionId, op.entityId);
         if (!type.ok) return type;
-        return this.enqueue({ ...base, kind: 'input', entityId: op.entityId, input: { ...op.input } });
+        return this.enqueue({
+          frame,
+          order,
+          origin,
+          ref,
+          kind: 'input',
+          entityId: op.entityId,
+          input: { ...op.input },
+        });
       }
       case 'event':
         return this.enqueue({
-          ...base,
+          frame,
+          order,
+          origin,
+          ref,
           kind: 'event',
           name: op.name,
           eventType: op.eventType,
@@ -361,7 +385,7 @@ export class World implements EntityHost {
   }
 
   private runTick(id: number, commands: Command[]): { frame: Frame; commands: Command[]; undo: UndoEntry[] } {
-    commands.sort((a, b) => a.order - b.order);
+    if (!inOrder(commands)) commands.sort((a, b) => a.order - b.order);
     const undo: UndoEntry[] = [];
     this.store.record(undo);
     this.inTick = true;
@@ -787,4 +811,10 @@ export class World implements EntityHost {
     }
     return ok(command.frame);
   }
+}
+
+/** Commands usually arrive in order: check before sorting (sorting allocates and compares every pair). */
+function inOrder(commands: readonly Command[]): boolean {
+  for (let i = 1; i < commands.length; i++) if (commands[i - 1]!.order > commands[i]!.order) return false;
+  return true;
 }

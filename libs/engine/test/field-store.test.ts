@@ -170,7 +170,11 @@ describe('FieldStore undo', () => {
 
 describe('FieldStore with hostile names', () => {
   it('keeps fields named like Object.prototype members and __proto__ as plain data', () => {
-    const store = FieldStore.fromSnapshot({ version: 3, horizon: 0, entries: { k: { fields: { toString: 1, valueOf: 2 }, versions: {} } } });
+    const store = FieldStore.fromSnapshot({
+      version: 3,
+      horizon: 0,
+      entries: { k: { fields: { toString: 1, valueOf: 2 }, versions: {} } },
+    });
     expect(store.cell('k', 'toString')).toEqual({ value: 1, version: 3 });
     expect(store.lastModified('k')).toBe(3);
     store.write('j', JSON.parse('{"__proto__": {"polluted": true}}'), 4);

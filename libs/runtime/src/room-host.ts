@@ -190,7 +190,7 @@ export class RoomHost implements RoomService {
     };
     this.hosted.set(keyOf(key), hosted);
     hosted.room.start();
-    this.scheduleSnapshot(hosted);
+    this.scheduleSnapshot(hosted, true);
     options.logger?.info(
       {
         room: key.room,
@@ -228,8 +228,11 @@ export class RoomHost implements RoomService {
     });
   }
 
-  private scheduleSnapshot(hosted: Hosted): void {
-    hosted.snapshotTimer = this.options.scheduler.after(this.options.snapshotIntervalMs ?? 5_000, () => {
+  /** The first period of a room is a random fraction of the interval, so rooms do not all snapshot on one beat. */
+  private scheduleSnapshot(hosted: Hosted, first = false): void {
+    const interval = this.options.snapshotIntervalMs ?? 5_000;
+    const delay = first ? interval * (0.5 + Math.random() * 0.5) : interval;
+    hosted.snapshotTimer = this.options.scheduler.after(delay, () => {
       void this.save(hosted).finally(() => {
         if (this.hosted.get(keyOf(hosted.room.key)) === hosted) this.scheduleSnapshot(hosted);
       });

@@ -15,8 +15,21 @@ export interface JoinRequest {
   readonly principal?: Principal;
 }
 
+/** A joined member's line to its room: what the gateway calls per message, without looking the room up again. */
+export interface RoomSession {
+  /** A decoded client message of this member (never `join`). */
+  receive(message: ClientMessage): void;
+  /** The member's socket closed: the room keeps its session for a resume grace period. */
+  leave(): void;
+}
+
 export type JoinResult =
-  | { readonly ok: true; readonly connectionId: string; readonly welcome: WelcomeMessage }
+  | {
+      readonly ok: true;
+      readonly connectionId: string;
+      readonly welcome: WelcomeMessage;
+      readonly session: RoomSession;
+    }
   | { readonly ok: false; readonly error: P3Error; readonly closeCode: number };
 
 /**

@@ -63,6 +63,8 @@ interface Member {
   stamp: number;
   attached: boolean;
   graceTimer: Cancel | undefined;
+  /** Stamp with ops received since the last ack (acks are batched: see `flushAcks`). */
+  ackDue: number | undefined;
 }
 
 /**
@@ -78,12 +80,14 @@ export class TickedRoom {
   private readonly receiver = new SequenceReceiver();
   private readonly announced = new Set<string>();
   private epoch = 0;
+  private readonly ackEveryTicks: number;
   private timer: Cancel | undefined;
   private running = false;
 
   constructor(options: TickedRoomOptions) {
     this.options = options;
     this.key = options.key;
+    this.ackEveryTicks = Math.max(1, Math.round(options.tickRate / 10));
     this.world = new World(
       options.world,
       {
@@ -159,6 +163,7 @@ export class TickedRoom {
   /** Runs one tick now and sends its frames (tests and hosts that drive ticks themselves). */
   step(): Frame {
     const result = this.world.step();
+    if (result.frame.id % this.ackEveryTicks === 0) this.flushAcks();
     const { output, events } = this.options;
     for (const corrected of result.corrections)
       output.broadcast(this.key, { type: 'frame', frame: corrected });
@@ -227,6 +232,7 @@ export class TickedRoom {
         stamp: sessionStamp,
         attached: true,
         graceTimer: undefined,
+        ackDue: undefined,
       };
       this.members.set(connectionId, member);
       this.byClient.set(clientId, connectionId);
@@ -252,7 +258,16 @@ export class TickedRoom {
       removed: delta?.complete ? delta.removed : [],
     };
     if (!resumed) this.options.events?.connection?.(this, info(member));
-    return { ok: true, connectionId: member.connectionId, welcome };
+    const connectionId = member.connectionId;
+    return {
+      ok: true,
+      connectionId,
+      welcome,
+      session: {
+        receive: (message) => this.receive(connectionId, message),
+        leave: () => this.detach(connectionId),
+      },
+    };
   }
 
   /** The member's socket closed: keep its session for the resume grace period, then remove it. */
@@ -364,15 +379,32 @@ export class TickedRoom {
       }
     });
     if (message.through !== undefined) this.world.cover(member.connectionId, message.through);
-    const ack = this.receiver.ack(member.clientId, stamp);
-    if (ack) {
-      output.send(this.key, member.connectionId, {
-        type: 'ack',
-        stamp: ack.stamp,
-        seq: ack.seq,
-        ...(ack.missing.length > 0 ? { missing: ack.missing } : {}),
-      });
+    if (member.ackDue !== undefined && member.ackDue !== stamp) this.sendAck(member, member.ackDue);
+    member.ackDue = stamp;
+  }
+
+  /**
+   * Acks are cumulative, so one per member every few ticks (about 10 per second) acknowledges everything received
+   * meanwhile: a client sending 20 to 60 ops messages a second does not get as many acks back. Rejections are not
+   * delayed.
+   */
+  private flushAcks(): void {
+    for (const member of this.members.values()) {
+      if (member.ackDue === undefined) continue;
+      if (member.attached) this.sendAck(member, member.ackDue);
+      member.ackDue = undefined;
     }
+  }
+
+  private sendAck(member: Member, stamp: number): void {
+    const ack = this.receiver.ack(member.clientId, stamp);
+    if (!ack) return;
+    this.options.output.send(this.key, member.connectionId, {
+      type: 'ack',
+      stamp: ack.stamp,
+      seq: ack.seq,
+      ...(ack.missing.length > 0 ? { missing: ack.missing } : {}),
+    });
   }
 }
 

@@ -44,7 +44,7 @@ export class ClientSessions {
     metrics.bytesIn.inc(bytes.byteLength);
     if (!data.limiter.take()) {
       data.dropped++;
-      metrics.rejected.inc({ code: ErrorCode.RateLimited });
+      metrics.countRejected(ErrorCode.RateLimited);
       if (data.dropped >= config.rateLimit.closeAfterDropped) {
         endSocket(ws, CloseCode.RateLimited, 'message rate limit exceeded for too long', metrics);
         return;
@@ -69,17 +69,14 @@ export class ClientSessions {
       );
       return;
     }
-    const codec = data.joined
-      ? this.deps.fanout.decoderFor(data.joined.key, data.codec)
-      : handshakeCodecs[data.codec];
-    if (!codec) return;
+    const codec = data.joined ? data.joined.decoder : handshakeCodecs[data.codec];
     const decoded = codec.decodeClient(bytes);
     if (!decoded.ok) {
       this.refuse(ws, decoded.error.code, decoded.error.message);
       return;
     }
     const message = decoded.value;
-    metrics.messagesIn.inc({ type: message.type });
+    metrics.countIn(message.type);
     if (message.type === 'join') {
       void this.join(ws, message);
       return;
@@ -88,11 +85,7 @@ export class ClientSessions {
       this.refuse(ws, ErrorCode.NotJoined, 'send join first');
       return;
     }
-    this.deps.rooms.receive(
-      data.joined.key,
-      data.joined.connectionId,
-      message as Exclude<ClientMessage, JoinMessage>,
-    );
+    data.joined.session.receive(message as Exclude<ClientMessage, JoinMessage>);
   }
 
   drain(ws: WebSocket<SocketData>): void {
@@ -106,7 +99,7 @@ export class ClientSessions {
     data.joinTimer?.();
     if (data.joined) {
       this.deps.fanout.removeMember(data.joined.key, data.joined.connectionId);
-      this.deps.rooms.leave(data.joined.key, data.joined.connectionId);
+      data.joined.session.leave();
     }
   }
 
@@ -156,13 +149,13 @@ export class ClientSessions {
     }
     if (data.closed) {
       // The socket went away while the room was opening: give the session back at once.
-      this.deps.rooms.leave(key, result.connectionId);
+      result.session.leave();
       return;
     }
     data.joinTimer?.();
     data.joining = false;
-    data.joined = { key, connectionId: result.connectionId };
-    this.deps.fanout.addMember(key, result.connectionId, ws, data.codec, result.welcome);
+    const decoder = this.deps.fanout.addMember(key, result.connectionId, ws, data.codec, result.welcome);
+    data.joined = { key, connectionId: result.connectionId, session: result.session, decoder };
   }
 
   private fail(ws: WebSocket<SocketData>, error: P3Error, closeCode: number): void {
@@ -171,7 +164,7 @@ export class ClientSessions {
   }
 
   private refuse(ws: WebSocket<SocketData>, code: ErrorCode, reason: string): void {
-    this.deps.metrics.rejected.inc({ code });
+    this.deps.metrics.countRejected(code);
     this.error(ws, code, reason);
   }
 
@@ -180,9 +173,7 @@ export class ClientSessions {
     const data = ws.getUserData();
     if (data.closed) return;
     const message: ErrorMessage = { type: 'error', code, reason };
-    const codec =
-      (data.joined && this.deps.fanout.decoderFor(data.joined.key, data.codec)) ||
-      handshakeCodecs[data.codec];
+    const codec = data.joined ? data.joined.decoder : handshakeCodecs[data.codec];
     const encoded = codec.encodeServer(message);
     ws.send(encoded, typeof encoded !== 'string');
   }

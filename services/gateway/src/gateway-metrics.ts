@@ -11,6 +11,8 @@ export class GatewayMetrics {
   readonly backpressure: Counter<'action'>;
   readonly closes: Counter<'code'>;
   readonly fanoutSeconds: Histogram;
+  /** Label children resolved once: `inc({label})` per message resolves labels every time (a hot path cost). */
+  private readonly children = new Map<string, { inc(value?: number): void }>();
 
   constructor(registry: Registry, prefix = 'p3_gateway_') {
     const registers = [registry];
@@ -66,5 +68,31 @@ export class GatewayMetrics {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
       registers,
     });
+  }
+
+  countIn(type: string): void {
+    this.child(this.messagesIn, 'type', type).inc();
+  }
+
+  countOut(kind: string): void {
+    this.child(this.messagesOut, 'kind', kind).inc();
+  }
+
+  countBytesOut(codec: string, bytes: number): void {
+    this.child(this.bytesOut, 'codec', codec).inc(bytes);
+  }
+
+  countRejected(code: string): void {
+    this.child(this.rejected, 'code', code).inc();
+  }
+
+  private child(counter: Counter<string>, label: string, value: string): { inc(value?: number): void } {
+    const key = `${label}\u0000${value}\u0000${counter === this.messagesIn ? 'i' : counter === this.messagesOut ? 'o' : counter === this.bytesOut ? 'b' : 'r'}`;
+    let child = this.children.get(key);
+    if (!child) {
+      child = counter.labels({ [label]: value });
+      this.children.set(key, child);
+    }
+    return child;
   }
 }

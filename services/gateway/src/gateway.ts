@@ -124,8 +124,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       data.joinTimer = () => clearTimeout(timer);
     },
     message: (ws, message) => {
-      // uWS neuters the ArrayBuffer when the callback returns: copy before anything can hold on to it.
-      sessions.message(ws, new Uint8Array(message.slice(0)));
+      // uWS neuters the ArrayBuffer when the callback returns. Decoding runs inside this callback and copies what it
+      // keeps into strings and numbers (no decoder holds on to the bytes), so the buffer is read in place.
+      sessions.message(ws, new Uint8Array(message));
     },
     drain: (ws) => sessions.drain(ws),
     close: (ws) => {

@@ -61,19 +61,17 @@ export class RoomFanout implements RoomOutput {
     this.rooms = rooms;
   }
 
-  /** The codec that decodes this member's messages (binary needs the room's schema). */
-  decoderFor(key: RoomKey, codec: CodecName): ServerCodec | undefined {
-    return this.byKey.get(keyOf(key))?.codecs[codec];
-  }
-
-  /** Adds a member after a successful join: sends the welcome, then subscribes it to the room's frames. */
+  /**
+   * Adds a member after a successful join: sends the welcome, then subscribes it to the room's frames. Returns
+   * the codec that decodes the member's messages.
+   */
   addMember(
     key: RoomKey,
     connectionId: string,
     ws: WebSocket<SocketData>,
     codec: CodecName,
     welcome: WelcomeMessage,
-  ): void {
+  ): ServerCodec {
     const room = this.roomFor(key, welcome);
     const previous = room.members.get(connectionId);
     if (previous) this.removeMember(key, connectionId);
@@ -82,6 +80,7 @@ export class RoomFanout implements RoomOutput {
     room.inUse[codec]++;
     this.write(member, room.codecs[codec].encodeServer(welcome), 'welcome');
     this.subscribe(room, member);
+    return room.codecs[codec];
   }
 
   removeMember(key: RoomKey, connectionId: string): void {
@@ -103,7 +102,7 @@ export class RoomFanout implements RoomOutput {
       if (room.inUse[codec] === 0) continue;
       const data = room.codecs[codec].encodeServer(message);
       app.publish(room.topics[codec], data, typeof data !== 'string');
-      this.metrics.messagesOut.inc({ kind: message.type });
+      this.metrics.countOut(message.type);
     }
     if (message.type === 'frame') {
       room.lastFrame = Math.max(room.lastFrame, message.frame.id);
@@ -212,8 +211,8 @@ export class RoomFanout implements RoomOutput {
   private write(member: Member, data: WireData, kind: string): void {
     const binary = typeof data !== 'string';
     member.ws.send(data, binary);
-    this.metrics.messagesOut.inc({ kind });
-    this.metrics.bytesOut.inc({ codec: member.codec }, binary ? data.byteLength : Buffer.byteLength(data));
+    this.metrics.countOut(kind);
+    this.metrics.countBytesOut(member.codec, binary ? data.byteLength : Buffer.byteLength(data));
   }
 }
 

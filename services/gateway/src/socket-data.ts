@@ -1,4 +1,5 @@
-import type { Cancel, RoomKey } from '@p3/runtime';
+import type { ServerCodec } from '@p3/protocol';
+import type { Cancel, RoomKey, RoomSession } from '@p3/runtime';
 import type { TokenBucket } from './rate-limiter.js';
 
 /** Per-socket state, stored as uWS user data. */
@@ -9,7 +10,15 @@ export interface SocketData {
   /** Set in the close handler: a uWS socket must not be touched afterwards. */
   closed: boolean;
   joining: boolean;
-  joined: { readonly key: RoomKey; readonly connectionId: string } | undefined;
+  /** Set on join: the room line and the codec that decodes this member's messages (no lookups per message). */
+  joined:
+    | {
+        readonly key: RoomKey;
+        readonly connectionId: string;
+        readonly session: RoomSession;
+        readonly decoder: ServerCodec;
+      }
+    | undefined;
   readonly limiter: TokenBucket;
   /** Messages dropped in a row by the rate limiter. */
   dropped: number;

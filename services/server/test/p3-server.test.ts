@@ -115,7 +115,7 @@ describe('P3Server over real sockets', () => {
     );
     alice.client.send(ops(4, { op: 'delete', entityId: ids.a }));
     await bob.client.next('frame', (m) => m.frame.removed.includes(ids.a));
-    expect(alice.client.of('ack').at(-1)).toEqual({ type: 'ack', stamp: 1, seq: 4 });
+    expect(await alice.client.next('ack', (a) => a.seq === 4)).toEqual({ type: 'ack', stamp: 1, seq: 4 });
     expect(server.getEntities('player')).toEqual([]);
   });
 
