@@ -87,7 +87,7 @@ export class TickedRoom {
   constructor(options: TickedRoomOptions) {
     this.options = options;
     this.key = options.key;
-    this.ackEveryTicks = Math.max(1, Math.round(options.tickRate / 10));
+    this.ackEveryTicks = Math.max(1, Math.round(options.tickRate / 4));
     this.world = new World(
       options.world,
       {
@@ -384,9 +384,9 @@ export class TickedRoom {
   }
 
   /**
-   * Acks are cumulative, so one per member every few ticks (about 10 per second) acknowledges everything received
-   * meanwhile: a client sending 20 to 60 ops messages a second does not get as many acks back. Rejections are not
-   * delayed.
+   * Acks are cumulative and only let the client trim its resend log, so one per member every few ticks (about 4 per
+   * second) acknowledges everything received meanwhile: a client sending 20 to 60 ops messages a second does not
+   * get as many acks back (each is a write on its own socket). Rejections are not delayed.
    */
   private flushAcks(): void {
     for (const member of this.members.values()) {

@@ -92,7 +92,7 @@ describe('RoomHost', () => {
     };
     host.receive(key, connectionId, ops);
     host.receive(key, connectionId, ops);
-    expect(of(output.to(connectionId), 'ack')).toEqual([]); // acks are batched: one per member every ~100 ms
+    expect(of(output.to(connectionId), 'ack')).toEqual([]); // acks are batched: one per member every ~250 ms
     scheduler.advance(350);
     expect(of(output.to(connectionId), 'ack')).toEqual([{ type: 'ack', stamp: 1, seq: 1 }]);
     expect(output.frames().map((f) => f.id)).toEqual([1, 2, 3]);

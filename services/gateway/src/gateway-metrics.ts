@@ -11,8 +11,8 @@ export class GatewayMetrics {
   readonly backpressure: Counter<'action'>;
   readonly closes: Counter<'code'>;
   readonly fanoutSeconds: Histogram;
-  /** Label children resolved once: `inc({label})` per message resolves labels every time (a hot path cost). */
-  private readonly children = new Map<string, { inc(value?: number): void }>();
+  /** Counts not yet moved into prom-client, per counter and label value (see `bump`). */
+  private readonly pending = new Map<Counter<string>, Map<string, number>>();
 
   constructor(registry: Registry, prefix = 'p3_gateway_') {
     const registers = [registry];
@@ -21,19 +21,30 @@ export class GatewayMetrics {
       help: 'Open WebSocket connections',
       registers,
     });
+    const pending = this.pending;
+    const flush = (label: string) =>
+      function (this: Counter<string>): void {
+        const counts = pending.get(this);
+        if (!counts) return;
+        for (const [value, by] of counts) if (by > 0) this.inc({ [label]: value }, by);
+        counts.clear();
+      };
     this.messagesIn = new Counter({
+      collect: flush('type'),
       name: `${prefix}messages_in_total`,
       help: 'Client messages decoded, by type',
       labelNames: ['type'],
       registers,
     });
     this.messagesOut = new Counter({
+      collect: flush('kind'),
       name: `${prefix}messages_out_total`,
       help: 'Messages sent: broadcast frames count once per codec',
       labelNames: ['kind'],
       registers,
     });
     this.bytesOut = new Counter({
+      collect: flush('codec'),
       name: `${prefix}bytes_out_total`,
       help: 'Encoded bytes written to sockets (per socket)',
       labelNames: ['codec'],
@@ -45,6 +56,7 @@ export class GatewayMetrics {
       registers,
     });
     this.rejected = new Counter({
+      collect: flush('code'),
       name: `${prefix}rejected_messages_total`,
       help: 'Client messages refused by the gateway, by error code',
       labelNames: ['code'],
@@ -62,6 +74,8 @@ export class GatewayMetrics {
       labelNames: ['code'],
       registers,
     });
+    for (const counter of [this.messagesIn, this.messagesOut, this.bytesOut, this.rejected])
+      pending.set(counter, new Map());
     this.fanoutSeconds = new Histogram({
       name: `${prefix}fanout_seconds`,
       help: 'Time to encode and publish one broadcast to a room',
@@ -71,28 +85,24 @@ export class GatewayMetrics {
   }
 
   countIn(type: string): void {
-    this.child(this.messagesIn, 'type', type).inc();
+    this.bump(this.messagesIn, type);
   }
 
   countOut(kind: string): void {
-    this.child(this.messagesOut, 'kind', kind).inc();
+    this.bump(this.messagesOut, kind);
   }
 
   countBytesOut(codec: string, bytes: number): void {
-    this.child(this.bytesOut, 'codec', codec).inc(bytes);
+    this.bump(this.bytesOut, codec, bytes);
   }
 
   countRejected(code: string): void {
-    this.child(this.rejected, 'code', code).inc();
+    this.bump(this.rejected, code);
   }
 
-  private child(counter: Counter<string>, label: string, value: string): { inc(value?: number): void } {
-    const key = `${label}\u0000${value}\u0000${counter === this.messagesIn ? 'i' : counter === this.messagesOut ? 'o' : counter === this.bytesOut ? 'b' : 'r'}`;
-    let child = this.children.get(key);
-    if (!child) {
-      child = counter.labels({ [label]: value });
-      this.children.set(key, child);
-    }
-    return child;
+  /** Hot-path counts go to plain numbers; `collect` (run at scrape time) moves them into prom-client. */
+  private bump(counter: Counter<string>, value: string, by = 1): void {
+    const pending = this.pending.get(counter)!;
+    pending.set(value, (pending.get(value) ?? 0) + by);
   }
 }

@@ -48,6 +48,7 @@ export class RoomFanout implements RoomOutput {
   private app: TemplatedApp | undefined;
   private rooms: RoomService | undefined;
   private readonly byKey = new Map<string, FanoutRoom>();
+  private broadcasts = 0;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -111,7 +112,9 @@ export class RoomFanout implements RoomOutput {
       }
     }
     this.checkBackpressure(room);
-    this.metrics.fanoutSeconds.observe((performance.now() - started) / 1000);
+    // Sampled: one observation in eight keeps the histogram's shape at an eighth of its cost on the hot path.
+    if ((++this.broadcasts & 7) === 0)
+      this.metrics.fanoutSeconds.observe((performance.now() - started) / 1000);
   }
 
   send(key: RoomKey, connectionId: string, message: ServerMessage): void {
@@ -210,7 +213,8 @@ export class RoomFanout implements RoomOutput {
 
   private write(member: Member, data: WireData, kind: string): void {
     const binary = typeof data !== 'string';
-    member.ws.send(data, binary);
+    // Sends from a timer (acks at tick time) are not corked by uWS: cork so each one is not a syscall of its own.
+    member.ws.cork(() => member.ws.send(data, binary));
     this.metrics.countOut(kind);
     this.metrics.countBytesOut(member.codec, binary ? data.byteLength : Buffer.byteLength(data));
   }
