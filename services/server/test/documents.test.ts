@@ -209,7 +209,10 @@ describe('seed 002 over HTTP', () => {
     const open = (lastEventId?: string) => {
       const url = `${http(server)}/v1/rooms/doc-5/sync?token=${token}${lastEventId ? `&lastEventId=${lastEventId}` : ''}`;
       const source = new EventSource(url);
-      source.addEventListener('change', (e) => events.push({ id: e.lastEventId, data: JSON.parse(e.data) }));
+      source.addEventListener('change', (e) => {
+        const message = e as MessageEvent<string>;
+        events.push({ id: message.lastEventId, data: JSON.parse(message.data) });
+      });
       closers.push(() => source.close());
       return new Promise<EventSource>((resolve) => source.addEventListener('open', () => resolve(source)));
     };
