@@ -33,23 +33,17 @@ const world = defineWorld({
   },
 });
 
-function timeLoop(run: () => void, minMs: number): number {
-  for (let i = 0; i < 20; i++) run();
-  let count = 0;
-  const started = performance.now();
-  while (performance.now() - started < minMs) {
-    run();
-    count++;
-  }
-  return (count * 1000) / (performance.now() - started);
-}
-
-export function benchTicks(entities: number, minMs = 1500): TickBenchResult {
+/** `measure` answers runs per second of a function (scripts/runs-per-second.ts): the bench only sets up the work. */
+export function benchTicks(
+  entities: number,
+  measure: (run: () => void, minMs: number) => number,
+  minMs = 1500,
+): TickBenchResult {
   const w = new World(world, { tickRate: 30, bufferFrame: 20 });
   for (let i = 0; i < entities; i++) w.createEntity('unit', { x: i % 10_000, y: (i * 7) % 10_000 });
   w.step();
   let updates = 0;
-  const engine = timeLoop(() => {
+  const engine = measure(() => {
     updates = w.step().frame.entities.length;
   }, minMs);
 
@@ -61,7 +55,7 @@ export function benchTicks(entities: number, minMs = 1500): TickBenchResult {
     hp: 100,
   }));
   let frame = 0;
-  const baseline = timeLoop(() => {
+  const baseline = measure(() => {
     frame++;
     const changed: Array<{ id: string; fields: { x: number; y: number } }> = [];
     for (let i = frame % 10; i < plain.length; i += 10) {

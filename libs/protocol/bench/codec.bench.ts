@@ -44,19 +44,12 @@ function frame(n: number, updates: number, created: boolean): FrameMessage {
   };
 }
 
-function rate(run: () => void, minMs: number): number {
-  for (let i = 0; i < 10; i++) run();
-  let count = 0;
-  const started = performance.now();
-  while (performance.now() - started < minMs) {
-    run();
-    count++;
-  }
-  return (count * 1000) / (performance.now() - started);
-}
-
 /** A frame of `updates` position changes (x and y of an entity the client already knows). */
-export function benchCodec(updates = 1000, minMs = 1000): CodecBenchResult {
+export function benchCodec(
+  measure: (run: () => void, minMs: number) => number,
+  updates = 1000,
+  minMs = 1000,
+): CodecBenchResult {
   const json = new JsonCodec();
   const binary = new BinaryCodec(schema);
   binary.encodeServer(frame(1, updates, true)); // entities enter the directory, as in a live room
@@ -64,10 +57,10 @@ export function benchCodec(updates = 1000, minMs = 1000): CodecBenchResult {
   const jsonBytes = new TextEncoder().encode(json.encodeServer(sample)).byteLength;
   const binaryBytes = binary.encodeServer(sample).byteLength;
   let n = 2;
-  const jsonRate = rate(() => json.encodeServer(frame(++n, updates, false)), minMs);
+  const jsonRate = measure(() => json.encodeServer(frame(++n, updates, false)), minMs);
   const frames = Array.from({ length: 16 }, (_, i) => frame(i + 3, updates, false));
   let k = 0;
-  const binaryRate = rate(() => binary.encodeServer(frames[k++ % frames.length]!), minMs);
+  const binaryRate = measure(() => binary.encodeServer(frames[k++ % frames.length]!), minMs);
   return {
     updates,
     jsonBytesPerUpdate: jsonBytes / updates,
