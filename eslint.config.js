@@ -3,11 +3,21 @@
 import tseslint from 'typescript-eslint';
 
 const restrict = (patterns) => ({
-  'no-restricted-imports': ['error', { patterns: patterns.map((group) => ({ group: [group], message: 'breaks the dependency direction (see DESIGN.md section 2)' })) }],
+  'no-restricted-imports': [
+    'error',
+    {
+      patterns: patterns.map((group) => ({
+        group: [group],
+        message: 'breaks the dependency direction (see DESIGN.md section 2)',
+      })),
+    },
+  ],
 });
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '**/.nx/**', 'data/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  {
+    ignores: ['**/node_modules/**', '**/dist/**', '**/.nx/**', 'data/**', '**/*.js', '**/*.mjs', '**/*.cjs'],
+  },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
@@ -18,17 +28,39 @@ export default tseslint.config(
       'no-restricted-syntax': [
         'error',
         { selector: 'TSEnumDeclaration', message: 'use an as-const object and a same-named type' },
-        { selector: "CallExpression[callee.object.name=/^(it|describe|test)$/][callee.property.name='only']", message: 'no focused tests' },
+        {
+          selector: "CallExpression[callee.object.name=/^(it|describe|test)$/][callee.property.name='only']",
+          message: 'no focused tests',
+        },
       ],
     },
   },
-  { files: ['libs/protocol/src/**/*.ts'], rules: restrict(['@p3/*', 'node:*', 'uWebSockets.js', 'pg', 'ioredis', '@nats-io/*']) },
+  {
+    files: ['libs/protocol/src/**/*.ts'],
+    rules: restrict(['@p3/*', 'node:*', 'uWebSockets.js', 'pg', 'ioredis', '@nats-io/*']),
+  },
   {
     files: ['libs/engine/src/**/*.ts'],
     rules: {
-      ...restrict(['@p3/!(protocol)', 'node:*', 'uWebSockets.js', 'pg', 'ioredis', '@nats-io/*', 'pino', 'prom-client']),
+      ...restrict([
+        '@p3/!(protocol)',
+        'node:*',
+        'uWebSockets.js',
+        'pg',
+        'ioredis',
+        '@nats-io/*',
+        'pino',
+        'prom-client',
+      ]),
       // The engine is pure: time and randomness are injected (re-simulation must reproduce frames).
-      'no-restricted-globals': ['error', 'setTimeout', 'setInterval', 'setImmediate', 'performance', 'process'],
+      'no-restricted-globals': [
+        'error',
+        'setTimeout',
+        'setInterval',
+        'setImmediate',
+        'performance',
+        'process',
+      ],
       'no-restricted-properties': [
         'error',
         { object: 'Date', property: 'now', message: 'the engine never reads the clock' },
@@ -36,5 +68,18 @@ export default tseslint.config(
       ],
     },
   },
-  { files: ['libs/client/src/**/*.ts'], rules: restrict(['@p3/runtime', '@p3/gateway', '@p3/simulator', '@p3/persister', '@p3/server', 'uWebSockets.js', 'pg', 'ioredis', '@nats-io/*']) },
+  {
+    files: ['libs/client/src/**/*.ts'],
+    rules: restrict([
+      '@p3/runtime',
+      '@p3/gateway',
+      '@p3/simulator',
+      '@p3/persister',
+      '@p3/server',
+      'uWebSockets.js',
+      'pg',
+      'ioredis',
+      '@nats-io/*',
+    ]),
+  },
 );
