@@ -2,3 +2,4 @@ export * from './raw-client.js';
 export * from './services.js';
 export * from './ecs-sync-test-client.js';
 export * from './tokens.js';
+export * from './chromium.js';

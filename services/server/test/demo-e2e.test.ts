@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '@p3/test-support';
 import { P3Server, arenaWorld, buildDemoFiles } from '@p3/server';
 
-const executablePath = '/usr/bin/chromium';
 let server: P3Server;
 let browser: Browser;
 
@@ -13,11 +12,6 @@ interface DemoState {
 }
 
 beforeAll(async () => {
-  if (!existsSync(executablePath)) {
-    throw new Error(
-      `the demo e2e test needs Debian's chromium at ${executablePath} (.ci/run installs it: apt-get install chromium)`,
-    );
-  }
   server = new P3Server({
     port: 0,
     host: '127.0.0.1',
@@ -28,19 +22,7 @@ beforeAll(async () => {
     staticFiles: await buildDemoFiles(),
   });
   await server.listen();
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
@@ -72,7 +54,7 @@ async function waitFor<T>(
   read: () => Promise<T>,
   ok: (value: T) => boolean,
   what: string,
-  timeoutMs = 15_000,
+  timeoutMs = 30_000,
 ): Promise<T> {
   const started = Date.now();
   for (;;) {
@@ -92,17 +74,27 @@ describe('arena demo in two headless Chromium pages', () => {
     const errors: string[] = [];
     for (const page of [alice, bob]) page.on('pageerror', (e) => errors.push(e.message));
     await alice.goto(url);
-    await bob.goto(url);
     const a = await waitFor(
       () => state(alice),
       (s) => s.me !== undefined,
       'alice to join',
     );
-    const b = await waitFor(
-      () => state(bob),
-      (s) => s.me !== undefined && s.players.length === 2,
-      'bob to see two players',
+    // Alice's player must be on the server before Bob opens (Alice's tab then goes to the background).
+    await waitFor(
+      async () => server.getEntities('player').map((e) => e.id),
+      (players) => players.includes(a.me!),
+      "alice's player on the server",
     );
+    await bob.goto(url);
+    const b = await waitFor(
+      async () => ({
+        bob: await state(bob),
+        server: server.getEntities('player').map((e) => e.id),
+        connections: server.getConnections().map((c) => [c.id, c.connected]),
+      }),
+      (s) => s.bob.me !== undefined && s.bob.players.length === 2,
+      'bob to see two players',
+    ).then((s) => s.bob);
     const aliceAsSeenByBob = b.players.find((p) => p.id === a.me)!;
     expect(aliceAsSeenByBob).toBeDefined();
 

@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '@p3/test-support';
 import type { Frame } from '@p3/protocol';
 import {
   isPersistedOutbound,
@@ -18,7 +18,6 @@ import { P3Server } from '@p3/server';
  * through `page.evaluate`.
  */
 
-const executablePath = '/usr/bin/chromium';
 const room = 'offline-e2e';
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -67,11 +66,6 @@ async function testFiles(): Promise<Map<string, { body: Uint8Array; type: string
 }
 
 beforeAll(async () => {
-  if (!existsSync(executablePath)) {
-    throw new Error(
-      `the IndexedDB offline store test needs Debian's chromium at ${executablePath} (.ci/run installs it: apt-get install chromium)`,
-    );
-  }
   server = new P3Server({
     port: 0,
     host: '127.0.0.1',
@@ -87,19 +81,7 @@ beforeAll(async () => {
   });
   await server.listen();
   url = `http://127.0.0.1:${server.port}/`;
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
