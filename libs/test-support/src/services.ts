@@ -32,3 +32,20 @@ export function until(predicate: () => boolean, timeoutMs = 5000, what = 'condit
     poll();
   });
 }
+
+/** Polls `read` (sync or async) until `ok` holds; the timeout error shows the last value read. */
+export async function waitFor<T>(
+  read: () => Promise<T> | T,
+  ok: (value: T) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,6 +1,6 @@
 import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '@p3/test-support';
+import { launchChromium, waitFor } from '@p3/test-support';
 import { P3Server, arenaWorld, buildDemoFiles } from '@p3/server';
 
 let server: P3Server;
@@ -48,22 +48,6 @@ function state(page: Page): Promise<DemoState> {
       .map((e) => ({ id: e.id, x: e.fields.x as number, y: e.fields.y as number }));
     return { me: demo.me(), players };
   });
-}
-
-async function waitFor<T>(
-  read: () => Promise<T>,
-  ok: (value: T) => boolean,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() - started > timeoutMs)
-      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('arena demo in two headless Chromium pages', () => {

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '@p3/test-support';
+import { launchChromium, waitFor } from '@p3/test-support';
 import type { Frame } from '@p3/protocol';
 import {
   isPersistedOutbound,
@@ -122,22 +122,6 @@ function stored(page: Page, name: string): Promise<PersistedOutbound | null> {
     (db) => new (window as unknown as TestWindow).p3.IndexedDbOfflineStore(db).load(),
     name,
   );
-}
-
-async function waitFor<T>(
-  read: () => Promise<T> | T,
-  ok: (value: T) => boolean,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    if (Date.now() - started > timeoutMs)
-      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /** Resolves once the room has broadcast `count` more frames (a clock in ticks). */
