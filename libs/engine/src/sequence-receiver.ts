@@ -18,6 +18,8 @@ interface StampState {
 interface EmitterState {
   current: StampState;
   previous: StampState | undefined;
+  /** When it was last heard from, on the receiver's own counter (eviction order). */
+  heard: number;
 }
 
 export interface SequenceReceiverOptions {
@@ -39,6 +41,8 @@ export interface SequenceReceiverOptions {
  */
 export class SequenceReceiver {
   private readonly emitters = new Map<string, EmitterState>();
+  /** Counts messages: emitters remember the count when last heard, the least recent is evicted first. */
+  private heardCount = 0;
   private readonly window: number;
   private readonly maxRanges: number;
   private readonly maxEmitters: number;
@@ -101,13 +105,12 @@ export class SequenceReceiver {
     const e = this.emitters.get(emitter);
     if (!e) {
       const current = fresh(stamp);
-      this.emitters.set(emitter, { current, previous: undefined });
-      if (this.emitters.size > this.maxEmitters) this.emitters.delete(this.emitters.keys().next().value!);
+      this.emitters.set(emitter, { current, previous: undefined, heard: ++this.heardCount });
+      if (this.emitters.size > this.maxEmitters) this.evictLeastRecent();
       return current;
     }
-    // Most recently heard last: Map order is the eviction order.
-    this.emitters.delete(emitter);
-    this.emitters.set(emitter, e);
+    // A counter, not a move to the end of the map on every message: eviction is rare, hearing is not.
+    e.heard = ++this.heardCount;
     if (stamp === e.current.stamp) return e.current;
     if (stamp > e.current.stamp) {
       e.previous = e.current.stamp === stamp - 1 ? e.current : fresh(stamp - 1);
@@ -117,6 +120,19 @@ export class SequenceReceiver {
     if (stamp !== e.current.stamp - 1) return undefined;
     if (e.previous?.stamp !== stamp) e.previous = fresh(stamp);
     return e.previous;
+  }
+
+  /** A scan, run only when a new emitter goes past `maxEmitters`. */
+  private evictLeastRecent(): void {
+    let oldest: string | undefined;
+    let oldestHeard = Infinity;
+    for (const [emitter, e] of this.emitters) {
+      if (e.heard < oldestHeard) {
+        oldestHeard = e.heard;
+        oldest = emitter;
+      }
+    }
+    if (oldest !== undefined) this.emitters.delete(oldest);
   }
 
   private missing(state: StampState): Array<readonly [number, number]> {

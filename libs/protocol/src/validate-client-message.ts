@@ -124,7 +124,8 @@ function readName(value: unknown, what: string): string {
   return name;
 }
 
-function readInput(value: unknown): InputState {
+/** Checks input state (names, boolean values); exported for the binary codec's checked path. */
+export function readInput(value: unknown): InputState {
   return asRecord(value, 'input', L.maxInputKeys, (v, key) => {
     if (!isValidName(key)) invalid(`input name "${key.slice(0, 32)}" is not a valid name`, 'input');
     return asBoolean(v, `input.${key}`);

@@ -27,6 +27,11 @@ import {
   serverMessageArb,
   welcomeArb,
 } from './binary-fixtures.js';
+import { ByteReader } from '../src/binary/byte-reader.js';
+import { readClientMessage } from '../src/binary/client-messages.js';
+import type { WireContext } from '../src/binary/wire-format.js';
+import { guard } from '../src/field-checks.js';
+import { validateClientMessage } from '../src/validate-client-message.js';
 
 const schema: WorldSchema = {
   player: {
@@ -210,6 +215,68 @@ describe('binary codec: round trips (property)', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('decodes ops on its checked fast path exactly as the generic read-then-validate path, bytes intact or corrupted', () => {
+    const arb = schemaArb.chain((full) => {
+      const wire = toWireSchema(full);
+      const types = Object.keys(wire);
+      return fc
+        .uniqueArray(fc.tuple(idArb('b'), fc.constantFrom(...types)), {
+          maxLength: 4,
+          selector: ([id]) => id,
+        })
+        .chain((known) =>
+          fc.tuple(
+            fc.constant(full),
+            fc.constant(known),
+            fc.array(
+              fc.tuple(
+                clientMessageArb(wire, known),
+                fc.oneof(
+                  fc.constant({ kind: 'intact' as const }),
+                  fc.record({ kind: fc.constant('set' as const), at: fc.nat(), byte: fc.nat(255) }),
+                  fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+                  fc.record({ kind: fc.constant('append' as const), byte: fc.nat(255) }),
+                ),
+              ),
+              { minLength: 1, maxLength: 6 },
+            ),
+          ),
+        );
+    });
+    let fastPathHits = 0;
+    fc.assert(
+      fc.property(arb, ([full, known, cases]) => {
+        const server = new BinaryCodec(full, { maxMessageBytes: 1 << 20 });
+        const client = new BinaryCodec();
+        const entities = known.map(([id, typeName]): EntityUpdate => ({ id, typeName, created: true }));
+        value(client.decodeServer(server.encodeServer(welcome(server, entities))));
+        // The generic path reads with the codec's own context (private: reached through a cast, for this test only).
+        const ctx = (server as unknown as { ctx: WireContext }).ctx;
+        for (const [message, change] of cases) {
+          const intact = client.encodeClient(message) as Uint8Array;
+          let bytes = intact;
+          if (change.kind === 'set') {
+            bytes = intact.slice();
+            bytes[change.at % bytes.length] = change.byte;
+          } else if (change.kind === 'cut') bytes = intact.slice(0, change.at % intact.length);
+          else if (change.kind === 'append') bytes = Uint8Array.from([...intact, change.byte]);
+          const generic = guard(() => readClientMessage(new ByteReader(bytes), ctx));
+          const expected = generic.ok ? validateClientMessage(generic.value) : generic;
+          const actual = server.decodeClient(bytes);
+          expect(actual.ok).toBe(expected.ok);
+          if (actual.ok && expected.ok) expect(actual.value).toEqual(expected.value);
+          if (!actual.ok && !expected.ok) {
+            expect(actual.error.code).toBe(expected.error.code);
+            expect(actual.error.message).toBe(expected.error.message);
+          }
+          if (message.type === 'ops' && message.ops.every((op) => op.op !== 'event')) fastPathHits++;
+        }
+      }),
+      { numRuns: 300 },
+    );
+    expect(fastPathHits).toBeGreaterThan(30);
   });
 });
 

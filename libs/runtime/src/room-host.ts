@@ -57,6 +57,9 @@ export class RoomHost implements RoomService {
   private readonly closing = new Map<string, Promise<void>>();
   private readonly pinned = new Set<string>();
   private closed = false;
+  /** Clock time of the first room's start: every room's tick phase is placed relative to it. */
+  private phaseOrigin: number | undefined;
+  private roomsStarted = 0;
 
   constructor(options: RoomHostOptions) {
     this.options = options;
@@ -155,6 +158,16 @@ export class RoomHost implements RoomService {
     return opening;
   }
 
+  /**
+   * Rooms tick at spread-out points of the interval (a golden-ratio sequence: evenly spread for any number of
+   * rooms), so a host's ticks and the frames they fan out come as a steady stream rather than one burst per tick.
+   */
+  private nextTickPhase(): { origin: number; phase: number } {
+    this.phaseOrigin ??= this.options.clock.now();
+    const phase = (this.roomsStarted++ * 0.6180339887498949) % 1;
+    return { origin: this.phaseOrigin, phase };
+  }
+
   private async create(key: RoomKey): Promise<Hosted> {
     const { options } = this;
     if (options.maxRooms !== undefined && this.hosted.size >= options.maxRooms) {
@@ -180,6 +193,7 @@ export class RoomHost implements RoomService {
         epochMs: wallNow - ((snapshot?.frame ?? 0) * 1000) / tickRate,
         resumeGraceMs: options.resumeGraceMs ?? 10_000,
         maxCatchUpTicks: options.maxCatchUpTicks ?? 5,
+        tickPhase: this.nextTickPhase(),
       }),
       team: stored?.team,
       savedTeam: stored?.team,

@@ -54,6 +54,12 @@ export interface TickedRoomOptions {
   readonly resumeGraceMs: number;
   /** Most ticks run at once to catch up after a stall; beyond it the room skips ahead. */
   readonly maxCatchUpTicks: number;
+  /**
+   * Where in the tick interval this room ticks, on the clock's timeline: ticks fall at `origin + phase x interval`
+   * plus whole intervals (origin and phase in ms and 0..1). Hosts spread their rooms' phases so that ticks, and
+   * the bursts of frames they send, do not all come at once. Default: the room ticks from its start.
+   */
+  readonly tickPhase?: { readonly origin: number; readonly phase: number };
 }
 
 interface Member {
@@ -65,7 +71,14 @@ interface Member {
   graceTimer: Cancel | undefined;
   /** Stamp with ops received since the last ack (acks are batched: see `flushAcks`). */
   ackDue: number | undefined;
+  /** Ops received since the last ack. */
+  unacked: number;
+  /** Frame of the last ack sent. */
+  ackedAt: number;
 }
+
+/** An ack goes out once this many ops wait for one, even before its second is up (bounds the client's resend log). */
+const ACK_AFTER_OPS = 64;
 
 /**
  * A ticked world hosted in a process: members, sequence numbers (seed 001), a fixed-step tick loop driven by
@@ -80,6 +93,7 @@ export class TickedRoom {
   private readonly receiver = new SequenceReceiver();
   private readonly announced = new Set<string>();
   private epoch = 0;
+  /** Ticks between two acks of a member that keeps sending: one second's worth. */
   private readonly ackEveryTicks: number;
   private timer: Cancel | undefined;
   private running = false;
@@ -87,7 +101,7 @@ export class TickedRoom {
   constructor(options: TickedRoomOptions) {
     this.options = options;
     this.key = options.key;
-    this.ackEveryTicks = Math.max(1, Math.round(options.tickRate / 4));
+    this.ackEveryTicks = Math.max(1, options.tickRate);
     this.world = new World(
       options.world,
       {
@@ -130,7 +144,12 @@ export class TickedRoom {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.epoch = this.options.clock.now() - this.world.frame * this.world.tickInterval;
+    const interval = this.world.tickInterval;
+    const base = this.options.clock.now() - this.world.frame * interval;
+    const at = this.options.tickPhase;
+    // The first tick comes at most one interval later than unphased, at the room's place in the interval.
+    this.epoch =
+      at === undefined ? base : base + positiveModulo(at.origin + at.phase * interval - base, interval);
     this.schedule();
   }
 
@@ -149,7 +168,8 @@ export class TickedRoom {
 
   private run(): void {
     if (!this.running) return;
-    const target = Math.floor(this.time / this.world.tickInterval);
+    // The timer fires at the due time, where floating point can put time / interval a hair below the next frame.
+    const target = Math.floor(this.time / this.world.tickInterval + 1e-6);
     let steps = target - this.world.frame;
     if (steps > this.options.maxCatchUpTicks) {
       // Fell far behind (stall, debugger, overloaded host): run a few ticks and move the epoch instead of spiralling.
@@ -163,7 +183,7 @@ export class TickedRoom {
   /** Runs one tick now and sends its frames (tests and hosts that drive ticks themselves). */
   step(): Frame {
     const result = this.world.step();
-    if (result.frame.id % this.ackEveryTicks === 0) this.flushAcks();
+    this.flushAcks(result.frame.id);
     const { output, events } = this.options;
     for (const corrected of result.corrections)
       output.broadcast(this.key, { type: 'frame', frame: corrected });
@@ -233,6 +253,9 @@ export class TickedRoom {
         attached: true,
         graceTimer: undefined,
         ackDue: undefined,
+        unacked: 0,
+        // A member's first ack is not held back: only a member that keeps sending waits for its second.
+        ackedAt: -Infinity,
       };
       this.members.set(connectionId, member);
       this.byClient.set(clientId, connectionId);
@@ -381,22 +404,26 @@ export class TickedRoom {
     if (message.through !== undefined) this.world.cover(member.connectionId, message.through);
     if (member.ackDue !== undefined && member.ackDue !== stamp) this.sendAck(member, member.ackDue);
     member.ackDue = stamp;
+    member.unacked += message.ops.length;
   }
 
   /**
-   * Acks are cumulative and only let the client trim its resend log, so one per member every few ticks (about 4 per
-   * second) acknowledges everything received meanwhile: a client sending 20 to 60 ops messages a second does not
-   * get as many acks back (each is a write on its own socket). Rejections are not delayed.
+   * Acks are cumulative and only let the client trim its resend log, so a member that keeps sending gets one a
+   * second (or once ACK_AFTER_OPS ops wait), acknowledging everything received meanwhile: a client sending 20 to 60
+   * ops messages a second does not get as many acks back, each a write on its own socket. Rejections are not delayed.
    */
-  private flushAcks(): void {
+  private flushAcks(frame: number): void {
     for (const member of this.members.values()) {
       if (member.ackDue === undefined) continue;
+      if (frame - member.ackedAt < this.ackEveryTicks && member.unacked < ACK_AFTER_OPS) continue;
       if (member.attached) this.sendAck(member, member.ackDue);
       member.ackDue = undefined;
     }
   }
 
   private sendAck(member: Member, stamp: number): void {
+    member.unacked = 0;
+    member.ackedAt = this.world.frame;
     const ack = this.receiver.ack(member.clientId, stamp);
     if (!ack) return;
     this.options.output.send(this.key, member.connectionId, {
@@ -406,6 +433,10 @@ export class TickedRoom {
       ...(ack.missing.length > 0 ? { missing: ack.missing } : {}),
     });
   }
+}
+
+function positiveModulo(value: number, modulus: number): number {
+  return ((value % modulus) + modulus) % modulus;
 }
 
 function info(m: Member): MemberInfo {

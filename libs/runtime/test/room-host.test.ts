@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode, type ServerMessage, type WelcomeMessage } from '@p3/protocol';
 import { defineWorld } from '@p3/engine';
-import { ManualClock, ManualScheduler, MemorySnapshotStore, RoomHost, type RoomKey } from '@p3/runtime';
+import {
+  ManualClock,
+  ManualScheduler,
+  MemorySnapshotStore,
+  RoomHost,
+  type RoomKey,
+  type RoomOutput,
+} from '@p3/runtime';
 import { RecordingOutput } from './recording-output.js';
 
 const world = defineWorld({
@@ -81,6 +88,40 @@ describe('RoomHost', () => {
     expect(events).toEqual(['connect alice']);
   });
 
+  it('spreads its rooms over the tick interval, and ticks each once per interval whatever the clock steps', async () => {
+    const clock = new ManualClock();
+    const scheduler = new ManualScheduler(clock);
+    const ticks: Array<{ room: string; at: number; frame: number }> = [];
+    const output: RoomOutput = {
+      broadcast: (k, m) => {
+        if (m.type === 'frame') ticks.push({ room: k.room, at: clock.now(), frame: m.frame.id });
+      },
+      send: () => undefined,
+      close: () => undefined,
+    };
+    const store = new MemorySnapshotStore();
+    const host = new RoomHost({ world, tickRate: 30, bufferFrame: 5, clock, scheduler, store, output });
+    const rooms = ['a', 'b', 'c', 'd'];
+    for (const room of rooms) {
+      const joined = await host.join({ key: { tenant: 'default', room }, clientId: room, sessionStamp: 1 });
+      expect(joined.ok).toBe(true);
+    }
+    const interval = 1000 / 30;
+    // Steps that are no fraction of the interval, as a real event loop's: due times land between float values.
+    for (let i = 0; i < 370; i++) scheduler.advance(interval / 3.7);
+    const phases = rooms.map((room) => {
+      const mine = ticks.filter((t) => t.room === room);
+      // Whole frames, one per interval, none skipped or repeated.
+      expect(mine.map((t) => t.frame)).toEqual(Array.from({ length: mine.length }, (_, i) => i + 1));
+      expect(mine.length).toBeGreaterThanOrEqual(98);
+      expect(mine.length).toBeLessThanOrEqual(100);
+      return (mine[0]!.at % interval) / interval;
+    });
+    // Every pair of rooms ticks at least a tenth of an interval apart.
+    for (const p of phases) for (const q of phases) if (p !== q) expect(Math.abs(p - q)).toBeGreaterThan(0.1);
+    await host.close();
+  });
+
   it('ticks at its rate, acks ops by sequence number in batches, suppresses duplicates and reports creations', async () => {
     const { host, scheduler, output, events } = setup();
     const { connectionId } = await join(host, 'alice');
@@ -92,10 +133,37 @@ describe('RoomHost', () => {
     };
     host.receive(key, connectionId, ops);
     host.receive(key, connectionId, ops);
-    expect(of(output.to(connectionId), 'ack')).toEqual([]); // acks are batched: one per member every ~250 ms
+    expect(of(output.to(connectionId), 'ack')).toEqual([]); // acks go out with ticks
     scheduler.advance(350);
     expect(of(output.to(connectionId), 'ack')).toEqual([{ type: 'ack', stamp: 1, seq: 1 }]);
     expect(output.frames().map((f) => f.id)).toEqual([1, 2, 3]);
+    // A member that keeps sending gets one ack a second (10 ticks), covering everything received meanwhile.
+    for (let seq = 2; seq <= 6; seq++) {
+      host.receive(key, connectionId, {
+        type: 'ops',
+        stamp: 1,
+        seq,
+        ops: [{ op: 'update', entityId: A, data: { x: seq } }],
+      });
+      scheduler.advance(100);
+    }
+    expect(of(output.to(connectionId), 'ack')).toHaveLength(1);
+    scheduler.advance(600);
+    expect(of(output.to(connectionId), 'ack')).toEqual([
+      { type: 'ack', stamp: 1, seq: 1 },
+      { type: 'ack', stamp: 1, seq: 6 },
+    ]);
+    // Many ops waiting do not wait for the second: the client's resend log stays short at high send rates.
+    for (let m = 0; m < 8; m++) {
+      const ops = Array.from({ length: 8 }, (_, i) => ({
+        op: 'update' as const,
+        entityId: A,
+        data: { x: m * 8 + i },
+      }));
+      host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 7 + m * 8, ops });
+    }
+    scheduler.advance(100);
+    expect(of(output.to(connectionId), 'ack').at(-1)).toEqual({ type: 'ack', stamp: 1, seq: 70 });
     expect(output.frames()[0]?.entities).toHaveLength(1);
     expect(events).toContain(`created avatar by ${connectionId}`);
   });

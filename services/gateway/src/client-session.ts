@@ -41,7 +41,7 @@ export class ClientSessions {
   message(ws: WebSocket<SocketData>, bytes: Uint8Array): void {
     const data = ws.getUserData();
     const { config, metrics } = this.deps;
-    metrics.bytesIn.inc(bytes.byteLength);
+    metrics.countBytesIn(bytes.byteLength);
     if (!data.limiter.take()) {
       data.dropped++;
       metrics.countRejected(ErrorCode.RateLimited);

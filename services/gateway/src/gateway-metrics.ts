@@ -11,6 +11,8 @@ export class GatewayMetrics {
   readonly backpressure: Counter<'action'>;
   readonly closes: Counter<'code'>;
   readonly fanoutSeconds: Histogram;
+  /** Bytes received not yet moved into `bytesIn` (see `countBytesIn`). */
+  private readonly pendingBytesIn = { sum: 0 };
   /** Counts not yet moved into prom-client, per counter and label value (see `bump`). */
   private readonly pending = new Map<Counter<string>, Map<string, number>>();
 
@@ -50,7 +52,12 @@ export class GatewayMetrics {
       labelNames: ['codec'],
       registers,
     });
+    const bytesIn = this.pendingBytesIn;
     this.bytesIn = new Counter({
+      collect(this: Counter): void {
+        if (bytesIn.sum > 0) this.inc(bytesIn.sum);
+        bytesIn.sum = 0;
+      },
       name: `${prefix}bytes_in_total`,
       help: 'Bytes received from clients',
       registers,
@@ -82,6 +89,11 @@ export class GatewayMetrics {
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
       registers,
     });
+  }
+
+  /** Once per client message: a plain sum, moved into prom-client at scrape time. */
+  countBytesIn(bytes: number): void {
+    this.pendingBytesIn.sum += bytes;
   }
 
   countIn(type: string): void {

@@ -308,6 +308,9 @@ describe('P3Server over real sockets', () => {
     expect(metrics).toMatch(/p3_gateway_connections 1/);
     expect(metrics).toMatch(/p3_simulator_rooms 1/);
     expect(metrics).toMatch(/p3_simulator_frames_total \d+/);
+    // Hot-path counters are plain sums moved into prom-client at scrape time: the join message was counted.
+    expect(Number(/p3_gateway_bytes_in_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(metrics).toMatch(/p3_gateway_messages_in_total\{type="join"\} 1/);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
 

@@ -41,13 +41,13 @@ import type { WorldSchema } from '../schema.js';
 import { validateClientMessage } from '../validate-client-message.js';
 import { ByteReader } from './byte-reader.js';
 import { ByteWriter } from './byte-writer.js';
-import { readClientMessage, writeClientMessage } from './client-messages.js';
+import { readCheckedOps, readClientMessage, writeClientMessage } from './client-messages.js';
 import { EntityDirectory, type DirectoryView } from './entity-directory.js';
 import { FieldSetCodec } from './field-set.js';
 import { KnownTypes } from './known-types.js';
 import { SchemaTables } from './schema-tables.js';
 import { readServerMessage, writeServerMessage } from './server-messages.js';
-import type { WireContext } from './wire-format.js';
+import { ClientTag, type WireContext } from './wire-format.js';
 
 export interface BinaryCodecOptions extends CodecLimits {
   /**
@@ -108,6 +108,10 @@ export class BinaryCodec implements ServerCodec, ClientCodec {
         ErrorCode.TooLarge,
         `message of ${data.byteLength} bytes exceeds ${this.options.maxMessageBytes}`,
       );
+    }
+    if (data[0] === ClientTag.Ops) {
+      const checked = guard(() => readCheckedOps(new ByteReader(data), this.ctx));
+      if (!checked.ok || checked.value !== undefined) return checked as Result<ClientMessage>;
     }
     const read = guard(() => readClientMessage(new ByteReader(data), this.ctx));
     return read.ok ? validateClientMessage(read.value) : read;

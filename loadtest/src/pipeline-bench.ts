@@ -1,0 +1,277 @@
+// `npm run bench:pipeline`: the arena workload (R rooms x C clients, one bot each moved at --send-hz, --tick-rate
+// ticks) pushed through the server's own code in one process, without sockets: the gateway's binary decoding,
+// the room host (sequence numbers, world submit, ticks, acks) and the fan-out's encoding, on a manual clock. Stub
+// uWS objects stand in for the app and sockets. It measures the JavaScript work per delivered update that the
+// arena benchmark's CPU figure holds along with the kernel's, with none of its noise (load process, scheduler,
+// network stack), and reports it against the raw floor's JavaScript work in the same run: reading each message's
+// sender (as the raw uWS server's subscribers would need nothing more) and publishing it to the room's topic.
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { defineWorld } from '@p3/engine';
+import {
+  createFanout,
+  defaultGatewayConfig,
+  type SocketData,
+  type TemplatedApp,
+  type WebSocket,
+} from '@p3/gateway';
+import { BinaryCodec, PROTOCOL_VERSION, type ClientMessage, type ServerCodec } from '@p3/protocol';
+import { ManualClock, ManualScheduler, MemorySnapshotStore, RoomHost, type RoomSession } from '@p3/runtime';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { arenaBenchSchema, BOT_TYPE, botPosition } from './arena-schema.js';
+import { intFlag, numberFlag } from './bench-options.js';
+import { botEntityId, readBinaryUpdate, type RawUpdate } from './raw-update-reader.js';
+
+const { values } = parseArgs({
+  strict: true,
+  options: {
+    rooms: { type: 'string' },
+    clients: { type: 'string' },
+    seconds: { type: 'string' },
+    'send-hz': { type: 'string' },
+    'tick-rate': { type: 'string' },
+    rounds: { type: 'string' },
+  },
+});
+const problems: string[] = [];
+const rooms = intFlag(values.rooms, 'rooms', 20, 1, 1000, problems);
+const clients = intFlag(values.clients, 'clients', 25, 2, 1000, problems);
+const seconds = numberFlag(values.seconds, 'seconds', 10, 1, 600, problems);
+const sendHz = numberFlag(values['send-hz'], 'send-hz', 20, 1, 240, problems);
+const tickRate = intFlag(values['tick-rate'], 'tick-rate', 30, 1, 240, problems);
+const rounds = intFlag(values.rounds, 'rounds', 3, 1, 20, problems);
+if (problems.length > 0) throw new Error(`bad arguments: ${problems.join('; ')}`);
+
+/** What a stub socket received (welcome and acks; frames go to topics). */
+interface StubSocket {
+  readonly ws: WebSocket<SocketData>;
+  readonly sent: Uint8Array[];
+}
+
+interface Counters {
+  published: number;
+  publishedBytes: number;
+  sends: number;
+}
+
+function stubApp(counters: Counters): TemplatedApp {
+  const app = {
+    publish(_topic: string, data: Uint8Array | string): boolean {
+      counters.published++;
+      counters.publishedBytes += typeof data === 'string' ? data.length : data.byteLength;
+      return true;
+    },
+  };
+  return app as unknown as TemplatedApp;
+}
+
+function stubSocket(counters: Counters, keep: boolean): StubSocket {
+  const sent: Uint8Array[] = [];
+  const data = { closed: false } as SocketData;
+  const ws = {
+    getUserData: () => data,
+    cork(run: () => void) {
+      run();
+      return ws;
+    },
+    send(message: Uint8Array) {
+      counters.sends++;
+      if (keep) sent.push(message.slice());
+      return 1;
+    },
+    getBufferedAmount: () => 0,
+    subscribe: () => true,
+    unsubscribe: () => true,
+    end: () => undefined,
+  };
+  return { ws: ws as unknown as WebSocket<SocketData>, sent };
+}
+
+interface Client {
+  readonly index: number;
+  readonly entityId: string;
+  readonly session: RoomSession;
+  readonly decoder: ServerCodec;
+  readonly codec: BinaryCodec;
+  seq: number;
+}
+
+/** One timed message of the workload: client `client` sends `bytes` at `at` ms. */
+interface Send {
+  readonly at: number;
+  readonly client: number;
+  readonly bytes: Uint8Array;
+}
+
+async function setUp(counters: Counters): Promise<{
+  clock: ManualClock;
+  scheduler: ManualScheduler;
+  clientList: Client[];
+  host: RoomHost;
+}> {
+  const clock = new ManualClock();
+  const scheduler = new ManualScheduler(clock);
+  const registry = new Registry();
+  const logger = pino({ level: 'silent' });
+  const { fanout } = createFanout(defaultGatewayConfig, registry, logger);
+  const host = new RoomHost({
+    world: defineWorld({ schema: arenaBenchSchema }),
+    tickRate,
+    bufferFrame: 10,
+    clock,
+    scheduler,
+    store: new MemorySnapshotStore(),
+    output: fanout,
+    logger,
+    wallClock: () => 0,
+  });
+  fanout.attach(stubApp(counters), host);
+  const clientList: Client[] = [];
+  for (let i = 0; i < rooms * clients; i++) {
+    const key = { tenant: 'bench', room: `arena-${Math.floor(i / clients)}` };
+    const joined = await host.join({ key, clientId: randomUUID(), sessionStamp: 1 });
+    if (!joined.ok) throw joined.error;
+    const socket = stubSocket(counters, true);
+    const decoder = fanout.addMember(key, joined.connectionId, socket.ws, 'binary', joined.welcome);
+    const codec = new BinaryCodec();
+    for (const bytes of socket.sent) codec.decodeServer(bytes);
+    const client: Client = {
+      index: i,
+      entityId: botEntityId(i),
+      session: joined.session,
+      decoder,
+      codec,
+      seq: 0,
+    };
+    clientList.push(client);
+    receive(client, {
+      type: 'ops',
+      stamp: 1,
+      seq: ++client.seq,
+      ops: [{ op: 'create', entityId: client.entityId, typeName: BOT_TYPE, data: { x: 500, y: 500, t: 0 } }],
+    });
+  }
+  scheduler.advance(200);
+  return { clock, scheduler, clientList, host };
+}
+
+function receive(client: Client, message: ClientMessage): void {
+  const decoded = client.decoder.decodeClient(client.codec.encodeClient(message) as Uint8Array);
+  if (!decoded.ok) throw decoded.error;
+  client.session.receive(decoded.value as Exclude<ClientMessage, { type: 'join' }>);
+}
+
+/** Every send of the workload, in time order, encoded beforehand (encoding is the clients' work). */
+function workload(clientList: Client[], start: number): Send[] {
+  const period = 1000 / sendHz;
+  const position = { x: 0, y: 0 };
+  const sends: Send[] = [];
+  const n = clientList.length;
+  for (let k = 0; k < seconds * sendHz; k++) {
+    for (const client of clientList) {
+      const at = start + k * period + (client.index * period) / n;
+      botPosition(client.index, at, position);
+      const bytes = client.codec.encodeClient({
+        type: 'ops',
+        stamp: 1,
+        seq: ++client.seq,
+        ops: [{ op: 'update', entityId: client.entityId, data: { x: position.x, y: position.y, t: at } }],
+      }) as Uint8Array;
+      sends.push({ at, client: client.index, bytes });
+    }
+  }
+  return sends.sort((a, b) => a.at - b.at);
+}
+
+interface Measured {
+  readonly cpuMs: number;
+  readonly updates: number;
+}
+
+function cpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+
+async function measureP3(): Promise<Measured> {
+  const counters: Counters = { published: 0, publishedBytes: 0, sends: 0 };
+  const { clock, scheduler, clientList, host } = await setUp(counters);
+  const sends = workload(clientList, clock.now());
+  counters.published = 0;
+  const started = cpuMs();
+  for (const send of sends) {
+    const wait = send.at - clock.now();
+    if (wait > 0) scheduler.advance(wait);
+    const client = clientList[send.client] as Client;
+    const decoded = client.decoder.decodeClient(send.bytes);
+    if (!decoded.ok) throw decoded.error;
+    client.session.receive(decoded.value as Exclude<ClientMessage, { type: 'join' }>);
+  }
+  scheduler.advance(100);
+  const spent = cpuMs() - started;
+  await host.close();
+  // Each frame carries every bot that moved since the previous one; each member gets it, its own bot aside.
+  const updates = sends.length * (clients - 1);
+  return { cpuMs: spent, updates };
+}
+
+/** The raw floor's JavaScript per message: read the sender and stamp, publish the bytes to the room's topic. */
+function measureRaw(): Measured {
+  const counters: Counters = { published: 0, publishedBytes: 0, sends: 0 };
+  const app = stubApp(counters);
+  const codecs = Array.from({ length: rooms * clients }, () => new BinaryCodec(arenaBenchSchema));
+  const ids = codecs.map((_, i) => botEntityId(i));
+  const period = 1000 / sendHz;
+  const position = { x: 0, y: 0 };
+  const sends: Send[] = [];
+  for (let k = 0; k < seconds * sendHz; k++) {
+    for (let i = 0; i < codecs.length; i++) {
+      const at = k * period + (i * period) / codecs.length;
+      botPosition(i, at, position);
+      const bytes = (codecs[i] as BinaryCodec).encodeClient({
+        type: 'ops',
+        stamp: 1,
+        seq: k + 1,
+        ops: [{ op: 'update', entityId: ids[i] as string, data: { x: position.x, y: position.y, t: at } }],
+      }) as Uint8Array;
+      sends.push({ at, client: i, bytes });
+    }
+  }
+  const topics = Array.from({ length: rooms }, (_, r) => `raw/${r}`);
+  const update: RawUpdate = { sender: -1, t: 0 };
+  const started = cpuMs();
+  for (const send of sends) {
+    const copy = new Uint8Array(send.bytes);
+    readBinaryUpdate(Buffer.from(copy.buffer, copy.byteOffset, copy.byteLength), update);
+    app.publish(topics[Math.floor(send.client / clients)] as string, copy);
+  }
+  const spent = cpuMs() - started;
+  return { cpuMs: spent, updates: sends.length * (clients - 1) };
+}
+
+const results: Array<{ p3: Measured; raw: Measured }> = [];
+for (let round = 0; round < rounds; round++) {
+  const raw = measureRaw();
+  const p3 = await measureP3();
+  results.push({ p3, raw });
+  const perUpdate = (m: Measured): number => (m.cpuMs * 1000) / m.updates;
+  console.log(
+    `round ${round + 1}: P3 ${perUpdate(p3).toFixed(3)} us/update (${p3.cpuMs.toFixed(0)} ms CPU), ` +
+      `raw floor JS ${perUpdate(raw).toFixed(3)} us/update, P3 / raw JS ${(perUpdate(p3) / perUpdate(raw)).toFixed(1)}x`,
+  );
+}
+const best = results.reduce((a, b) => (b.p3.cpuMs < a.p3.cpuMs ? b : a));
+console.log(
+  JSON.stringify({
+    bench: 'pipeline',
+    rooms,
+    clients,
+    seconds,
+    sendHz,
+    tickRate,
+    protocolVersion: PROTOCOL_VERSION,
+    bestP3MicrosPerUpdate: (best.p3.cpuMs * 1000) / best.p3.updates,
+    rawMicrosPerUpdate: (best.raw.cpuMs * 1000) / best.raw.updates,
+  }),
+);
