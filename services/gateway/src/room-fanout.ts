@@ -18,6 +18,7 @@ import type { TemplatedApp, WebSocket } from './uws.js';
 type CodecName = 'json' | 'binary';
 
 interface Member {
+  readonly connectionId: string;
   readonly ws: WebSocket<SocketData>;
   readonly codec: CodecName;
   subscribed: boolean;
@@ -76,7 +77,14 @@ export class RoomFanout implements RoomOutput {
     const room = this.roomFor(key, welcome);
     const previous = room.members.get(connectionId);
     if (previous) this.removeMember(key, connectionId);
-    const member: Member = { ws, codec, subscribed: false, lastFrame: welcome.frame, catchingUp: false };
+    const member: Member = {
+      connectionId,
+      ws,
+      codec,
+      subscribed: false,
+      lastFrame: welcome.frame,
+      catchingUp: false,
+    };
     room.members.set(connectionId, member);
     room.inUse[codec]++;
     this.write(member, room.codecs[codec].encodeServer(welcome), 'welcome');
@@ -189,7 +197,9 @@ export class RoomFanout implements RoomOutput {
 
   private checkBackpressure(room: FanoutRoom): void {
     const { softBytes, hardBytes } = this.config.backpressure;
-    for (const [connectionId, member] of room.members) {
+    // Runs after every broadcast: values() allocates no [key, value] pair per member.
+    for (const member of room.members.values()) {
+      const { connectionId } = member;
       const buffered = member.ws.getBufferedAmount();
       if (buffered > hardBytes) {
         this.logger.warn(
