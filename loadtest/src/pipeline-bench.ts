@@ -43,30 +43,18 @@ const tickRate = intFlag(values['tick-rate'], 'tick-rate', 30, 1, 240, problems)
 const rounds = intFlag(values.rounds, 'rounds', 3, 1, 20, problems);
 if (problems.length > 0) throw new Error(`bad arguments: ${problems.join('; ')}`);
 
-/** What a stub socket received (welcome and acks; frames go to topics). */
-interface StubSocket {
-  readonly ws: WebSocket<SocketData>;
-  readonly sent: Uint8Array[];
-}
+/** Publishes so far: P3 publishes one frame per room and tick (checked, so the figure is of real work). */
+let published = 0;
+/** uWS's app as the fan-out uses it: publishing to a topic, here to nobody. */
+const stubApp = {
+  publish: () => {
+    published++;
+    return true;
+  },
+} as unknown as TemplatedApp;
 
-interface Counters {
-  published: number;
-  publishedBytes: number;
-  sends: number;
-}
-
-function stubApp(counters: Counters): TemplatedApp {
-  const app = {
-    publish(_topic: string, data: Uint8Array | string): boolean {
-      counters.published++;
-      counters.publishedBytes += typeof data === 'string' ? data.length : data.byteLength;
-      return true;
-    },
-  };
-  return app as unknown as TemplatedApp;
-}
-
-function stubSocket(counters: Counters, keep: boolean): StubSocket {
+/** A uWS socket as the fan-out uses it; `sent` keeps what it was sent directly (welcome, acks). */
+function stubSocket(): { ws: WebSocket<SocketData>; sent: Uint8Array[] } {
   const sent: Uint8Array[] = [];
   const data = { closed: false } as SocketData;
   const ws = {
@@ -76,8 +64,7 @@ function stubSocket(counters: Counters, keep: boolean): StubSocket {
       return ws;
     },
     send(message: Uint8Array) {
-      counters.sends++;
-      if (keep) sent.push(message.slice());
+      sent.push(message.slice());
       return 1;
     },
     getBufferedAmount: () => 0,
@@ -104,7 +91,7 @@ interface Send {
   readonly bytes: Uint8Array;
 }
 
-async function setUp(counters: Counters): Promise<{
+async function setUp(): Promise<{
   clock: ManualClock;
   scheduler: ManualScheduler;
   clientList: Client[];
@@ -126,13 +113,13 @@ async function setUp(counters: Counters): Promise<{
     logger,
     wallClock: () => 0,
   });
-  fanout.attach(stubApp(counters), host);
+  fanout.attach(stubApp, host);
   const clientList: Client[] = [];
   for (let i = 0; i < rooms * clients; i++) {
     const key = { tenant: 'bench', room: `arena-${Math.floor(i / clients)}` };
     const joined = await host.join({ key, clientId: randomUUID(), sessionStamp: 1 });
     if (!joined.ok) throw joined.error;
-    const socket = stubSocket(counters, true);
+    const socket = stubSocket();
     const decoder = fanout.addMember(key, joined.connectionId, socket.ws, 'binary', joined.welcome);
     const codec = new BinaryCodec();
     for (const bytes of socket.sent) codec.decodeServer(bytes);
@@ -162,23 +149,23 @@ function receive(client: Client, message: ClientMessage): void {
   client.session.receive(decoded.value as Exclude<ClientMessage, { type: 'join' }>);
 }
 
-/** Every send of the workload, in time order, encoded beforehand (encoding is the clients' work). */
-function workload(clientList: Client[], start: number): Send[] {
+/**
+ * Every send of the workload, in time order, encoded beforehand (encoding is the clients' work): client i moves
+ * its bot every period, phases spread evenly over the period.
+ */
+function workload(
+  clientCount: number,
+  start: number,
+  encode: (client: number, data: { x: number; y: number; t: number }) => Uint8Array,
+): Send[] {
   const period = 1000 / sendHz;
   const position = { x: 0, y: 0 };
   const sends: Send[] = [];
-  const n = clientList.length;
   for (let k = 0; k < seconds * sendHz; k++) {
-    for (const client of clientList) {
-      const at = start + k * period + (client.index * period) / n;
-      botPosition(client.index, at, position);
-      const bytes = client.codec.encodeClient({
-        type: 'ops',
-        stamp: 1,
-        seq: ++client.seq,
-        ops: [{ op: 'update', entityId: client.entityId, data: { x: position.x, y: position.y, t: at } }],
-      }) as Uint8Array;
-      sends.push({ at, client: client.index, bytes });
+    for (let client = 0; client < clientCount; client++) {
+      const at = start + k * period + (client * period) / clientCount;
+      botPosition(client, at, position);
+      sends.push({ at, client, bytes: encode(client, { x: position.x, y: position.y, t: at }) });
     }
   }
   return sends.sort((a, b) => a.at - b.at);
@@ -195,10 +182,14 @@ function cpuMs(): number {
 }
 
 async function measureP3(): Promise<Measured> {
-  const counters: Counters = { published: 0, publishedBytes: 0, sends: 0 };
-  const { clock, scheduler, clientList, host } = await setUp(counters);
-  const sends = workload(clientList, clock.now());
-  counters.published = 0;
+  const { clock, scheduler, clientList, host } = await setUp();
+  const sends = workload(clientList.length, clock.now(), (i, data) => {
+    const client = clientList[i] as Client;
+    const ops = [{ op: 'update' as const, entityId: client.entityId, data }];
+    return client.codec.encodeClient({ type: 'ops', stamp: 1, seq: ++client.seq, ops }) as Uint8Array;
+  });
+  const start = clock.now();
+  const publishedBefore = published;
   const started = cpuMs();
   for (const send of sends) {
     const wait = send.at - clock.now();
@@ -210,6 +201,9 @@ async function measureP3(): Promise<Measured> {
   }
   scheduler.advance(100);
   const spent = cpuMs() - started;
+  const ticks = Math.floor(((sends.at(-1)?.at ?? 0) + 100 - start) / (1000 / tickRate));
+  if (published - publishedBefore < rooms * (ticks - 1))
+    throw new Error(`P3 published ${published - publishedBefore} frames for ${rooms} rooms x ${ticks} ticks`);
   await host.close();
   // Each frame carries every bot that moved since the previous one; each member gets it, its own bot aside.
   const updates = sends.length * (clients - 1);
@@ -218,33 +212,31 @@ async function measureP3(): Promise<Measured> {
 
 /** The raw floor's JavaScript per message: read the sender and stamp, publish the bytes to the room's topic. */
 function measureRaw(): Measured {
-  const counters: Counters = { published: 0, publishedBytes: 0, sends: 0 };
-  const app = stubApp(counters);
   const codecs = Array.from({ length: rooms * clients }, () => new BinaryCodec(arenaBenchSchema));
   const ids = codecs.map((_, i) => botEntityId(i));
-  const period = 1000 / sendHz;
-  const position = { x: 0, y: 0 };
-  const sends: Send[] = [];
-  for (let k = 0; k < seconds * sendHz; k++) {
-    for (let i = 0; i < codecs.length; i++) {
-      const at = k * period + (i * period) / codecs.length;
-      botPosition(i, at, position);
-      const bytes = (codecs[i] as BinaryCodec).encodeClient({
-        type: 'ops',
-        stamp: 1,
-        seq: k + 1,
-        ops: [{ op: 'update', entityId: ids[i] as string, data: { x: position.x, y: position.y, t: at } }],
-      }) as Uint8Array;
-      sends.push({ at, client: i, bytes });
-    }
-  }
+  // Each client creates its bot first, as in the arena: its codec then sends typed updates, which the floor reads.
+  codecs.forEach((codec, i) =>
+    codec.encodeClient({
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create', entityId: ids[i] as string, typeName: BOT_TYPE, data: { x: 500, y: 500, t: 0 } }],
+    }),
+  );
+  const seqs = new Array<number>(codecs.length).fill(1);
+  const sends = workload(codecs.length, 0, (i, data) => {
+    const ops = [{ op: 'update' as const, entityId: ids[i] as string, data }];
+    const message = { type: 'ops' as const, stamp: 1, seq: ++seqs[i]!, ops };
+    return (codecs[i] as BinaryCodec).encodeClient(message) as Uint8Array;
+  });
   const topics = Array.from({ length: rooms }, (_, r) => `raw/${r}`);
   const update: RawUpdate = { sender: -1, t: 0 };
   const started = cpuMs();
   for (const send of sends) {
     const copy = new Uint8Array(send.bytes);
-    readBinaryUpdate(Buffer.from(copy.buffer, copy.byteOffset, copy.byteLength), update);
-    app.publish(topics[Math.floor(send.client / clients)] as string, copy);
+    if (!readBinaryUpdate(Buffer.from(copy.buffer, copy.byteOffset, copy.byteLength), update))
+      throw new Error('the raw floor could not read an update: the workload is not what the arena sends');
+    stubApp.publish(topics[Math.floor(send.client / clients)] as string, copy, true);
   }
   const spent = cpuMs() - started;
   return { cpuMs: spent, updates: sends.length * (clients - 1) };

@@ -23,12 +23,12 @@ import { isValidName } from './schema.js';
 
 const roomPattern = /^[A-Za-z0-9_.:-]+$/;
 
-/** Narrows a parsed JSON value into a ClientMessage; every failure is a typed error. */
-export function validateClientMessage(value: JsonValue): Result<ClientMessage> {
+/** Narrows a parsed JSON value (or the binary reader's output) into a ClientMessage; every failure is a typed error. */
+export function validateClientMessage(value: unknown): Result<ClientMessage> {
   return guard(() => readClientMessage(value));
 }
 
-function readClientMessage(value: JsonValue): ClientMessage {
+function readClientMessage(value: unknown): ClientMessage {
   const m = asObject(value, 'message');
   switch (m.type) {
     case 'join': {
@@ -86,7 +86,7 @@ function asNonNegative(value: unknown, what: string): number {
   return value;
 }
 
-function readOp(value: JsonValue, index: number): Op {
+function readOp(value: unknown, index: number): Op {
   const o = asObject(value, `ops[${index}]`);
   const frame = optional(o.frame, (v) => asInt(v, `ops[${index}].frame`, 0, L.maxFrame));
   const at = frame === undefined ? {} : { frame };

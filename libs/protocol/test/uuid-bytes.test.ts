@@ -24,7 +24,7 @@ describe('uuid bytes', () => {
     );
   });
 
-  it('returns one string for the same bytes, and the right id for bytes that differ anywhere', () => {
+  it('returns the remembered id for the same bytes, never for bytes that differ anywhere', () => {
     const bytes = Uint8Array.from({ length: 16 }, (_, i) => i * 17);
     const first = readUuid(bytes, 0);
     expect(readUuid(Uint8Array.from(bytes), 0)).toBe(first);

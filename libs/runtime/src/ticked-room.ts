@@ -417,6 +417,7 @@ export class TickedRoom {
       if (member.ackDue === undefined) continue;
       if (frame - member.ackedAt < this.ackEveryTicks && member.unacked < ACK_AFTER_OPS) continue;
       if (member.attached) this.sendAck(member, member.ackDue);
+      else member.unacked = 0;
       member.ackDue = undefined;
     }
   }

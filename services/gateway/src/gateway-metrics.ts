@@ -11,8 +11,6 @@ export class GatewayMetrics {
   readonly backpressure: Counter<'action'>;
   readonly closes: Counter<'code'>;
   readonly fanoutSeconds: Histogram;
-  /** Bytes received not yet moved into `bytesIn` (see `countBytesIn`). */
-  private readonly pendingBytesIn = { sum: 0 };
   /** Counts not yet moved into prom-client, per counter and label value (see `bump`). */
   private readonly pending = new Map<Counter<string>, Map<string, number>>();
 
@@ -24,11 +22,16 @@ export class GatewayMetrics {
       registers,
     });
     const pending = this.pending;
-    const flush = (label: string) =>
+    /** `label` undefined: an unlabelled counter, its count kept under ''. */
+    const flush = (label?: string) =>
       function (this: Counter<string>): void {
         const counts = pending.get(this);
         if (!counts) return;
-        for (const [value, by] of counts) if (by > 0) this.inc({ [label]: value }, by);
+        for (const [value, by] of counts) {
+          if (by <= 0) continue;
+          if (label === undefined) this.inc(by);
+          else this.inc({ [label]: value }, by);
+        }
         counts.clear();
       };
     this.messagesIn = new Counter({
@@ -52,12 +55,8 @@ export class GatewayMetrics {
       labelNames: ['codec'],
       registers,
     });
-    const bytesIn = this.pendingBytesIn;
     this.bytesIn = new Counter({
-      collect(this: Counter): void {
-        if (bytesIn.sum > 0) this.inc(bytesIn.sum);
-        bytesIn.sum = 0;
-      },
+      collect: flush(),
       name: `${prefix}bytes_in_total`,
       help: 'Bytes received from clients',
       registers,
@@ -81,7 +80,7 @@ export class GatewayMetrics {
       labelNames: ['code'],
       registers,
     });
-    for (const counter of [this.messagesIn, this.messagesOut, this.bytesOut, this.rejected])
+    for (const counter of [this.messagesIn, this.messagesOut, this.bytesOut, this.bytesIn, this.rejected])
       pending.set(counter, new Map());
     this.fanoutSeconds = new Histogram({
       name: `${prefix}fanout_seconds`,
@@ -91,9 +90,8 @@ export class GatewayMetrics {
     });
   }
 
-  /** Once per client message: a plain sum, moved into prom-client at scrape time. */
   countBytesIn(bytes: number): void {
-    this.pendingBytesIn.sum += bytes;
+    this.bump(this.bytesIn, '', bytes);
   }
 
   countIn(type: string): void {

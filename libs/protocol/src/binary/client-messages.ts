@@ -1,14 +1,13 @@
 import { ErrorCode, P3Error } from '../errors.js';
 import { asInt, invalid } from '../field-checks.js';
-import type { JsonObject, JsonValue } from '../json-value.js';
 import { messageLimits as L, type ClientMessage, type Op, type OpsMessage } from '../messages.js';
+import { readInput } from '../validate-client-message.js';
 import type { ByteReader } from './byte-reader.js';
 import type { ByteWriter } from './byte-writer.js';
 import { readInputState, writeInputState } from './input-state.js';
 import type { KnownTypes } from './known-types.js';
 import { readUntypedFields, writeUntypedFields } from './untyped-fields.js';
 import { ClientTag, JsonDepthOffset, OpFlag, OpKind, type WireContext } from './wire-format.js';
-import { readInput } from '../validate-client-message.js';
 
 /** An op takes at least 2 bytes (header and one more). */
 const minOpBytes = 2;
@@ -135,13 +134,16 @@ function writeFrame(w: ByteWriter, frame: number | undefined): void {
 // ---------------------------------------------------------------------------------------------------------------
 // Decoding (server side)
 
+/** A message as read, before validation: typed ops are already Op values, the rest plain data. */
+type ReadMessage = Record<string, unknown>;
+
 /**
  * Reads the structure of a client message into a JSON-shaped object; the codec then runs it through
  * `validateClientMessage`, so the binary and JSON codecs enforce the same rules (lengths, ranges, names).
  */
-export function readClientMessage(r: ByteReader, ctx: WireContext): JsonObject {
+export function readClientMessage(r: ByteReader, ctx: WireContext): ReadMessage {
   const tag = r.u8('message tag');
-  let message: JsonObject;
+  let message: ReadMessage;
   switch (tag) {
     case ClientTag.Join: {
       const flags = r.flags('join flags', 3);
@@ -197,9 +199,9 @@ export function readCheckedOps(r: ByteReader, ctx: WireContext): OpsMessage | un
   const count = r.count('ops', L.maxOpsPerMessage, minOpBytes);
   const ops: Op[] = [];
   for (let i = 0; i < count; i++) {
-    const op = readTypedOp(r, ctx);
-    if (op === undefined) return undefined;
-    ops.push(op);
+    const header = r.u8('op');
+    if ((header & OpFlag.Untyped) !== 0 || (header & 7) === OpKind.Event) return undefined;
+    ops.push(readTypedOp(r, ctx, header));
   }
   r.expectEnd();
   // Checked once the whole message is read, in validateClientMessage's order, so any fault gets the same error.
@@ -216,11 +218,12 @@ export function readCheckedOps(r: ByteReader, ctx: WireContext): OpsMessage | un
   return through === undefined ? { type: 'ops', stamp, seq, ops } : { type: 'ops', stamp, seq, through, ops };
 }
 
-/** One typed op, its frame not yet range-checked; undefined for an untyped op or an event. */
-function readTypedOp(r: ByteReader, ctx: WireContext): Op | undefined {
-  const header = r.u8('op');
+/**
+ * The op after `header`, which has neither the untyped flag nor the event kind: input, typed create or update,
+ * delete. Its frame is not range-checked yet (the caller validates). Both readers of ops use it.
+ */
+function readTypedOp(r: ByteReader, ctx: WireContext, header: number): Op {
   const kind = header & 7;
-  if ((header & OpFlag.Untyped) !== 0 || kind === OpKind.Event) return undefined;
   if ((header & ~(7 | OpFlag.Frame)) !== 0) invalid('op header has unknown bits', 'op');
   const frame = (header & OpFlag.Frame) !== 0 ? r.varint('frame') : undefined;
   const fieldDepth = ctx.maxDepth - JsonDepthOffset.opField;
@@ -252,66 +255,48 @@ function readTypedOp(r: ByteReader, ctx: WireContext): Op | undefined {
   }
 }
 
-function readOps(r: ByteReader, ctx: WireContext): JsonObject {
+function readOps(r: ByteReader, ctx: WireContext): ReadMessage {
   const flags = r.flags('ops flags', 1);
   const stamp = r.varint('stamp');
   const seq = r.varint('seq');
-  const message: JsonObject = { type: 'ops', stamp, seq };
+  const message: ReadMessage = { type: 'ops', stamp, seq };
   if ((flags & 1) !== 0) message.through = r.varint('through');
   const count = r.count('ops', L.maxOpsPerMessage, minOpBytes);
-  const ops: JsonValue[] = [];
+  const ops: unknown[] = [];
   for (let i = 0; i < count; i++) ops.push(readOp(r, ctx));
   message.ops = ops;
   return message;
 }
 
-function readOp(r: ByteReader, ctx: WireContext): JsonObject {
+function readOp(r: ByteReader, ctx: WireContext): Op | ReadMessage {
   const header = r.u8('op');
   const kind = header & 7;
-  const typedKind = kind === OpKind.Create || kind === OpKind.Update;
-  const allowed = 7 | OpFlag.Frame | (typedKind ? OpFlag.Untyped : 0);
-  if ((header & ~allowed) !== 0) invalid('op header has unknown bits', 'op');
-  const op: JsonObject = {};
-  if ((header & OpFlag.Frame) !== 0) op.frame = r.varint('frame');
   const untyped = (header & OpFlag.Untyped) !== 0;
+  if (!untyped && kind !== OpKind.Event) return readTypedOp(r, ctx, header);
+  // Left: untyped creations and updates, and events.
+  const typedKind = kind === OpKind.Create || kind === OpKind.Update;
+  if ((header & ~(7 | OpFlag.Frame | (typedKind ? OpFlag.Untyped : 0))) !== 0)
+    invalid('op header has unknown bits', 'op');
+  const op: ReadMessage = {};
+  if ((header & OpFlag.Frame) !== 0) op.frame = r.varint('frame');
   const fieldDepth = ctx.maxDepth - JsonDepthOffset.opField;
   switch (kind) {
-    case OpKind.Input:
-      op.op = 'input';
-      op.entityId = r.uuid('entityId');
-      op.input = readInputState(r);
-      return op;
-    case OpKind.Create: {
+    case OpKind.Create:
       op.op = 'create';
       op.entityId = r.uuid('entityId');
-      if (untyped) {
-        op.typeName = r.string('typeName');
-        op.data = readUntypedFields(r, fieldDepth);
-      } else {
-        const type = ctx.tables.typeAt(r.varint('type index'));
-        op.typeName = type.name;
-        op.data = ctx.fieldSets.read(r, type, fieldDepth);
-      }
+      op.typeName = r.string('typeName');
+      op.data = readUntypedFields(r, fieldDepth);
       return op;
-    }
     case OpKind.Update:
       op.op = 'update';
       op.entityId = r.uuid('entityId');
-      op.data = untyped
-        ? readUntypedFields(r, fieldDepth)
-        : ctx.fieldSets.read(r, ctx.tables.typeAt(r.varint('type index')), fieldDepth);
+      op.data = readUntypedFields(r, fieldDepth);
       return op;
-    case OpKind.Delete:
-      op.op = 'delete';
-      op.entityId = r.uuid('entityId');
-      return op;
-    case OpKind.Event:
+    default:
       op.op = 'event';
       op.name = r.string('name');
       op.eventType = r.string('eventType');
       op.data = r.json('data', ctx.maxDepth - JsonDepthOffset.opEvent);
       return op;
-    default:
-      return invalid('op must be input, create, update, delete or event', 'op');
   }
 }
