@@ -1,5 +1,5 @@
 // `npm run bench:arena [-- --rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target p3|raw|both]`
-// The arena benchmark: R rooms x C clients moving one bot each at 20 Hz, in a separate load process, against the
+// The arena benchmark: R rooms x C clients moving one bot each at 20 Hz, in separate load processes, against the
 // P3 server and against a minimal uWS broadcast server (the floor), with the same load. Prints a table and a JSON
 // line. Not part of CI; see loadtest/README.md for what each figure means.
 import { parseArenaOptions } from './bench-options.js';

@@ -21,7 +21,10 @@ export interface ArenaLoadContext {
   /** `ws://127.0.0.1:PORT` */
   readonly baseUrl: string;
   readonly clientsPerRoom: number;
-  /** Room names are unique per run, so a reused server never mixes two runs. */
+  /**
+   * Name of a global room index. Unique per run, so a reused server never mixes two runs; global, so the load
+   * processes of one run never share a room.
+   */
   readonly roomName: (room: number) => string;
   /** Bot entity id -> global client index. */
   readonly senders: ReadonlyMap<string, number>;
@@ -73,6 +76,7 @@ export class ArenaConnection {
     };
   }
 
+  /** Global room index (client indexes are global: see arena-load.ts). */
   get room(): number {
     return Math.floor(this.index / this.ctx.clientsPerRoom);
   }

@@ -1,16 +1,21 @@
-// The load process of the arena benchmark (never inside the server process): R x C WebSocket clients, each moving
-// one bot at --send-hz, against a P3 server (--target p3) or the raw uWS floor (--target raw). Talks to the
-// orchestrator with JSON lines on stdout: {"event":"ready"}, {"event":"measure-start"}, {"event":"measure-end"},
-// then {"event":"summary", ...}. Stops by itself: after the run, with its parent, or after --lifetime seconds.
+// One load process of the arena benchmark (never inside the server process): --rooms rooms of --clients WebSocket
+// clients from global room --room-offset on, each client moving one bot at --send-hz, against a P3 server
+// (--target p3) or the raw uWS floor (--target raw). The orchestrator may run several, each with its own rooms, so
+// a room's sender and receivers always share this process's clock. It drives the run with JSON lines on stdin:
+// {"cmd":"start"} (begin sending), {"cmd":"measure-start"}, {"cmd":"measure-end"}; this process answers on stdout
+// with {"event":"ready"} (all connected), {"event":"sending"}, {"event":"measure-start"}, {"event":"measure-end"},
+// then {"event":"summary", ...}. Stops by itself: after the run, with its parent (stdin ends), or after --lifetime
+// seconds.
 import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ArenaConnection, type ArenaLoadContext } from './arena-connection.js';
 import { Codec, intFlag, numberFlag, oneOf, Target, type ServerKind } from './bench-options.js';
 import { emitLine, stopWithParent } from './child-lifetime.js';
 import { LoadStats } from './load-stats.js';
+import { ParentCommands } from './parent-commands.js';
 import { assertRawReaders } from './raw-update-reader.js';
 import { SendScheduler } from './send-scheduler.js';
-import type { LoadSummary } from './load-summary.js';
+import type { LoadProcessSummary } from './load-summary.js';
 
 const { values } = parseArgs({
   strict: true,
@@ -19,9 +24,8 @@ const { values } = parseArgs({
     target: { type: 'string' },
     codec: { type: 'string' },
     rooms: { type: 'string' },
+    'room-offset': { type: 'string' },
     clients: { type: 'string' },
-    seconds: { type: 'string' },
-    warmup: { type: 'string' },
     'send-hz': { type: 'string' },
     'run-id': { type: 'string' },
     lifetime: { type: 'string' },
@@ -34,9 +38,11 @@ if (!/^ws:\/\/127\.0\.0\.1:\d+$/.test(baseUrl))
 const target: ServerKind = oneOf(values.target, 'target', [Target.P3, Target.Raw], Target.P3, problems);
 const codec = oneOf(values.codec, 'codec', Object.values(Codec), Codec.Binary, problems);
 const rooms = intFlag(values.rooms, 'rooms', 20, 1, 10_000, problems);
+const roomOffset = intFlag(values['room-offset'], 'room-offset', 0, 0, 10_000, problems);
 const clients = intFlag(values.clients, 'clients', 25, 2, 10_000, problems);
-const seconds = numberFlag(values.seconds, 'seconds', 20, 0.5, 3600, problems);
-const warmup = numberFlag(values.warmup, 'warmup', 5, 0, 600, problems);
+// Bot ids carry the global client index in 8 hex digits (raw-update-reader.ts).
+if ((roomOffset + rooms) * clients > 0xffff_ffff)
+  problems.push('(--room-offset + --rooms) x --clients must stay below 2^32');
 const sendHz = numberFlag(values['send-hz'], 'send-hz', 20, 1, 240, problems);
 const lifetime = numberFlag(values.lifetime, 'lifetime', 300, 1, 86_400, problems);
 const runId = values['run-id'] ?? Date.now().toString(36);
@@ -44,9 +50,10 @@ if (problems.length > 0) throw new Error(`bad arguments: ${problems.join('; ')}`
 
 assertRawReaders(codec);
 const total = rooms * clients;
-// Every client gets every other member's update at most once per send: size the sample array for that (+10%).
-const expectedSamples = total * (clients - 1) * sendHz * seconds * 1.1;
-const stats = new LoadStats(rooms, clients, Math.min(8_000_000, Math.ceil(expectedSamples) + 1024));
+// Global client indexes, so bot ids and room names never collide with another load process's.
+const firstIndex = roomOffset * clients;
+const stats = new LoadStats(rooms, clients, roomOffset);
+const commands = new ParentCommands();
 const senders = new Map<string, number>();
 const ctx: ArenaLoadContext = {
   target,
@@ -58,10 +65,10 @@ const ctx: ArenaLoadContext = {
   stats,
 };
 const connections: ArenaConnection[] = [];
-for (let i = 0; i < total; i++) {
-  const connection = new ArenaConnection(i, ctx);
+for (let index = firstIndex; index < firstIndex + total; index++) {
+  const connection = new ArenaConnection(index, ctx);
   connections.push(connection);
-  senders.set(connection.entityId, i);
+  senders.set(connection.entityId, index);
 }
 const scheduler = new SendScheduler(connections, 1000 / sendHz);
 stopWithParent(lifetime * 1000, () => {
@@ -91,15 +98,18 @@ emitLine({
   connectMs: Math.round(performance.now() - connectStarted),
 });
 
+// The orchestrator times the warm-up and the window, so that every load process measures the same window.
+await commands.next('start');
 scheduler.start();
-await sleep(warmup * 1000);
+emitLine({ event: 'sending' });
+await commands.next('measure-start');
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 stats.begin();
 scheduler.resetLag();
 loopDelay.enable();
 const windowStart = performance.now();
 emitLine({ event: 'measure-start' });
-await sleep(seconds * 1000);
+await commands.next('measure-end');
 stats.end();
 const windowMs = performance.now() - windowStart;
 emitLine({ event: 'measure-end' });
@@ -108,11 +118,12 @@ scheduler.stop();
 
 const counts = stats.counts();
 const windowSeconds = windowMs / 1000;
-const summary: LoadSummary = {
+const summary: LoadProcessSummary = {
   event: 'summary',
   target,
   codec,
   rooms,
+  roomOffset,
   clients,
   connections: total,
   windowMs,
@@ -123,6 +134,7 @@ const summary: LoadSummary = {
   messagesPerClientPerSecond: counts.messages / total / windowSeconds,
   sentPerSecond: counts.sent / windowSeconds,
   latencyMs: counts.latency,
+  latencyHistogram: counts.latencyHistogram,
   pairsSeen: counts.pairsSeen,
   pairsExpected: counts.pairsExpected,
   acks: stats.acks,

@@ -1,7 +1,8 @@
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { serverKinds, type ArenaOptions, type ServerKind } from './bench-options.js';
-import { isLoadSummary, type LoadSummary } from './load-summary.js';
+import { mergeLoadSummaries } from './load-merge.js';
+import { isLoadProcessSummary, type LoadSummary } from './load-summary.js';
 import {
   clockTicksPerSecond,
   processCpuTicks,
@@ -10,6 +11,7 @@ import {
   type SystemCpu,
 } from './proc-stats.js';
 import { bundleForProfile } from './profile-bundle.js';
+import { splitRooms, type RoomRange } from './room-ranges.js';
 import { isEvent, isPortLine, repoRoot, scriptPath, TsProcess } from './ts-process.js';
 
 /** One server measured under the arena load. CPU figures are % of one core (2 busy cores = 200 %). */
@@ -23,17 +25,22 @@ export interface TargetResult {
   readonly cpuMicrosPerUpdate: number;
   /** P3 only: the server's event-loop delay p99 over the window (`nodejs_eventloop_lag_p99_seconds`). */
   readonly serverLoopDelayP99Ms: number | undefined;
-  /** The load process over the same window: near 100 % means it, not the server, may limit the figures. */
+  /** The load processes over the same window, summed. */
   readonly loadCpuPercent: number;
+  /** The busiest load process: near 100 % means it, not the server, may limit the figures. */
+  readonly loadCpuPercentMax: number;
   /** Everything else on the machine over the window (other engineers' tests...): the noise indicator. */
   readonly otherCpuPercent: number;
   readonly windowSeconds: number;
+  /** Merged over the load processes. */
   readonly load: LoadSummary;
 }
 
 export interface ArenaBenchResult {
   readonly options: ArenaOptions;
   readonly cores: number;
+  /** Load processes actually run: `options.loadProcs`, at most one per room. */
+  readonly loadProcesses: number;
   readonly loadAverageBefore: readonly number[];
   readonly loadAverageAfter: readonly number[];
   readonly results: readonly TargetResult[];
@@ -50,7 +57,8 @@ export interface ArenaBenchResult {
 interface Sample {
   readonly at: number;
   readonly server: number;
-  readonly load: number;
+  /** CPU ticks of each load process. */
+  readonly loads: readonly number[];
   readonly system: SystemCpu;
 }
 
@@ -61,12 +69,14 @@ export async function runArenaBench(
 ): Promise<ArenaBenchResult> {
   const loadAverageBefore = loadavg();
   const runId = Date.now().toString(36);
+  const ranges = splitRooms(options.rooms, options.loadProcs);
   const results: TargetResult[] = [];
   for (const kind of serverKinds(options.target)) {
     progress(
-      `measuring ${kind}: ${options.rooms} rooms x ${options.clients} clients, ${options.warmup} s warm-up, ${options.seconds} s window`,
+      `measuring ${kind}: ${options.rooms} rooms x ${options.clients} clients in ${ranges.length} load processes, ` +
+        `${options.warmup} s warm-up, ${options.seconds} s window`,
     );
-    results.push(await measureTarget(kind, options, `${runId}-${kind}`));
+    results.push(await measureTarget(kind, options, `${runId}-${kind}`, ranges));
   }
   const p3 = results.find((r) => r.kind === 'p3');
   const raw = results.find((r) => r.kind === 'raw');
@@ -75,6 +85,7 @@ export async function runArenaBench(
   return {
     options,
     cores: cpus().length,
+    loadProcesses: ranges.length,
     loadAverageBefore,
     loadAverageAfter: loadavg(),
     results,
@@ -87,7 +98,12 @@ export async function runArenaBench(
   };
 }
 
-async function measureTarget(kind: ServerKind, options: ArenaOptions, runId: string): Promise<TargetResult> {
+async function measureTarget(
+  kind: ServerKind,
+  options: ArenaOptions,
+  runId: string,
+  ranges: readonly RoomRange[],
+): Promise<TargetResult> {
   const connectBudgetMs = 30_000 + options.rooms * options.clients * 20;
   const lifetimeSeconds = Math.ceil(options.warmup + options.seconds + connectBudgetMs / 1000 + 60);
   const server =
@@ -99,39 +115,51 @@ async function measureTarget(kind: ServerKind, options: ArenaOptions, runId: str
         ]);
   try {
     const { port } = await server.next('port line', isPortLine, 30_000);
-    const load = new TsProcess('load', scriptPath('./arena-load.ts'), [
-      ...['--url', `ws://127.0.0.1:${port}`, '--target', kind, '--codec', options.codec],
-      ...['--rooms', String(options.rooms), '--clients', String(options.clients)],
-      ...[
-        '--seconds',
-        String(options.seconds),
-        '--warmup',
-        String(options.warmup),
-        '--send-hz',
-        String(options.sendHz),
-      ],
-      ...['--run-id', runId, '--lifetime', String(lifetimeSeconds)],
-    ]);
+    // Same run id everywhere: room names are global, so the processes' rooms never meet on the server.
+    const loads = ranges.map(
+      (range, i) =>
+        new TsProcess(`load-${i}`, scriptPath('./arena-load.ts'), [
+          ...['--url', `ws://127.0.0.1:${port}`, '--target', kind, '--codec', options.codec],
+          ...['--rooms', String(range.count), '--room-offset', String(range.offset)],
+          ...['--clients', String(options.clients), '--send-hz', String(options.sendHz)],
+          ...['--run-id', runId, '--lifetime', String(lifetimeSeconds)],
+        ]),
+    );
     try {
-      await load.next('ready', isEvent('ready'), connectBudgetMs);
-      await load.next('measure-start', isEvent('measure-start'), options.warmup * 1000 + 30_000);
-      const before = sample(server.pid, load.pid);
+      await Promise.all(loads.map((load) => load.next('ready', isEvent('ready'), connectBudgetMs)));
+      // This process times the warm-up and the window for all load processes, so they all measure one window.
+      await command(loads, 'start', 'sending');
+      await sleep(options.warmup * 1000);
+      await command(loads, 'measure-start', 'measure-start');
+      const before = sample(server.pid, loads);
       // P3 exports its event-loop delay (prom-client resets it at every scrape): scrape now, read it at the end.
       const resetLoopDelay = kind === 'p3' ? scrapeLoopDelayP99Ms(port) : undefined;
-      await load.next('measure-end', isEvent('measure-end'), options.seconds * 1000 + 30_000);
-      const after = sample(server.pid, load.pid);
+      await sleep(options.seconds * 1000);
+      await command(loads, 'measure-end', 'measure-end');
+      const after = sample(server.pid, loads);
       const serverRssBytes = processRssBytes(server.pid);
       await resetLoopDelay;
       const serverLoopDelayP99Ms = kind === 'p3' ? await scrapeLoopDelayP99Ms(port) : undefined;
-      const summary = await load.next('summary', isLoadSummary, 60_000);
-      return { ...result(kind, before, after, serverRssBytes, summary), serverLoopDelayP99Ms };
+      const summaries = await Promise.all(
+        loads.map((load) => load.next('summary', isLoadProcessSummary, 60_000)),
+      );
+      const load = mergeLoadSummaries(summaries);
+      return { ...result(kind, before, after, serverRssBytes, load), serverLoopDelayP99Ms };
     } finally {
-      await load.stop();
+      await Promise.all(loads.map((load) => load.stop()));
     }
   } finally {
     await server.stop();
   }
 }
+
+/** Sends `cmd` to every load process, then waits until each has answered with `reply`. */
+async function command(loads: readonly TsProcess[], cmd: string, reply: string): Promise<void> {
+  for (const load of loads) load.send({ cmd });
+  await Promise.all(loads.map((load) => load.next(reply, isEvent(reply), 30_000)));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The P3 server process. With `--cpu-prof` it runs from a bundle with a source map (so the profile maps back to
@@ -145,11 +173,11 @@ async function startP3Server(options: ArenaOptions, lifetimeSeconds: number): Pr
   return new TsProcess('p3-server', bundle, args, ['--cpu-prof', '--cpu-prof-dir', resolve(options.cpuProf)]);
 }
 
-function sample(serverPid: number, loadPid: number): Sample {
+function sample(serverPid: number, loads: readonly TsProcess[]): Sample {
   return {
     at: performance.now(),
     server: processCpuTicks(serverPid),
-    load: processCpuTicks(loadPid),
+    loads: loads.map((load) => processCpuTicks(load.pid)),
     system: systemCpu(),
   };
 }
@@ -175,7 +203,8 @@ function result(
   const hz = clockTicksPerSecond();
   const windowSeconds = (after.at - before.at) / 1000;
   const serverSeconds = (after.server - before.server) / hz;
-  const loadSeconds = (after.load - before.load) / hz;
+  const perLoadSeconds = after.loads.map((ticks, i) => (ticks - (before.loads[i] ?? 0)) / hz);
+  const loadSeconds = perLoadSeconds.reduce((a, b) => a + b, 0);
   const systemSeconds = (after.system.busy - before.system.busy) / hz;
   return {
     kind,
@@ -187,6 +216,7 @@ function result(
         ? ((serverSeconds / windowSeconds) * 1e6) / load.updatesPerSecond
         : Number.NaN,
     loadCpuPercent: (100 * loadSeconds) / windowSeconds,
+    loadCpuPercentMax: (100 * Math.max(...perLoadSeconds)) / windowSeconds,
     otherCpuPercent: Math.max(0, (100 * (systemSeconds - serverSeconds - loadSeconds)) / windowSeconds),
     windowSeconds,
     load,

@@ -20,13 +20,18 @@ export interface ArenaOptions {
   readonly target: Target;
   readonly sendHz: number;
   readonly tickRate: number;
+  /**
+   * Load processes sharing the rooms (each runs a contiguous range of whole rooms); at most `rooms` are started.
+   * More than one keeps the load generator's own queueing out of the latency it reports.
+   */
+  readonly loadProcs: number;
   /** Write a V8 CPU profile of the P3 server process into this directory (`node --cpu-prof`). */
   readonly cpuProf: string | undefined;
   /** Print only the JSON line (no table). */
   readonly jsonOnly: boolean;
 }
 
-/** Defaults sized for a 2-core machine shared by the server and the load process. */
+/** Defaults sized for a 2-core machine shared by the server and the load processes. */
 export const defaultArenaOptions: ArenaOptions = {
   rooms: 20,
   clients: 25,
@@ -36,13 +41,15 @@ export const defaultArenaOptions: ArenaOptions = {
   target: Target.Both,
   sendHz: 20,
   tickRate: 30,
+  loadProcs: 2,
   cpuProf: undefined,
   jsonOnly: false,
 };
 
 /**
  * Parses `--rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target p3|raw|both` (plus
- * `--send-hz`, `--tick-rate`, `--cpu-prof DIR`, `--json`). Unknown flags and bad values throw, all at once.
+ * `--send-hz`, `--tick-rate`, `--load-procs`, `--cpu-prof DIR`, `--json`). Unknown flags and bad values throw, all
+ * at once.
  */
 export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
   const { values } = parseArgs({
@@ -57,6 +64,7 @@ export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
       target: { type: 'string' },
       'send-hz': { type: 'string' },
       'tick-rate': { type: 'string' },
+      'load-procs': { type: 'string' },
       'cpu-prof': { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -72,6 +80,7 @@ export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
     target: oneOf(values.target, 'target', Object.values(Target), d.target, problems),
     sendHz: numberFlag(values['send-hz'], 'send-hz', d.sendHz, 1, 240, problems),
     tickRate: intFlag(values['tick-rate'], 'tick-rate', d.tickRate, 1, 240, problems),
+    loadProcs: intFlag(values['load-procs'], 'load-procs', d.loadProcs, 1, 64, problems),
     cpuProf: values['cpu-prof'],
     jsonOnly: values.json ?? false,
   };

@@ -1,4 +1,4 @@
-import { LatencyRecorder, type LatencySummary } from './latency-recorder.js';
+import { LatencyHistogram, type LatencyHistogramData, type LatencySummary } from './latency-histogram.js';
 
 /** What the load process counted over the measured window (and a few totals over the whole run). */
 export interface LoadWindowCounts {
@@ -12,6 +12,8 @@ export interface LoadWindowCounts {
   /** `ops` messages sent. */
   readonly sent: number;
   readonly latency: LatencySummary;
+  /** The same samples, for the orchestrator to merge with the other load processes'. */
+  readonly latencyHistogram: LatencyHistogramData;
   /** (receiver, sender) pairs of the same room for which the receiver got at least one update in the window. */
   readonly pairsSeen: number;
   readonly pairsExpected: number;
@@ -19,7 +21,9 @@ export interface LoadWindowCounts {
 
 /**
  * Counters shared by every connection of the load process. Hot-path methods only add to numbers and typed arrays:
- * nothing is allocated per message.
+ * nothing is allocated per message. The process runs `rooms` consecutive rooms starting at global room
+ * `roomOffset`: methods take global client indexes (unique across load processes, as bot ids are), the arrays are
+ * sized for the local rooms only.
  */
 export class LoadStats {
   measuring = false;
@@ -35,16 +39,17 @@ export class LoadStats {
   catchups = 0;
   decodeErrors = 0;
   unexpectedCloses = 0;
-  readonly latency: LatencyRecorder;
+  private readonly latency = new LatencyHistogram();
   private readonly seen: Uint8Array;
+  private readonly firstIndex: number;
 
   constructor(
     readonly rooms: number,
     readonly clients: number,
-    latencyCapacity: number,
+    roomOffset: number,
   ) {
-    this.latency = new LatencyRecorder(latencyCapacity);
     this.seen = new Uint8Array(rooms * clients * clients);
+    this.firstIndex = roomOffset * clients;
   }
 
   /** Starts the measured window: window counters restart from zero. */
@@ -78,14 +83,15 @@ export class LoadStats {
     }
     this.updates++;
     this.latency.add(now - t);
-    this.seen[receiver * this.clients + (sender % this.clients)] = 1;
+    // The slot (index % clients) is the same globally and locally: the offset is a whole number of rooms.
+    this.seen[(receiver - this.firstIndex) * this.clients + (sender % this.clients)] = 1;
   }
 
   sentOne(): void {
     if (this.measuring) this.sent++;
   }
 
-  /** Window figures; sorts the latency samples, so call once after `end()`. */
+  /** Window figures, after `end()`. */
   counts(): LoadWindowCounts {
     let pairsSeen = 0;
     for (let receiver = 0; receiver < this.rooms * this.clients; receiver++) {
@@ -101,6 +107,7 @@ export class LoadStats {
       messages: this.messages,
       sent: this.sent,
       latency: this.latency.summary(),
+      latencyHistogram: this.latency.toData(),
       pairsSeen,
       pairsExpected: this.rooms * this.clients * (this.clients - 1),
     };

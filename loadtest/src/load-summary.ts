@@ -1,7 +1,7 @@
 import type { Codec, ServerKind } from './bench-options.js';
-import type { LatencySummary } from './latency-recorder.js';
+import type { LatencyHistogramData, LatencySummary } from './latency-histogram.js';
 
-/** The last line the load process prints: what the clients measured over the window. */
+/** What the clients measured over the window: of one load process, or merged over all of them. */
 export interface LoadSummary {
   readonly event: 'summary';
   readonly target: ServerKind;
@@ -9,6 +9,7 @@ export interface LoadSummary {
   readonly rooms: number;
   readonly clients: number;
   readonly connections: number;
+  /** Merged: the mean of the processes' windows (each process times its own, between the same two commands). */
   readonly windowMs: number;
   /** Updates of other clients' bots received, summed over every client. */
   readonly updates: number;
@@ -19,7 +20,7 @@ export interface LoadSummary {
   readonly bytesPerClientPerSecond: number;
   readonly messagesPerClientPerSecond: number;
   readonly sentPerSecond: number;
-  /** Sender's performance.now() to a peer's receipt, same process clock. */
+  /** Sender's performance.now() to a peer's receipt, both ends in one process (rooms never straddle processes). */
   readonly latencyMs: LatencySummary;
   readonly pairsSeen: number;
   readonly pairsExpected: number;
@@ -29,12 +30,22 @@ export interface LoadSummary {
   readonly catchups: number;
   readonly decodeErrors: number;
   readonly unexpectedCloses: number;
-  /** Event-loop delay p99 of the load process over the window: high means the load generator itself saturated. */
+  /**
+   * Event-loop delay p99 of the load process over the window (merged: the worst process): high means the load
+   * generator itself saturated.
+   */
   readonly loadLoopDelayP99Ms: number;
   readonly sendLagMaxMs: number;
 }
 
-/** Narrows one parsed stdout line of the load process. */
-export function isLoadSummary(value: unknown): value is LoadSummary {
+/** The last line a load process prints: its own figures, plus what the orchestrator needs to merge them. */
+export interface LoadProcessSummary extends LoadSummary {
+  /** First global room index of this process; it ran rooms `roomOffset .. roomOffset + rooms - 1`. */
+  readonly roomOffset: number;
+  readonly latencyHistogram: LatencyHistogramData;
+}
+
+/** Narrows one parsed stdout line of a load process. */
+export function isLoadProcessSummary(value: unknown): value is LoadProcessSummary {
   return typeof value === 'object' && value !== null && (value as { event?: unknown }).event === 'summary';
 }

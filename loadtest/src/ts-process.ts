@@ -15,7 +15,7 @@ export function scriptPath(name: string): string {
  * A child process of the benchmark, run as `node [nodeArgs] --import tsx script.ts` (or plain `node` for a `.mjs`
  * bundle): one process, so its pid is the one whose /proc stats are read (the `tsx` CLI would put a wrapper
  * process in between). Its stdout is read as JSON lines; other lines go to our stderr. Its stdin stays open: the
- * child exits when it closes.
+ * child exits when it closes, and `send` writes JSON lines (commands) on it.
  */
 export class TsProcess {
   readonly child: ChildProcess;
@@ -57,6 +57,12 @@ export class TsProcess {
     const pid = this.child.pid;
     if (pid === undefined) throw new Error(`${this.name} did not start`);
     return pid;
+  }
+
+  /** Writes one JSON line on the child's stdin. */
+  send(value: object): void {
+    if (this.exited) throw new Error(`${this.name} exited before it could be sent ${JSON.stringify(value)}`);
+    this.child.stdin?.write(`${JSON.stringify(value)}\n`);
   }
 
   /** The next JSON line passing `test` (lines before it are consumed); fails on timeout or child exit. */

@@ -1,4 +1,5 @@
 import type { FieldValue } from '@p3/protocol';
+import { UndoKind, type RevertStep, type UndoLog } from './undo-log.js';
 
 /** The existence marker of a key. `false` is a tombstone; a write without it implies `true` (seed 003). */
 export const EXISTS = '_exists';
@@ -29,6 +30,8 @@ interface Entry {
   clearedAt: number;
   /** Highest version of any cell of this key (cheap skip in changesSince). */
   maxVersion: number;
+  /** What the store's user derived from this key once and for all (the world: its entity type). */
+  memo: unknown;
 }
 
 /** Everything about one key that changed after a version. */
@@ -67,6 +70,8 @@ export interface StoreSnapshot {
 export interface EntryRef {
   readonly key: string;
   readonly alive: boolean;
+  /** The key exists now (not a tombstone). */
+  readonly exists: boolean;
 }
 
 /** What one recording session (one tick) changed on one key (a live view: read it right after the session). */
@@ -77,25 +82,6 @@ export interface DirtyKey {
   readonly existedAtSessionStart: boolean;
   readonly exists: boolean;
 }
-
-/** Reverts one mutation. Logs are replayed newest first. */
-export type UndoEntry =
-  /** The cell before the change: `existed: false` means there was none (then value and version are unused). */
-  | {
-      readonly kind: 'cell';
-      readonly key: string;
-      readonly field: string;
-      readonly existed: boolean;
-      readonly value: FieldValue;
-      readonly version: number;
-    }
-  | {
-      readonly kind: 'entry';
-      readonly key: string;
-      readonly prev: { clearedAt: number; maxVersion: number } | undefined;
-    }
-  | { readonly kind: 'store'; readonly prevVersion: number }
-  | { readonly kind: 'revert'; readonly revert: () => void };
 
 /**
  * Keys (entities, ecs-sync components) of fields with per-field versions.
@@ -112,7 +98,7 @@ export class FieldStore {
   private readonly entries = new Map<string, Entry>();
   private currentVersion = 0;
   private prunedBefore = 0;
-  private undo: UndoEntry[] | undefined;
+  private undo: UndoLog | undefined;
   private session = 0;
   private readonly dirty: Entry[] = [];
 
@@ -164,12 +150,13 @@ export class FieldStore {
   // ------------------------------------------------------------------------------------------------------------
   // Undo recording (the engine's frame buffer rewinds with it)
 
-  /** Starts recording every mutation into `log` until `stopRecording()`. */
-  record(log: UndoEntry[]): void {
+  /** Clears `log` and records every mutation into it until `stopRecording()`. */
+  record(log: UndoLog): void {
+    log.clear();
     this.undo = log;
     this.session++;
     this.dirty.length = 0;
-    log.push({ kind: 'store', prevVersion: this.currentVersion });
+    log.pushStore(this.currentVersion);
   }
 
   stopRecording(): void {
@@ -191,6 +178,18 @@ export class FieldStore {
     return (ref as Entry).fields.get(field)?.value;
   }
 
+  /**
+   * A value the caller derived from a key and keeps with it, for keys whose derivation never changes (a key is never
+   * reused: a deleted key stays a tombstone, and a key whose creation is rolled back leaves the store with its memo).
+   */
+  memoAt(ref: EntryRef): unknown {
+    return (ref as Entry).memo;
+  }
+
+  setMemo(ref: EntryRef, memo: unknown): void {
+    (ref as Entry).memo = memo;
+  }
+
   /** writeExisting through a reference. */
   writeAt(ref: EntryRef, field: string, value: FieldValue, version: number): boolean {
     const entry = ref as Entry;
@@ -201,49 +200,61 @@ export class FieldStore {
     return true;
   }
 
-  /** Adds an arbitrary revert step to the current recording (used for indexes kept beside the store). */
-  recordRevert(revert: () => void): void {
-    this.undo?.push({ kind: 'revert', revert });
+  /**
+   * Adds an arbitrary revert step to the current recording (used for indexes kept beside the store): on rollback,
+   * `revert(target, n)` runs. A shared function and its arguments instead of a closure: nothing is allocated.
+   */
+  recordRevert<T>(revert: RevertStep<T>, target: T, n = 0): void {
+    this.undo?.pushRevert(revert, target, n);
   }
 
-  /** Reverts a recorded log (newest entry first). */
-  rollback(log: readonly UndoEntry[]): void {
+  /** Reverts a recorded log (newest step first). The log stays as it is (clear it to reuse it). */
+  rollback(log: UndoLog): void {
     for (let i = log.length - 1; i >= 0; i--) {
-      const entry = log[i]!;
-      switch (entry.kind) {
-        case 'cell': {
-          const target = this.entries.get(entry.key);
+      switch (log.kind(i)) {
+        case UndoKind.CellAbsent: {
+          const target = this.entries.get(log.key(i));
           if (!target) break;
-          if (!entry.existed) target.fields.delete(entry.field);
-          else {
-            const cell = target.fields.get(entry.field);
-            if (cell) {
-              cell.value = entry.value;
-              cell.version = entry.version;
-            } else target.fields.set(entry.field, { value: entry.value, version: entry.version });
-          }
-          if (entry.field === EXISTS) target.exists = entry.existed && entry.value === true;
+          const field = log.field(i);
+          target.fields.delete(field);
+          if (field === EXISTS) target.exists = false;
           break;
         }
-        case 'entry': {
-          if (entry.prev === undefined) {
-            const gone = this.entries.get(entry.key);
-            if (gone) gone.alive = false;
-            this.entries.delete(entry.key);
-          } else {
-            const e = this.entries.get(entry.key);
-            if (e) {
-              e.clearedAt = entry.prev.clearedAt;
-              e.maxVersion = entry.prev.maxVersion;
-            }
+        case UndoKind.CellNumber:
+        case UndoKind.CellValue: {
+          const target = this.entries.get(log.key(i));
+          if (!target) break;
+          const field = log.field(i);
+          const value = log.value(i);
+          const version = log.num2(i);
+          const cell = target.fields.get(field);
+          if (cell) {
+            cell.value = value;
+            cell.version = version;
+          } else target.fields.set(field, { value, version });
+          if (field === EXISTS) target.exists = value === true;
+          break;
+        }
+        case UndoKind.EntryAbsent: {
+          const key = log.key(i);
+          const gone = this.entries.get(key);
+          if (gone) gone.alive = false;
+          this.entries.delete(key);
+          break;
+        }
+        case UndoKind.EntryBounds: {
+          const e = this.entries.get(log.key(i));
+          if (e) {
+            e.clearedAt = log.num(i);
+            e.maxVersion = log.num2(i);
           }
           break;
         }
-        case 'store':
-          this.currentVersion = entry.prevVersion;
+        case UndoKind.Store:
+          this.currentVersion = log.num(i);
           break;
-        case 'revert':
-          entry.revert();
+        case UndoKind.Revert:
+          log.revert(i);
           break;
       }
     }
@@ -294,7 +305,7 @@ export class FieldStore {
     const entry = this.touch(key, version);
     for (const [field, cell] of entry.fields) {
       if (field === EXISTS) continue;
-      this.undo?.push({ kind: 'cell', key, field, existed: true, value: cell.value, version: cell.version });
+      this.undo?.pushCell(key, field, cell.value, cell.version);
       entry.fields.delete(field);
     }
     entry.clearedAt = Math.max(entry.clearedAt, version);
@@ -319,14 +330,7 @@ export class FieldStore {
         entry.clearedAt = version;
         for (const [field, cell] of entry.fields) {
           if (field === EXISTS || cell.version > version) continue;
-          this.undo?.push({
-            kind: 'cell',
-            key,
-            field,
-            existed: true,
-            value: cell.value,
-            version: cell.version,
-          });
+          this.undo?.pushCell(key, field, cell.value, cell.version);
           entry.fields.delete(field);
           changed = true;
         }
@@ -396,14 +400,7 @@ export class FieldStore {
         if (change.clearedAt !== undefined) entry.clearedAt = Math.max(entry.clearedAt, change.clearedAt);
         for (const [field, cell] of entry.fields) {
           if (field === EXISTS) continue;
-          this.undo?.push({
-            kind: 'cell',
-            key: change.key,
-            field,
-            existed: true,
-            value: cell.value,
-            version: cell.version,
-          });
+          this.undo?.pushCell(change.key, field, cell.value, cell.version);
           entry.fields.delete(field);
         }
       }
@@ -477,6 +474,7 @@ export class FieldStore {
         touched: [],
         clearedAt,
         maxVersion,
+        memo: undefined,
       });
     }
     return store;
@@ -497,15 +495,12 @@ export class FieldStore {
         touched: [],
         clearedAt: 0,
         maxVersion: version,
+        memo: undefined,
       };
       this.entries.set(key, entry);
-      if (this.undo !== undefined) this.undo.push({ kind: 'entry', key, prev: undefined });
+      if (this.undo !== undefined) this.undo.pushEntryAbsent(key);
     } else if (this.undo !== undefined && entry.session !== this.session) {
-      this.undo.push({
-        kind: 'entry',
-        key,
-        prev: { clearedAt: entry.clearedAt, maxVersion: entry.maxVersion },
-      });
+      this.undo.pushEntryBounds(key, entry.clearedAt, entry.maxVersion);
     }
     if (this.undo !== undefined && entry.session !== this.session) {
       entry.session = this.session;
@@ -521,11 +516,8 @@ export class FieldStore {
   private setCell(key: string, entry: Entry, field: string, value: FieldValue, version: number): void {
     const cell = entry.fields.get(field);
     if (this.undo !== undefined) {
-      this.undo.push(
-        cell === undefined
-          ? { kind: 'cell', key, field, existed: false, value: null, version: 0 }
-          : { kind: 'cell', key, field, existed: true, value: cell.value, version: cell.version },
-      );
+      if (cell === undefined) this.undo.pushCellAbsent(key, field);
+      else this.undo.pushCell(key, field, cell.value, cell.version);
     }
     if (cell === undefined) entry.fields.set(field, { value, version });
     else {

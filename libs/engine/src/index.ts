@@ -2,6 +2,7 @@ export * from './uuid.js';
 export * from './random.js';
 export * from './field-value.js';
 export * from './field-store.js';
+export { UndoLog, UndoKind, type RevertStep } from './undo-log.js';
 export * from './compiled-schema.js';
 export * from './world-definition.js';
 export * from './commands.js';

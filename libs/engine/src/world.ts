@@ -18,11 +18,12 @@ import { checkClientData, checkServerData } from './authority.js';
 import type { Command, OpRef, Rejection } from './commands.js';
 import { CompiledSchema, type CompiledType } from './compiled-schema.js';
 import { EntityHandle, type EntityHost } from './entity-handle.js';
-import { FieldStore, type EntryRef, type UndoEntry } from './field-store.js';
+import { FieldStore, type EntryRef } from './field-store.js';
 import { buildFrame, frameContentKey } from './frame-content.js';
 import { FrameRing } from './frame-ring.js';
 import { INPUT, OWNER, TYPE } from './internal-fields.js';
 import { createRandom, frameSeed, type RandomSource } from './random.js';
+import type { UndoLog } from './undo-log.js';
 import { uuidv7 } from './uuid.js';
 import type { ConnectionInfo, Entity, TickContext, WorldDefinition } from './world-definition.js';
 import { entityUpdatesSince, fullEntityUpdate } from './world-delta.js';
@@ -109,6 +110,8 @@ export class World implements EntityHost {
   private tickEvents: GameEvent[] = [];
   private tickRejections: Rejection[] = [];
   private tickErrors: unknown[] = [];
+  /** Built once: its getters read the tick's state, and an object literal with accessors is costly to create. */
+  private tickContext: TickContext | undefined;
 
   constructor(definition: WorldDefinition, options: WorldOptions = {}, snapshot?: WorldSnapshot) {
     this.definition = definition;
@@ -155,6 +158,7 @@ export class World implements EntityHost {
   /**
    * Validates a client op (schema, authority, frame window) and schedules it. Returns the frame it applies at.
    * Refusals are typed: FRAME_DROPPED for frames older than the buffer window (report it as `frameDropped`).
+   * The world keeps the op's data as it is (read only) while its frame is in the buffer: do not mutate it after.
    */
   submit(connectionId: string, op: Op, ref?: OpRef): Result<number> {
     const frame = op.frame ?? this.current + 1;
@@ -384,15 +388,15 @@ export class World implements EntityHost {
     return corrections;
   }
 
-  private runTick(id: number, commands: Command[]): { frame: Frame; commands: Command[]; undo: UndoEntry[] } {
+  private runTick(id: number, commands: Command[]): { frame: Frame; commands: Command[]; undo: UndoLog } {
     if (!inOrder(commands)) commands.sort((a, b) => a.order - b.order);
-    const undo: UndoEntry[] = [];
+    const undo = this.ring.undoLogFor(id);
     this.store.record(undo);
     this.inTick = true;
     this.tickFrame = id;
     this.tickRandom = createRandom(frameSeed(this.seed, id));
     this.tickEvents = [];
-    const ctx = this.context();
+    const ctx = (this.tickContext ??= this.context());
     try {
       for (const command of commands) this.apply(command, ctx);
       if (this.definition.tick) this.guarded(() => this.definition.tick!(ctx));
@@ -419,7 +423,7 @@ export class World implements EntityHost {
         if (this.simConnections.has(command.connectionId)) return;
         const connection: SimConnection = { id: command.connectionId, firstSeen: id, lastSeen: id };
         this.simConnections.set(connection.id, connection);
-        this.store.recordRevert(() => this.simConnections.delete(connection.id));
+        this.store.recordRevert(forgetConnection, { connections: this.simConnections, connection });
         if (this.definition.onConnect) this.guarded(() => this.definition.onConnect!(ctx, { ...connection }));
         return;
       }
@@ -433,7 +437,7 @@ export class World implements EntityHost {
           if (type?.connectionBound) this.removeEntity(entityId);
         }
         this.simConnections.delete(connection.id);
-        this.store.recordRevert(() => this.simConnections.set(connection.id, connection));
+        this.store.recordRevert(restoreConnection, { connections: this.simConnections, connection });
         return;
       }
       case 'create': {
@@ -446,15 +450,16 @@ export class World implements EntityHost {
       case 'update':
       case 'delete':
       case 'input': {
-        if (!this.store.exists(command.entityId))
+        const ref = this.store.ref(command.entityId);
+        if (ref === undefined || !ref.exists)
           return this.reject(command, ErrorCode.EntityNotFound, `entity ${command.entityId} does not exist`);
-        if (command.origin !== null && this.store.get(command.entityId, OWNER) !== command.origin) {
+        if (command.origin !== null && this.store.getAt(ref, OWNER) !== command.origin) {
           return this.reject(command, ErrorCode.NotOwner, `entity ${command.entityId} is not yours`);
         }
         if (command.kind === 'delete') this.removeEntity(command.entityId);
         else if (command.kind === 'update') {
-          for (const field of Object.keys(command.data))
-            this.store.writeExisting(command.entityId, field, command.data[field]!, id);
+          const data = command.data;
+          for (const field of Object.keys(data)) this.store.writeAt(ref, field, data[field]!, id);
         } else {
           const current = this.store.get(command.entityId, INPUT) as InputState | undefined;
           this.store.writeField(command.entityId, INPUT, { ...current, ...command.input }, id);
@@ -540,21 +545,25 @@ export class World implements EntityHost {
     if (set.has(id)) return;
     set.add(id);
     this.invalidateSorted(index, key);
-    this.store.recordRevert(() => this.indexRemoveRaw(index, key, id));
+    this.store.recordRevert(undoIndexAdd, { world: this, index, key, id });
   }
 
   private indexRemove(index: Map<string, Set<string>>, key: string, id: string): void {
     if (!index.get(key)?.has(id)) return;
     this.indexRemoveRaw(index, key, id);
-    this.store.recordRevert(() => {
-      let set = index.get(key);
-      if (!set) index.set(key, (set = new Set()));
-      set.add(id);
-      this.invalidateSorted(index, key);
-    });
+    this.store.recordRevert(undoIndexRemove, { world: this, index, key, id });
   }
 
-  private indexRemoveRaw(index: Map<string, Set<string>>, key: string, id: string): void {
+  /** @internal (revert steps) */
+  indexAddRaw(index: Map<string, Set<string>>, key: string, id: string): void {
+    let set = index.get(key);
+    if (!set) index.set(key, (set = new Set()));
+    set.add(id);
+    this.invalidateSorted(index, key);
+  }
+
+  /** @internal (revert steps) */
+  indexRemoveRaw(index: Map<string, Set<string>>, key: string, id: string): void {
     const set = index.get(key);
     set?.delete(id);
     if (set?.size === 0) index.delete(key);
@@ -615,6 +624,17 @@ export class World implements EntityHost {
 
   connections(): ConnectionInfo[] {
     return [...this.simConnections.values()].map((c) => ({ ...c }));
+  }
+
+  /** A live entity's type, kept with its entry (an entity never changes type). */
+  private typeAt(ref: EntryRef): CompiledType | undefined {
+    if (!ref.exists) return undefined;
+    const memo = this.store.memoAt(ref) as CompiledType | undefined;
+    if (memo !== undefined) return memo;
+    const typeName = this.store.getAt(ref, TYPE);
+    const type = typeof typeName === 'string' ? this.schema.type(typeName) : undefined;
+    if (type !== undefined) this.store.setMemo(ref, type);
+    return type;
   }
 
   typeOf(id: string): CompiledType | undefined {
@@ -739,11 +759,8 @@ export class World implements EntityHost {
   private touchConnection(connectionId: string, frame: number): void {
     const connection = this.simConnections.get(connectionId);
     if (!connection || connection.lastSeen === frame) return;
-    const previous = connection.lastSeen;
+    this.store.recordRevert(restoreLastSeen, connection, connection.lastSeen);
     connection.lastSeen = frame;
-    this.store.recordRevert(() => {
-      connection.lastSeen = previous;
-    });
   }
 
   private checkFrame(frame: number): Result<number> {
@@ -766,12 +783,20 @@ export class World implements EntityHost {
   }
 
   private checkOwned(connectionId: string, entityId: string): Result<CompiledType> {
+    // The submit hot path: one lookup of the entry, then its cells (most ops are updates of live entities).
+    const ref = this.store.ref(entityId);
+    if (ref !== undefined && ref.exists) {
+      if (this.store.getAt(ref, OWNER) !== connectionId)
+        return fail(ErrorCode.NotOwner, `entity ${entityId} is not yours`, entityId);
+      const type = this.typeAt(ref);
+      return type ? ok(type) : fail(ErrorCode.EntityNotFound, `entity ${entityId} does not exist`, entityId);
+    }
     const pending = this.pendingCreates.get(entityId);
-    const owner = this.store.exists(entityId) ? this.store.get(entityId, OWNER) : pending?.owner;
-    if (owner === undefined)
+    if (pending === undefined)
       return fail(ErrorCode.EntityNotFound, `entity ${entityId} does not exist`, entityId);
-    if (owner !== connectionId) return fail(ErrorCode.NotOwner, `entity ${entityId} is not yours`, entityId);
-    const type = this.typeOf(entityId) ?? this.pendingType(entityId);
+    if (pending.owner !== connectionId)
+      return fail(ErrorCode.NotOwner, `entity ${entityId} is not yours`, entityId);
+    const type = this.pendingType(entityId);
     return type ? ok(type) : fail(ErrorCode.EntityNotFound, `entity ${entityId} does not exist`, entityId);
   }
 
@@ -811,6 +836,41 @@ export class World implements EntityHost {
     }
     return ok(command.frame);
   }
+}
+
+// Revert steps of the simulation's indexes: shared functions with their target as argument, so that recording one
+// allocates no closure (touchConnection runs once per sending connection per tick).
+
+function restoreLastSeen(connection: SimConnection, previous: number): void {
+  connection.lastSeen = previous;
+}
+
+interface ConnectionStep {
+  readonly connections: Map<string, SimConnection>;
+  readonly connection: SimConnection;
+}
+
+function forgetConnection(step: ConnectionStep): void {
+  step.connections.delete(step.connection.id);
+}
+
+function restoreConnection(step: ConnectionStep): void {
+  step.connections.set(step.connection.id, step.connection);
+}
+
+interface IndexStep {
+  readonly world: World;
+  readonly index: Map<string, Set<string>>;
+  readonly key: string;
+  readonly id: string;
+}
+
+function undoIndexAdd(step: IndexStep): void {
+  step.world.indexRemoveRaw(step.index, step.key, step.id);
+}
+
+function undoIndexRemove(step: IndexStep): void {
+  step.world.indexAddRaw(step.index, step.key, step.id);
 }
 
 /** Commands usually arrive in order: check before sorting (sorting allocates and compares every pair). */

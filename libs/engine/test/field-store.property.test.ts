@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FieldStore, type UndoEntry } from '@p3/engine';
+import { FieldStore, UndoLog } from '@p3/engine';
 
 interface Patch {
   key: string;
@@ -122,7 +122,7 @@ describe('FieldStore properties', () => {
           let version = 0;
           for (const p of before) store.write(p.key, p.fields, ++version);
           const snapshot = store.snapshot();
-          const log: UndoEntry[] = [];
+          const log = new UndoLog();
           store.record(log);
           for (const p of during) store.write(p.key, p.fields, ++version);
           store.stopRecording();

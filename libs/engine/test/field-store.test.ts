@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EXISTS, FieldStore, type UndoEntry } from '@p3/engine';
+import { EXISTS, FieldStore, UndoLog } from '@p3/engine';
 
 describe('FieldStore writes (arrival order)', () => {
   it('gives a new key an implicit _exists: true at the write version', () => {
@@ -153,13 +153,13 @@ describe('FieldStore undo', () => {
     store.write('a', { x: 1 }, 1);
     store.write('b', { y: 1 }, 1);
     const before = store.snapshot();
-    const log: UndoEntry[] = [];
+    const log = new UndoLog();
     store.record(log);
     store.write('a', { x: 2 }, 2);
     store.delete('b', 2);
     store.write('c', { z: 1 }, 2);
     let reverted = false;
-    store.recordRevert(() => (reverted = true));
+    store.recordRevert(() => (reverted = true), undefined);
     store.stopRecording();
     store.rollback(log);
     expect(store.snapshot()).toEqual(before);

@@ -183,11 +183,12 @@ export class TickedRoom {
   /** Runs one tick now and sends its frames (tests and hosts that drive ticks themselves). */
   step(): Frame {
     const result = this.world.step();
-    this.flushAcks(result.frame.id);
     const { output, events } = this.options;
     for (const corrected of result.corrections)
       output.broadcast(this.key, { type: 'frame', frame: corrected });
     output.broadcast(this.key, { type: 'frame', frame: result.frame });
+    // Frames first: every member waits for them, while acks only trim a client's resend log.
+    this.flushAcks(result.frame.id);
     for (const rejection of result.rejections) {
       if (rejection.origin === null || rejection.ref === undefined) continue;
       output.send(this.key, rejection.origin, {
@@ -365,11 +366,12 @@ export class TickedRoom {
 
   private receiveOps(member: Member, message: OpsMessage): void {
     const { output, events } = this.options;
-    const { stamp } = message;
-    message.ops.forEach((op, i) => {
+    const { stamp, ops } = message;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
       const seq = message.seq + i;
       const verdict = this.receiver.accept(member.clientId, stamp, seq);
-      if (verdict === 'duplicate') return;
+      if (verdict === 'duplicate') continue;
       if (verdict !== 'new') {
         output.send(this.key, member.connectionId, {
           type: 'reject',
@@ -381,10 +383,10 @@ export class TickedRoom {
               ? 'sequence of an outdated session stamp'
               : 'sequence number too far ahead; resend the missing ones first',
         });
-        return;
+        continue;
       }
       const result = this.world.submit(member.connectionId, op, { stamp, seq });
-      if (result.ok) return;
+      if (result.ok) continue;
       output.send(this.key, member.connectionId, {
         type: 'reject',
         stamp,
@@ -400,7 +402,7 @@ export class TickedRoom {
           reason: result.error.message,
         });
       }
-    });
+    }
     if (message.through !== undefined) this.world.cover(member.connectionId, message.through);
     if (member.ackDue !== undefined && member.ackDue !== stamp) this.sendAck(member, member.ackDue);
     member.ackDue = stamp;
