@@ -12,6 +12,7 @@ import {
 } from './proc-stats.js';
 import { bundleForProfile } from './profile-bundle.js';
 import { splitRooms, type RoomRange } from './room-ranges.js';
+import { scrapeServer, windowFigures } from './server-metrics.js';
 import { isEvent, isPortLine, repoRoot, scriptPath, TsProcess } from './ts-process.js';
 
 /** One server measured under the arena load. CPU figures are % of one core (2 busy cores = 200 %). */
@@ -25,6 +26,9 @@ export interface TargetResult {
   readonly cpuMicrosPerUpdate: number;
   /** P3 only: the server's event-loop delay p99 over the window (`nodejs_eventloop_lag_p99_seconds`). */
   readonly serverLoopDelayP99Ms: number | undefined;
+  /** P3 only: p99 of how late tick timers ran, and of one tick timer's work, over the window (bucket bounds). */
+  readonly serverTickLatenessP99Ms: number | undefined;
+  readonly serverTickWorkP99Ms: number | undefined;
   /** The load processes over the same window, summed. */
   readonly loadCpuPercent: number;
   /** The busiest load process: near 100 % means it, not the server, may limit the figures. */
@@ -132,19 +136,25 @@ async function measureTarget(
       await sleep(options.warmup * 1000);
       await command(loads, 'measure-start', 'measure-start');
       const before = sample(server.pid, loads);
-      // P3 exports its event-loop delay (prom-client resets it at every scrape): scrape now, read it at the end.
-      const resetLoopDelay = kind === 'p3' ? scrapeLoopDelayP99Ms(port) : undefined;
+      // P3's metrics: the loop delay resets at every scrape and the tick histograms are cumulative, so a scrape at
+      // each end of the window gives the window's figures.
+      const firstScrape = kind === 'p3' ? scrapeServer(port) : undefined;
       await sleep(options.seconds * 1000);
       await command(loads, 'measure-end', 'measure-end');
       const after = sample(server.pid, loads);
       const serverRssBytes = processRssBytes(server.pid);
-      await resetLoopDelay;
-      const serverLoopDelayP99Ms = kind === 'p3' ? await scrapeLoopDelayP99Ms(port) : undefined;
+      const serverFigures =
+        kind === 'p3' ? windowFigures(await firstScrape, await scrapeServer(port)) : undefined;
       const summaries = await Promise.all(
         loads.map((load) => load.next('summary', isLoadProcessSummary, 60_000)),
       );
       const load = mergeLoadSummaries(summaries);
-      return { ...result(kind, before, after, serverRssBytes, load), serverLoopDelayP99Ms };
+      return {
+        ...result(kind, before, after, serverRssBytes, load),
+        serverLoopDelayP99Ms: serverFigures?.loopDelayP99Ms,
+        serverTickLatenessP99Ms: serverFigures?.tickLatenessP99Ms,
+        serverTickWorkP99Ms: serverFigures?.tickWorkP99Ms,
+      };
     } finally {
       await Promise.all(loads.map((load) => load.stop()));
     }
@@ -182,24 +192,13 @@ function sample(serverPid: number, loads: readonly TsProcess[]): Sample {
   };
 }
 
-/** `nodejs_eventloop_lag_p99_seconds` from the P3 gateway's /metrics, in ms; undefined when unavailable. */
-async function scrapeLoopDelayP99Ms(port: number): Promise<number | undefined> {
-  try {
-    const response = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) });
-    const match = /^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(await response.text());
-    return match ? Number(match[1]) * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function result(
   kind: ServerKind,
   before: Sample,
   after: Sample,
   serverRssBytes: number,
   load: LoadSummary,
-): Omit<TargetResult, 'serverLoopDelayP99Ms'> {
+): Omit<TargetResult, 'serverLoopDelayP99Ms' | 'serverTickLatenessP99Ms' | 'serverTickWorkP99Ms'> {
   const hz = clockTicksPerSecond();
   const windowSeconds = (after.at - before.at) / 1000;
   const serverSeconds = (after.server - before.server) / hz;

@@ -20,6 +20,8 @@ export function formatReport(bench: ArenaBenchResult): string {
     ['latency p99 (ms)', (r) => fmt(r.load.latencyMs.p99, 2)],
     ['latency max (ms)', (r) => fmt(r.load.latencyMs.max, 2)],
     ['server loop delay p99 (ms)', (r) => fmt(r.serverLoopDelayP99Ms, 1)],
+    ['server tick lateness p99 (ms, <=)', (r) => fmt(r.serverTickLatenessP99Ms, 1)],
+    ['server tick work p99 (ms, <=)', (r) => fmt(r.serverTickWorkP99Ms, 1)],
     ['server CPU-us / delivered update', (r) => fmt(r.cpuMicrosPerUpdate, 3)],
     [`updates sent / s (offered ${fmt(offered)})`, (r) => fmt(r.load.sentPerSecond)],
     ['own-bot echoes / s (not counted)', (r) => fmt(r.load.selfUpdatesPerSecond)],

@@ -34,6 +34,11 @@ export interface RoomEvents {
     info: { connectionId: string; frame: number; current: number; reason: string },
   ): void;
   entityCreated?(room: TickedRoom, connectionId: string, entity: EntityUpdate): void;
+  /**
+   * The tick timer ran: `lateMs` after the frame's due time on the room's clock (timer granularity, a busy event
+   * loop, GC pauses), and its ticks took `workMs`. Both count in every member's latency: hosts export them.
+   */
+  ticked?(room: TickedRoom, timing: { readonly lateMs: number; readonly workMs: number }): void;
   error?(room: TickedRoom, error: unknown): void;
 }
 
@@ -169,7 +174,9 @@ export class TickedRoom {
   private run(): void {
     if (!this.running) return;
     // The timer fires at the due time, where floating point can put time / interval a hair below the next frame.
-    const target = Math.floor(this.time / this.world.tickInterval + 1e-6);
+    const started = this.time;
+    const lateMs = started - (this.world.frame + 1) * this.world.tickInterval;
+    const target = Math.floor(started / this.world.tickInterval + 1e-6);
     let steps = target - this.world.frame;
     if (steps > this.options.maxCatchUpTicks) {
       // Fell far behind (stall, debugger, overloaded host): run a few ticks and move the epoch instead of spiralling.
@@ -177,6 +184,7 @@ export class TickedRoom {
       this.epoch = this.options.clock.now() - (this.world.frame + steps) * this.world.tickInterval;
     }
     for (let i = 0; i < steps; i++) this.step();
+    this.options.events?.ticked?.(this, { lateMs: Math.max(0, lateMs), workMs: this.time - started });
     this.schedule();
   }
 

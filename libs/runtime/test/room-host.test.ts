@@ -122,6 +122,37 @@ describe('RoomHost', () => {
     await host.close();
   });
 
+  it('reports how late each tick timer ran and how long its ticks took', async () => {
+    const clock = new ManualClock();
+    const manual = new ManualScheduler(clock);
+    // Every timer fires 3 ms after it was due, and publishing a frame takes 2 ms of the clock.
+    const scheduler = { after: (ms: number, run: () => void) => manual.after(ms + 3, run) };
+    const output: RoomOutput = {
+      broadcast: () => clock.advance(2),
+      send: () => undefined,
+      close: () => undefined,
+    };
+    const timings: Array<{ lateMs: number; workMs: number }> = [];
+    const host = new RoomHost({
+      world,
+      tickRate: 10,
+      bufferFrame: 5,
+      clock,
+      scheduler,
+      store: new MemorySnapshotStore(),
+      output,
+      events: { ticked: (_room, timing) => timings.push(timing) },
+    });
+    await join(host, 'c1');
+    manual.advance(1000);
+    expect(timings.length).toBeGreaterThanOrEqual(9);
+    for (const timing of timings) {
+      expect(timing.lateMs).toBeCloseTo(3, 6);
+      expect(timing.workMs).toBeCloseTo(2, 6);
+    }
+    await host.close();
+  });
+
   it('ticks at its rate, acks ops by sequence number in batches, suppresses duplicates and reports creations', async () => {
     const { host, scheduler, output, events } = setup();
     const { connectionId } = await join(host, 'alice');

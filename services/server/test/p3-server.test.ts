@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode, PROTOCOL_VERSION, type Op } from '@p3/protocol';
 import { P3Server, type FrameDroppedInfo, type P3Connection } from '@p3/server';
-import { RawClient, until } from '@p3/test-support';
+import { RawClient, until, waitFor } from '@p3/test-support';
 
 const servers: P3Server[] = [];
 const clients: RawClient[] = [];
@@ -304,10 +304,19 @@ describe('P3Server over real sockets', () => {
     const base = `http://127.0.0.1:${server.port}`;
     expect(await (await fetch(`${base}/healthz`)).text()).toBe('ok');
     expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ ready: true, draining: false });
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const tickCount = (text: string): number =>
+      Number(/p3_simulator_tick_lateness_seconds_count (\d+)/.exec(text)?.[1] ?? 0);
+    // Every tick timer reports its lateness and work (the server's share of every member's latency).
+    const metrics = await waitFor(
+      async () => (await fetch(`${base}/metrics`)).text(),
+      (text) => tickCount(text) > 0,
+      'a tick in the metrics',
+      5_000,
+    );
     expect(metrics).toMatch(/p3_gateway_connections 1/);
     expect(metrics).toMatch(/p3_simulator_rooms 1/);
     expect(metrics).toMatch(/p3_simulator_frames_total \d+/);
+    expect(Number(/p3_simulator_tick_seconds_count (\d+)/.exec(metrics)?.[1])).toBe(tickCount(metrics));
     // Hot-path counters are plain sums moved into prom-client at scrape time: the join message was counted.
     expect(Number(/p3_gateway_bytes_in_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
     expect(metrics).toMatch(/p3_gateway_messages_in_total\{type="join"\} 1/);

@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { RoomHost } from '@p3/runtime';
 
 export class SimulatorMetrics {
@@ -6,6 +6,8 @@ export class SimulatorMetrics {
   readonly corrections: Counter;
   readonly framesDropped: Counter;
   readonly logicErrors: Counter;
+  readonly tickLateness: Histogram;
+  readonly tickWork: Histogram;
 
   constructor(registry: Registry, host: () => RoomHost | undefined, prefix = 'p3_simulator_') {
     const registers = [registry];
@@ -27,6 +29,20 @@ export class SimulatorMetrics {
     this.logicErrors = new Counter({
       name: `${prefix}logic_errors_total`,
       help: 'Exceptions thrown by world logic during ticks',
+      registers,
+    });
+    // Both add to every member's latency on top of the wait for the next tick: a room's budget is lateness + work.
+    const tickBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5];
+    this.tickLateness = new Histogram({
+      name: `${prefix}tick_lateness_seconds`,
+      help: 'How late tick timers ran after their frame was due (timer granularity, busy event loop, GC pauses)',
+      buckets: tickBuckets,
+      registers,
+    });
+    this.tickWork = new Histogram({
+      name: `${prefix}tick_seconds`,
+      help: 'Time a room spent in one tick timer: simulation, encoding and publishing its frames',
+      buckets: tickBuckets,
       registers,
     });
     new Gauge({

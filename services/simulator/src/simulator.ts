@@ -67,6 +67,11 @@ export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): Si
         metrics.logicErrors.inc();
         events.error?.(room, error);
       },
+      ticked: (room, timing) => {
+        metrics.tickLateness.observe(timing.lateMs / 1000);
+        metrics.tickWork.observe(timing.workMs / 1000);
+        events.ticked?.(room, timing);
+      },
     },
   });
   return { host, close: () => host.close() };

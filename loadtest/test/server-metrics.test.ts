@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { parseScrape, windowFigures } from '../src/server-metrics.js';
+
+/** A /metrics text with both tick histograms at the given cumulative counts (buckets 1, 5, 10 ms, +Inf). */
+function metrics(lateness: readonly number[], work: readonly number[], lagSeconds = 0.0123): string {
+  const histogram = (name: string, counts: readonly number[]): string =>
+    ['0.001', '0.005', '0.01', '+Inf']
+      .map((le, i) => `${name}_bucket{le="${le}"} ${counts[i]}`)
+      .concat(`${name}_count ${counts[3]}`)
+      .join('\n');
+  return [
+    '# HELP nodejs_eventloop_lag_p99_seconds The 99th percentile of the recorded event loop delays.',
+    `nodejs_eventloop_lag_p99_seconds ${lagSeconds}`,
+    histogram('p3_simulator_tick_lateness_seconds', lateness),
+    histogram('p3_simulator_tick_seconds', work),
+  ].join('\n');
+}
+
+describe('server metrics over the window', () => {
+  it('takes the p99 from the window only (end minus start), as the upper bound of its bucket', () => {
+    // Before the window: 1,000 ticks, all late by over 10 ms (they must not count).
+    const start = parseScrape(metrics([0, 0, 0, 1000], [1000, 1000, 1000, 1000]));
+    // In the window: 1,000 more; 985 within 1 ms, 10 within 5 ms, 5 within 10 ms.
+    const end = parseScrape(metrics([985, 995, 1000, 2000], [1500, 1999, 2000, 2000], 0.0154));
+    const figures = windowFigures(start, end);
+    expect(figures.tickLatenessP99Ms).toBe(5);
+    // Work: 500 within 1 ms, 499 within 5 ms, 1 within 10 ms: the 990th is in the 5 ms bucket.
+    expect(figures.tickWorkP99Ms).toBe(5);
+    expect(figures.loopDelayP99Ms).toBeCloseTo(15.4, 6);
+  });
+
+  it('leaves figures out when a scrape failed or no tick ran in the window', () => {
+    const same = parseScrape(metrics([1, 1, 1, 1], [1, 1, 1, 1]));
+    expect(windowFigures(same, same).tickLatenessP99Ms).toBeUndefined();
+    expect(windowFigures(undefined, same)).toEqual({
+      loopDelayP99Ms: 12.3,
+      tickLatenessP99Ms: undefined,
+      tickWorkP99Ms: undefined,
+    });
+  });
+});
