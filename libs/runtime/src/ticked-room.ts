@@ -168,7 +168,9 @@ export class TickedRoom {
   private schedule(): void {
     if (!this.running) return;
     const due = this.epoch + (this.world.frame + 1) * this.world.tickInterval;
-    this.timer = this.options.scheduler.after(due - this.options.clock.now(), () => this.run());
+    // Whole milliseconds: Node timers count from the event loop's cached time (whole ms, and stale by however long
+    // the current callback has run), so a fractional delay fires early about half the time and costs a second timer.
+    this.timer = this.options.scheduler.after(Math.ceil(due - this.options.clock.now()), () => this.run());
   }
 
   private run(): void {
@@ -184,7 +186,9 @@ export class TickedRoom {
       this.epoch = this.options.clock.now() - (this.world.frame + steps) * this.world.tickInterval;
     }
     for (let i = 0; i < steps; i++) this.step();
-    this.options.events?.ticked?.(this, { lateMs: Math.max(0, lateMs), workMs: this.time - started });
+    // A timer may fire a little before the frame is due (see schedule): nothing ran, nothing to report.
+    if (steps > 0)
+      this.options.events?.ticked?.(this, { lateMs: Math.max(0, lateMs), workMs: this.time - started });
     this.schedule();
   }
 
