@@ -1,7 +1,7 @@
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { serverKinds, type ArenaOptions, type ServerKind } from './bench-options.js';
-import { mergeLoadSummaries } from './load-merge.js';
+import { mergeHistograms, mergeLoadSummaries } from './load-merge.js';
 import { isLoadProcessSummary, type LoadSummary } from './load-summary.js';
 import {
   clockTicksPerSecond,
@@ -38,6 +38,12 @@ export interface TargetResult {
   readonly windowSeconds: number;
   /** Merged over the load processes. */
   readonly load: LoadSummary;
+  /**
+   * This server's latency p99 if every update had also waited for the next tick of a server ticking at the bench's
+   * tick rate (its latencies plus a uniform wait over one interval). For the raw floor: the best p99 any ticked
+   * server could measure on this machine under this load, one that adds nothing to the floor but the wait.
+   */
+  readonly latencyWithTickWaitP99Ms: number;
 }
 
 export interface ArenaBenchResult {
@@ -53,6 +59,8 @@ export interface ArenaBenchResult {
     readonly cpuPerUpdateRatio: number | undefined;
     /** One tick interval + 5 ms. */
     readonly p99TargetMs: number;
+    /** The raw floor's latencies plus the wait for a tick (see TargetResult): the p99 a ticked server can reach here. */
+    readonly tickedFloorP99Ms: number | undefined;
     readonly p3MeetsLatency: boolean | undefined;
     readonly p3MeetsCpu: boolean | undefined;
   };
@@ -96,6 +104,7 @@ export async function runArenaBench(
     derived: {
       cpuPerUpdateRatio,
       p99TargetMs,
+      tickedFloorP99Ms: raw?.latencyWithTickWaitP99Ms,
       p3MeetsLatency: p3 ? p3.load.latencyMs.p99 <= p99TargetMs : undefined,
       p3MeetsCpu: cpuPerUpdateRatio === undefined ? undefined : cpuPerUpdateRatio <= 1.5,
     },
@@ -149,8 +158,10 @@ async function measureTarget(
         loads.map((load) => load.next('summary', isLoadProcessSummary, 60_000)),
       );
       const load = mergeLoadSummaries(summaries);
+      const tickInterval = 1000 / options.tickRate;
       return {
         ...result(kind, before, after, serverRssBytes, load),
+        latencyWithTickWaitP99Ms: mergeHistograms(summaries).quantileWithUniformWait(0.99, tickInterval),
         serverLoopDelayP99Ms: serverFigures?.loopDelayP99Ms,
         serverTickLatenessP99Ms: serverFigures?.tickLatenessP99Ms,
         serverTickWorkP99Ms: serverFigures?.tickWorkP99Ms,
@@ -198,7 +209,10 @@ function result(
   after: Sample,
   serverRssBytes: number,
   load: LoadSummary,
-): Omit<TargetResult, 'serverLoopDelayP99Ms' | 'serverTickLatenessP99Ms' | 'serverTickWorkP99Ms'> {
+): Omit<
+  TargetResult,
+  'serverLoopDelayP99Ms' | 'serverTickLatenessP99Ms' | 'serverTickWorkP99Ms' | 'latencyWithTickWaitP99Ms'
+> {
   const hz = clockTicksPerSecond();
   const windowSeconds = (after.at - before.at) / 1000;
   const serverSeconds = (after.server - before.server) / hz;

@@ -60,6 +60,13 @@ export function formatReport(bench: ArenaBenchResult): string {
       `P3 latency p99 ${fmt(p3.load.latencyMs.p99, 2)} ms vs target ${fmt(derived.p99TargetMs, 1)} ms (1 tick + 5 ms): ` +
         (derived.p3MeetsLatency ? 'met' : 'MISSED'),
     );
+    if (derived.tickedFloorP99Ms !== undefined) {
+      lines.push(
+        `ticked floor: the raw floor's latencies plus a wait for the next tick give p99 ${fmt(derived.tickedFloorP99Ms, 2)} ms ` +
+          `on this machine and load (what a ticked server adding nothing else would measure); ` +
+          `P3 is ${fmt(p3.load.latencyMs.p99 - derived.tickedFloorP99Ms, 2)} ms above it`,
+      );
+    }
   }
   // Per process: the sum over several processes can pass 100 % while none of them is saturated.
   const saturated = results.filter((r) => r.loadCpuPercentMax > 85 || r.load.loadLoopDelayP99Ms > 20);

@@ -127,10 +127,46 @@ export class LatencyHistogram {
     return this.max;
   }
 
+  /**
+   * The q-quantile of (sample + W), W uniform over [0, waitMs) and independent of the sample: what these latencies
+   * would be if each also waited for the next tick of a server ticking every `waitMs` at a random phase. Applied to
+   * the raw floor, it is the best a ticked server could measure on the same machine and load: one that added
+   * nothing but the wait. Samples count at their bucket's middle (overflow ones at the max).
+   */
+  quantileWithUniformWait(q: number, waitMs: number): number {
+    if (this.count === 0) return 0;
+    if (!(waitMs > 0)) return this.percentile(q);
+    const above = 1 - q;
+    // Share of all samples whose sum with the wait exceeds x; decreasing in x.
+    const exceeding = (x: number): number => {
+      let n = this.overflow * clamp01((this.max + waitMs - x) / waitMs);
+      for (let i = 0; i < BUCKET_COUNT; i++) {
+        const c = this.buckets[i] as number;
+        if (c === 0) continue;
+        const v = (i + 0.5) / BUCKETS_PER_MS;
+        n += c * clamp01((v + waitMs - x) / waitMs);
+      }
+      return n / this.count;
+    };
+    let low = 0;
+    let high = this.max + waitMs;
+    // Bisection to well below the 10 us resolution of the buckets.
+    for (let step = 0; step < 40; step++) {
+      const mid = (low + high) / 2;
+      if (exceeding(mid) > above) low = mid;
+      else high = mid;
+    }
+    return high;
+  }
+
   private addTotals(count: number, sum: number, max: number, overflow: number): void {
     this.count += count;
     this.sum += sum;
     if (max > this.max) this.max = max;
     this.overflow += overflow;
   }
+}
+
+function clamp01(x: number): number {
+  return x < 0 ? 0 : x > 1 ? 1 : x;
 }

@@ -27,8 +27,7 @@ export function mergeLoadSummaries(parts: readonly LoadProcessSummary[]): LoadSu
   const connections = sum((p) => p.connections);
   const perClient = (pick: (part: LoadProcessSummary) => number): number =>
     connections === 0 ? 0 : sum((p) => pick(p) * p.connections) / connections;
-  const latency = new LatencyHistogram();
-  for (const part of parts) latency.addData(part.latencyHistogram);
+  const latency = mergeHistograms(parts);
   return {
     event: 'summary',
     target: first.target,
@@ -55,4 +54,11 @@ export function mergeLoadSummaries(parts: readonly LoadProcessSummary[]): LoadSu
     loadLoopDelayP99Ms: worst((p) => p.loadLoopDelayP99Ms),
     sendLagMaxMs: worst((p) => p.sendLagMaxMs),
   };
+}
+
+/** The latency histogram of the whole load: every process's buckets added up. */
+export function mergeHistograms(parts: readonly LoadProcessSummary[]): LatencyHistogram {
+  const latency = new LatencyHistogram();
+  for (const part of parts) latency.addData(part.latencyHistogram);
+  return latency;
 }

@@ -135,4 +135,23 @@ describe('LatencyHistogram', () => {
       buckets: [[400, 1]],
     });
   });
+
+  it('adds a uniform wait over one tick interval to every sample (the ticked floor)', () => {
+    // All samples at ~0: the sum is the wait alone, whose p99 is 99 % of the interval.
+    const instant = new LatencyHistogram();
+    for (let i = 0; i < 1000; i++) instant.add(0);
+    expect(instant.quantileWithUniformWait(0.99, 33)).toBeCloseTo(0.005 + 0.99 * 33, 3);
+    expect(instant.quantileWithUniformWait(0.5, 33)).toBeCloseTo(0.005 + 16.5, 3);
+    // 98 % at 2 ms and 2 % at 20 ms: above 34.7 ms only the slow ones can be (P = 2 % x their chance).
+    const tail = new LatencyHistogram();
+    for (let i = 0; i < 980; i++) tail.add(2);
+    for (let i = 0; i < 20; i++) tail.add(20);
+    // 1 % above x: the fast ones contribute (2.005 + 33 - x) / 33 x 0.98 and the slow (20.005 + 33 - x) / 33 x 0.02.
+    const x = tail.quantileWithUniformWait(0.99, 33);
+    const above = (0.98 * Math.max(0, 2.005 + 33 - x) + 0.02 * Math.max(0, 20.005 + 33 - x)) / 33;
+    expect(above).toBeCloseTo(0.01, 6);
+    expect(x).toBeGreaterThan(instant.quantileWithUniformWait(0.99, 33) + 2);
+    // No wait: the plain percentile.
+    expect(tail.quantileWithUniformWait(0.99, 0)).toBe(tail.percentile(0.99));
+  });
 });
