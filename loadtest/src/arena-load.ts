@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ArenaConnection, type ArenaLoadContext } from './arena-connection.js';
 import { Codec, intFlag, numberFlag, oneOf, Target, type ServerKind } from './bench-options.js';
-import { emitLine, stopWithParent } from './child-lifetime.js';
+import { emitLine, stdoutFlushed, stopWithParent } from './child-lifetime.js';
 import { LoadStats } from './load-stats.js';
 import { ParentCommands } from './parent-commands.js';
 import { assertRawReaders } from './raw-update-reader.js';
@@ -147,6 +147,7 @@ const summary: LoadProcessSummary = {
   sendLagMaxMs: scheduler.maxLagMs,
 };
 emitLine(summary);
+await stdoutFlushed();
 for (const c of connections) c.close();
 await sleep(200);
 process.exit(0);

@@ -30,3 +30,11 @@ export function stopWithParent(lifetimeMs: number, stop: (reason: string) => Pro
 export function emitLine(value: object): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
+
+/**
+ * Resolves once everything written to stdout so far has gone to the pipe. A pipe's stdout is asynchronous in Node:
+ * `process.exit` right after a large line (a summary with a wide latency histogram runs to megabytes) cuts it off.
+ */
+export function stdoutFlushed(): Promise<void> {
+  return new Promise((resolve) => process.stdout.write('', () => resolve()));
+}
