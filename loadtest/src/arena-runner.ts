@@ -39,11 +39,11 @@ export interface TargetResult {
   /** Merged over the load processes. */
   readonly load: LoadSummary;
   /**
-   * This server's latency p99 if every update had also waited for the next tick of a server ticking at the bench's
-   * tick rate (its latencies plus a uniform wait over one interval). For the raw floor: the best p99 any ticked
-   * server could measure on this machine under this load, one that adds nothing to the floor but the wait.
+   * Raw floor only: its latency p99 if every update had also waited for the next tick of a server ticking at the
+   * bench's rate (its latencies plus a uniform wait over one interval): the best p99 any ticked server could
+   * measure on this machine under this load, one that adds nothing to the floor but the wait.
    */
-  readonly latencyWithTickWaitP99Ms: number;
+  readonly latencyWithTickWaitP99Ms: number | undefined;
 }
 
 export interface ArenaBenchResult {
@@ -157,11 +157,12 @@ async function measureTarget(
       const summaries = await Promise.all(
         loads.map((load) => load.next('summary', isLoadProcessSummary, 60_000)),
       );
-      const load = mergeLoadSummaries(summaries);
-      const tickInterval = 1000 / options.tickRate;
+      const latency = mergeHistograms(summaries);
+      const load = mergeLoadSummaries(summaries, latency);
       return {
         ...result(kind, before, after, serverRssBytes, load),
-        latencyWithTickWaitP99Ms: mergeHistograms(summaries).quantileWithUniformWait(0.99, tickInterval),
+        latencyWithTickWaitP99Ms:
+          kind === 'raw' ? latency.quantileWithUniformWait(0.99, 1000 / options.tickRate) : undefined,
         serverLoopDelayP99Ms: serverFigures?.loopDelayP99Ms,
         serverTickLatenessP99Ms: serverFigures?.tickLatenessP99Ms,
         serverTickWorkP99Ms: serverFigures?.tickWorkP99Ms,

@@ -7,7 +7,10 @@ import type { LoadProcessSummary, LoadSummary } from './load-summary.js';
  * orchestrator commands); per-client rates are weighted by each process's connections; latency percentiles come
  * from the merged histograms, never from averaging percentiles; loop delay and send lag take the worst process.
  */
-export function mergeLoadSummaries(parts: readonly LoadProcessSummary[]): LoadSummary {
+export function mergeLoadSummaries(
+  parts: readonly LoadProcessSummary[],
+  latency: LatencyHistogram = mergeHistograms(parts),
+): LoadSummary {
   const first = parts[0];
   if (first === undefined) throw new Error('no load summary to merge');
   for (const part of parts) {
@@ -27,7 +30,6 @@ export function mergeLoadSummaries(parts: readonly LoadProcessSummary[]): LoadSu
   const connections = sum((p) => p.connections);
   const perClient = (pick: (part: LoadProcessSummary) => number): number =>
     connections === 0 ? 0 : sum((p) => pick(p) * p.connections) / connections;
-  const latency = mergeHistograms(parts);
   return {
     event: 'summary',
     target: first.target,

@@ -190,7 +190,10 @@ export class FieldStore {
     (ref as Entry).memo = memo;
   }
 
-  /** writeExisting through a reference. */
+  /**
+   * Writes one field of a key that exists now, through a reference (never revives a deleted key); skips the write
+   * when the value is the same primitive.
+   */
   writeAt(ref: EntryRef, field: string, value: FieldValue, version: number): boolean {
     const entry = ref as Entry;
     if (!entry.alive || !entry.exists) return false;
@@ -287,16 +290,6 @@ export class FieldStore {
     const target = this.touch(key, version, entry);
     if (!target.exists) this.setCell(key, target, EXISTS, true, version);
     this.setCell(key, target, field, value, version);
-    return true;
-  }
-
-  /** Like writeField, but only for a key that exists now (never revives a deleted one). */
-  writeExisting(key: string, field: string, value: FieldValue, version: number): boolean {
-    const entry = this.entries.get(key);
-    if (entry === undefined || !entry.exists) return false;
-    const cell = entry.fields.get(field);
-    if (cell !== undefined && cell.value === value) return false;
-    this.setCell(key, this.touch(key, version, entry), field, value, version);
     return true;
   }
 

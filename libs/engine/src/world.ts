@@ -637,9 +637,10 @@ export class World implements EntityHost {
     return type;
   }
 
+  /** A live entity's type (undefined for unknown and removed ids). */
   typeOf(id: string): CompiledType | undefined {
-    const typeName = this.store.get(id, TYPE);
-    return typeof typeName === 'string' ? this.schema.type(typeName) : undefined;
+    const ref = this.store.ref(id);
+    return ref === undefined ? undefined : this.typeAt(ref);
   }
 
   /** A past frame still in the buffer. */

@@ -175,20 +175,24 @@ export class TickedRoom {
 
   private run(): void {
     if (!this.running) return;
+    const { clock } = this.options;
+    const startedAt = clock.now();
+    const time = startedAt - this.epoch;
+    const lateMs = time - (this.world.frame + 1) * this.world.tickInterval;
     // The timer fires at the due time, where floating point can put time / interval a hair below the next frame.
-    const started = this.time;
-    const lateMs = started - (this.world.frame + 1) * this.world.tickInterval;
-    const target = Math.floor(started / this.world.tickInterval + 1e-6);
+    const target = Math.floor(time / this.world.tickInterval + 1e-6);
     let steps = target - this.world.frame;
     if (steps > this.options.maxCatchUpTicks) {
       // Fell far behind (stall, debugger, overloaded host): run a few ticks and move the epoch instead of spiralling.
       steps = this.options.maxCatchUpTicks;
-      this.epoch = this.options.clock.now() - (this.world.frame + steps) * this.world.tickInterval;
+      this.epoch = startedAt - (this.world.frame + steps) * this.world.tickInterval;
     }
     for (let i = 0; i < steps; i++) this.step();
     // A timer may fire a little before the frame is due (see schedule): nothing ran, nothing to report.
-    if (steps > 0)
-      this.options.events?.ticked?.(this, { lateMs: Math.max(0, lateMs), workMs: this.time - started });
+    if (steps > 0) {
+      // Work on the clock itself: a catch-up above moved the epoch, which room time would count as work.
+      this.options.events?.ticked?.(this, { lateMs: Math.max(0, lateMs), workMs: clock.now() - startedAt });
+    }
     this.schedule();
   }
 

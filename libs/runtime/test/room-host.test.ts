@@ -122,11 +122,18 @@ describe('RoomHost', () => {
     await host.close();
   });
 
-  it('reports how late each tick timer ran and how long its ticks took', async () => {
+  it('reports how late each tick timer ran and how long its ticks took, also when it catches up after a stall', async () => {
     const clock = new ManualClock();
     const manual = new ManualScheduler(clock);
-    // Every timer fires 3 ms after it was due, and publishing a frame takes 2 ms of the clock.
-    const scheduler = { after: (ms: number, run: () => void) => manual.after(ms + 3, run) };
+    // Every timer fires 3 ms after it was due (one, later, 2 s after), and publishing a frame takes 2 ms of the clock.
+    let nextLateBy = 3;
+    const scheduler = {
+      after: (ms: number, run: () => void) => {
+        const lateBy = nextLateBy;
+        nextLateBy = 3;
+        return manual.after(ms + lateBy, run);
+      },
+    };
     const output: RoomOutput = {
       broadcast: () => clock.advance(2),
       send: () => undefined,
@@ -141,6 +148,9 @@ describe('RoomHost', () => {
       scheduler,
       store: new MemorySnapshotStore(),
       output,
+      // No snapshot timer after the first: only tick timers take the stall.
+      snapshotIntervalMs: 1e9,
+      maxCatchUpTicks: 5,
       events: { ticked: (_room, timing) => timings.push(timing) },
     });
     await join(host, 'c1');
@@ -150,6 +160,14 @@ describe('RoomHost', () => {
       expect(timing.lateMs).toBeCloseTo(3, 6);
       expect(timing.workMs).toBeCloseTo(2, 6);
     }
+    // A stall: the room runs 5 ticks at once and moves its epoch; the work is still what those ticks took.
+    nextLateBy = 2000;
+    manual.advance(100);
+    const before = timings.length;
+    manual.advance(3000);
+    const stalled = timings.slice(before).find((t) => t.lateMs > 1000);
+    expect(stalled?.lateMs).toBeGreaterThan(1900);
+    expect(stalled?.workMs).toBeCloseTo(5 * 2, 6);
     await host.close();
   });
 
