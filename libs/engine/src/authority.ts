@@ -25,7 +25,9 @@ export function checkClientData(
   data: EntityFields,
   creating: boolean,
 ): Result<EntityFields> {
-  for (const name of Object.keys(data)) {
+  // for-in, not Object.keys: this runs for every client op, and the keys array was a tenth of its allocations.
+  // Decoded data has no inherited enumerable keys (both codecs build own properties only).
+  for (const name in data) {
     const spec = type.fields.get(name);
     if (!spec || !type.replicable.has(name)) {
       return fail(ErrorCode.UnknownField, `${type.name} has no field "${name.slice(0, 64)}"`, name);
@@ -37,8 +39,14 @@ export function checkClientData(
     if (access === AccessControl.Seed && !creating) {
       return fail(ErrorCode.SeedField, `${type.name}.${name} is set at creation only`, name);
     }
-    const value = coerceFieldValue(name, spec, data[name], 'reject');
-    if (!value.ok) return value;
+    const value = data[name];
+    // The common case, a finite number in range, is checked without allocating coerceFieldValue's Result.
+    if (spec.dataType === DataType.Number && typeof value === 'number' && Number.isFinite(value)) {
+      if ((spec.min === undefined || value >= spec.min) && (spec.max === undefined || value <= spec.max))
+        continue;
+    }
+    const coerced = coerceFieldValue(name, spec, value, 'reject');
+    if (!coerced.ok) return coerced;
   }
   return ok(data);
 }

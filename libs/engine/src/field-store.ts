@@ -25,7 +25,12 @@ interface Entry {
   /** Recording session that last touched the entry, with what it touched (dirty tracking without per-tick maps). */
   session: number;
   existedAtSessionStart: boolean;
+  /**
+   * Fields the session touched: the first `touchedCount` slots (the array is reused across sessions, because
+   * `length = 0` drops its backing store and the next push allocates a new one, per entity and tick).
+   */
   readonly touched: string[];
+  touchedCount: number;
   /** Highest version of a deletion of this key: fields written at or before it are gone. */
   clearedAt: number;
   /** Highest version of any cell of this key (cheap skip in changesSince). */
@@ -78,7 +83,9 @@ export interface EntryRef {
 export interface DirtyKey {
   readonly key: string;
   readonly fields: ReadonlyMap<string, Cell>;
+  /** The fields the session touched are the first `touchedCount` of `touched` (slots after them are stale). */
   readonly touched: readonly string[];
+  readonly touchedCount: number;
   readonly existedAtSessionStart: boolean;
   readonly exists: boolean;
 }
@@ -465,6 +472,7 @@ export class FieldStore {
         session: 0,
         existedAtSessionStart: false,
         touched: [],
+        touchedCount: 0,
         clearedAt,
         maxVersion,
         memo: undefined,
@@ -486,6 +494,7 @@ export class FieldStore {
         session: 0,
         existedAtSessionStart: false,
         touched: [],
+        touchedCount: 0,
         clearedAt: 0,
         maxVersion: version,
         memo: undefined,
@@ -498,7 +507,7 @@ export class FieldStore {
     if (this.undo !== undefined && entry.session !== this.session) {
       entry.session = this.session;
       entry.existedAtSessionStart = entry.exists;
-      entry.touched.length = 0;
+      entry.touchedCount = 0;
       this.dirty.push(entry);
     }
     if (version > entry.maxVersion) entry.maxVersion = version;
@@ -519,8 +528,15 @@ export class FieldStore {
     }
     if (field === EXISTS) entry.exists = value === true;
     if (version > entry.maxVersion) entry.maxVersion = version;
-    if (this.undo !== undefined && !entry.touched.includes(field)) entry.touched.push(field);
+    if (this.undo !== undefined && !touches(entry, field)) entry.touched[entry.touchedCount++] = field;
   }
+}
+
+/** Whether the last session that touched `key` touched `field`. */
+export function touches(key: DirtyKey, field: string): boolean {
+  const { touched, touchedCount } = key;
+  for (let i = 0; i < touchedCount; i++) if (touched[i] === field) return true;
+  return false;
 }
 
 /** A record without a prototype: keys from the wire (even `__proto__`) stay plain data. */

@@ -1,6 +1,6 @@
 import type { EntityFields, EntityUpdate, Frame, FrameType, GameEvent, InputState } from '@p3/protocol';
 import type { CompiledSchema } from './compiled-schema.js';
-import type { FieldStore } from './field-store.js';
+import { touches, type FieldStore } from './field-store.js';
 import { INPUT, OWNER, TYPE } from './internal-fields.js';
 
 /**
@@ -37,7 +37,8 @@ export function buildFrame(
         fields[name] = cell.value;
       }
     } else {
-      for (const name of t.touched) {
+      for (let i = 0; i < t.touchedCount; i++) {
+        const name = t.touched[i] as string;
         if (!type.replicable.has(name)) continue;
         const cell = cells.get(name);
         if (cell === undefined) continue;
@@ -45,8 +46,8 @@ export function buildFrame(
         fields[name] = cell.value;
       }
     }
-    const ownerChanged = created || t.touched.includes(OWNER);
-    const input = t.touched.includes(INPUT) ? (cells.get(INPUT)?.value as InputState | undefined) : undefined;
+    const ownerChanged = created || touches(t, OWNER);
+    const input = touches(t, INPUT) ? (cells.get(INPUT)?.value as InputState | undefined) : undefined;
     if (!created && fields === undefined && !ownerChanged && input === undefined) continue;
     const update: { -readonly [K in keyof EntityUpdate]: EntityUpdate[K] } = { id, typeName: type.name };
     if (created) update.created = true;

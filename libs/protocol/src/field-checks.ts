@@ -92,7 +92,12 @@ export function guard<T>(body: () => T): { ok: true; value: T } | { ok: false; e
   try {
     return { ok: true, value: body() };
   } catch (cause) {
-    if (cause instanceof P3Error) return { ok: false, error: cause };
-    return { ok: false, error: new P3Error(ErrorCode.InvalidMessage, 'invalid message', { cause }) };
+    return guardFailure(cause);
   }
+}
+
+/** What `guard` returns for a thrown value, for decoders that catch inline (hot paths without a closure). */
+export function guardFailure(cause: unknown): { ok: false; error: P3Error } {
+  if (cause instanceof P3Error) return { ok: false, error: cause };
+  return { ok: false, error: new P3Error(ErrorCode.InvalidMessage, 'invalid message', { cause }) };
 }

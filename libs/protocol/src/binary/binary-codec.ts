@@ -35,7 +35,7 @@ import {
   type WireData,
 } from '../codec.js';
 import { ErrorCode, fail, ok, type Result } from '../errors.js';
-import { guard } from '../field-checks.js';
+import { guard, guardFailure } from '../field-checks.js';
 import type { ClientMessage, ServerMessage } from '../messages.js';
 import type { WorldSchema } from '../schema.js';
 import { validateClientMessage } from '../validate-client-message.js';
@@ -79,6 +79,7 @@ export class BinaryCodec implements ServerCodec, ClientCodec {
   readonly options: BinaryCodecOptions;
   private ctx: WireContext;
   private readonly writer = new ByteWriter();
+  private readonly reader = new ByteReader(new Uint8Array(0));
   private readonly known = new KnownTypes();
 
   constructor(schema: WorldSchema = {}, options: Partial<BinaryCodecOptions> = {}) {
@@ -110,8 +111,16 @@ export class BinaryCodec implements ServerCodec, ClientCodec {
       );
     }
     if (data[0] === ClientTag.Ops) {
-      const checked = guard(() => readCheckedOps(new ByteReader(data), this.ctx));
-      if (!checked.ok || checked.value !== undefined) return checked as Result<ClientMessage>;
+      // The server's hot path (every client message): no closure, one reader per codec, reset per message.
+      const reader = this.reader.reset(data);
+      try {
+        const checked = readCheckedOps(reader, this.ctx);
+        if (checked !== undefined) return { ok: true, value: checked };
+      } catch (cause) {
+        return guardFailure(cause);
+      } finally {
+        reader.release();
+      }
     }
     const read = guard(() => readClientMessage(new ByteReader(data), this.ctx));
     return read.ok ? validateClientMessage(read.value) : read;

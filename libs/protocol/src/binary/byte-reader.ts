@@ -6,6 +6,7 @@ import { readUuid } from './uuid-bytes.js';
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 const f64Bytes = new Uint8Array(8);
+const emptyBytes = new Uint8Array(0);
 const f64View = new DataView(f64Bytes.buffer);
 
 /** Value `zigzag()` returns for the escape written by `ByteWriter.zigzagEscape()` (not a safe integer). */
@@ -20,13 +21,28 @@ const maxJsonKeys = 4096;
  * No read allocates more than the bytes it has checked are there.
  */
 export class ByteReader {
-  private readonly bytes: Uint8Array;
+  private bytes: Uint8Array;
   private pos = 0;
-  private readonly end: number;
+  private end: number;
 
   constructor(bytes: Uint8Array) {
     this.bytes = bytes;
     this.end = bytes.byteLength;
+  }
+
+  /** Reads `bytes` from the start: one reader per decoder instead of one per message. */
+  reset(bytes: Uint8Array): this {
+    this.bytes = bytes;
+    this.pos = 0;
+    this.end = bytes.byteLength;
+    return this;
+  }
+
+  /** Drops the reference to the last input (a uWS message buffer is neutered once its callback returns). */
+  release(): void {
+    this.bytes = emptyBytes;
+    this.pos = 0;
+    this.end = 0;
   }
 
   get remaining(): number {

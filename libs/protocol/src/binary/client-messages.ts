@@ -197,11 +197,12 @@ export function readCheckedOps(r: ByteReader, ctx: WireContext): OpsMessage | un
   const seq = r.varint('seq');
   const through = (flags & 1) !== 0 ? r.varint('through') : undefined;
   const count = r.count('ops', L.maxOpsPerMessage, minOpBytes);
-  const ops: Op[] = [];
+  // Sized up front: a push onto [] reserves room for 17 elements, and most messages hold one op.
+  const ops = new Array<Op>(count);
   for (let i = 0; i < count; i++) {
     const header = r.u8('op');
     if ((header & OpFlag.Untyped) !== 0 || (header & 7) === OpKind.Event) return undefined;
-    ops.push(readTypedOp(r, ctx, header));
+    ops[i] = readTypedOp(r, ctx, header);
   }
   r.expectEnd();
   // Checked once the whole message is read, in validateClientMessage's order, so any fault gets the same error.
