@@ -1,4 +1,5 @@
 import type { EntityFields, InputState, JsonValue, P3Error } from '@p3/protocol';
+import type { EntryRef } from './field-store.js';
 
 /** Identifies a client op for acks and rejections: (session stamp, sequence number). */
 export interface OpRef {
@@ -16,6 +17,10 @@ interface CommandBase {
   readonly ref?: OpRef | undefined;
 }
 
+/**
+ * `entry` (update, delete, input): the store entry the submit check found, so applying the command needs no second
+ * lookup; a stale one (`alive` false after a rollback) is looked up again.
+ */
 export type Command = CommandBase &
   (
     | {
@@ -25,9 +30,19 @@ export type Command = CommandBase &
         readonly data: EntityFields;
         readonly owner: string | null;
       }
-    | { readonly kind: 'update'; readonly entityId: string; readonly data: EntityFields }
-    | { readonly kind: 'delete'; readonly entityId: string }
-    | { readonly kind: 'input'; readonly entityId: string; readonly input: InputState }
+    | {
+        readonly kind: 'update';
+        readonly entityId: string;
+        readonly data: EntityFields;
+        readonly entry?: EntryRef;
+      }
+    | { readonly kind: 'delete'; readonly entityId: string; readonly entry?: EntryRef }
+    | {
+        readonly kind: 'input';
+        readonly entityId: string;
+        readonly input: InputState;
+        readonly entry?: EntryRef;
+      }
     | { readonly kind: 'event'; readonly name: string; readonly eventType: string; readonly data: JsonValue }
     | { readonly kind: 'connect'; readonly connectionId: string }
     | { readonly kind: 'disconnect'; readonly connectionId: string }

@@ -206,7 +206,7 @@ export class FieldStore {
     if (!entry.alive || !entry.exists) return false;
     const cell = entry.fields.get(field);
     if (cell !== undefined && cell.value === value) return false;
-    this.setCell(entry.key, this.touch(entry.key, version, entry), field, value, version);
+    this.setCell(entry.key, this.touch(entry.key, version, entry), field, value, version, cell);
     return true;
   }
 
@@ -357,7 +357,7 @@ export class FieldStore {
         if (!wins) return false;
       }
     }
-    this.setCell(key, entry, field, value, version);
+    this.setCell(key, entry, field, value, version, current);
     return true;
   }
 
@@ -515,8 +515,15 @@ export class FieldStore {
     return entry;
   }
 
-  private setCell(key: string, entry: Entry, field: string, value: FieldValue, version: number): void {
-    const cell = entry.fields.get(field);
+  /** `cell`: the field's cell when the caller already looked it up (a missing cell is looked up again: rare). */
+  private setCell(
+    key: string,
+    entry: Entry,
+    field: string,
+    value: FieldValue,
+    version: number,
+    cell: MutableCell | undefined = entry.fields.get(field),
+  ): void {
     if (this.undo !== undefined) {
       if (cell === undefined) this.undo.pushCellAbsent(key, field);
       else this.undo.pushCell(key, field, cell.value, cell.version);

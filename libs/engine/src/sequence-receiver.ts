@@ -60,11 +60,13 @@ export class SequenceReceiver {
   accept(emitter: string, stamp: number, seq: number): SequenceVerdict {
     const state = this.stateFor(emitter, stamp);
     if (state === undefined) return 'stale';
-    if (seq <= state.contiguous || state.ahead.has(seq)) return 'duplicate';
+    // `ahead` is empty unless messages arrived out of order: its size is checked before any lookup in it.
+    const { ahead } = state;
+    if (seq <= state.contiguous || (ahead.size > 0 && ahead.has(seq))) return 'duplicate';
     if (seq > state.contiguous + this.window) return 'out-of-window';
     if (seq === state.contiguous + 1) {
       state.contiguous = seq;
-      while (state.ahead.delete(state.contiguous + 1)) state.contiguous++;
+      while (ahead.size > 0 && ahead.delete(state.contiguous + 1)) state.contiguous++;
     } else {
       state.ahead.add(seq);
     }

@@ -196,7 +196,8 @@ export class World implements EntityHost {
         });
       }
       case 'update': {
-        const type = this.checkOwned(connectionId, op.entityId);
+        const entry = this.store.ref(op.entityId);
+        const type = this.checkOwned(connectionId, op.entityId, entry);
         if (isFailure(type)) return type;
         const data = checkClientData(type, op.data, false);
         if (!data.ok) return data;
@@ -208,15 +209,18 @@ export class World implements EntityHost {
           kind: 'update',
           entityId: op.entityId,
           data: data.value,
+          entry,
         });
       }
       case 'delete': {
-        const refused = this.checkOwned(connectionId, op.entityId);
+        const entry = this.store.ref(op.entityId);
+        const refused = this.checkOwned(connectionId, op.entityId, entry);
         if (isFailure(refused)) return refused;
-        return this.enqueue({ frame, order, origin, ref, kind: 'delete', entityId: op.entityId });
+        return this.enqueue({ frame, order, origin, ref, kind: 'delete', entityId: op.entityId, entry });
       }
       case 'input': {
-        const refused = this.checkOwned(connectionId, op.entityId);
+        const entry = this.store.ref(op.entityId);
+        const refused = this.checkOwned(connectionId, op.entityId, entry);
         if (isFailure(refused)) return refused;
         return this.enqueue({
           frame,
@@ -226,6 +230,7 @@ export class World implements EntityHost {
           kind: 'input',
           entityId: op.entityId,
           input: { ...op.input },
+          entry,
         });
       }
       case 'event':
@@ -450,7 +455,8 @@ export class World implements EntityHost {
       case 'update':
       case 'delete':
       case 'input': {
-        const ref = this.store.ref(command.entityId);
+        const cached = command.entry;
+        const ref = cached !== undefined && cached.alive ? cached : this.store.ref(command.entityId);
         if (ref === undefined || !ref.exists)
           return this.reject(command, ErrorCode.EntityNotFound, `entity ${command.entityId} does not exist`);
         if (command.origin !== null && this.store.getAt(ref, OWNER) !== command.origin) {
@@ -786,9 +792,13 @@ export class World implements EntityHost {
   }
 
   /** The entity's type when `connectionId` owns it, else the refusal (no Result allocated on the hot path). */
-  private checkOwned(connectionId: string, entityId: string): CompiledType | Failure {
-    // The submit hot path: one lookup of the entry, then its cells (most ops are updates of live entities).
-    const ref = this.store.ref(entityId);
+  private checkOwned(
+    connectionId: string,
+    entityId: string,
+    ref: EntryRef | undefined,
+  ): CompiledType | Failure {
+    // The submit hot path: one lookup of the entry (by the caller, which keeps it), then its cells (most ops are
+    // updates of live entities).
     if (ref !== undefined && ref.exists) {
       if (this.store.getAt(ref, OWNER) !== connectionId)
         return refuse(ErrorCode.NotOwner, `entity ${entityId} is not yours`, entityId);

@@ -188,6 +188,28 @@ describe('World frames', () => {
     expect(world.getFrame(4)?.type).toBe('corrected');
   });
 
+  it('[WORLD-9] applies updates to an entity whose creation a late op re-ran (the re-created entry)', () => {
+    const world = worldWithPlayer();
+    expect(world.submit('c1', { op: 'create', entityId: ids.b, typeName: 'player', data: { x: 1 } }).ok).toBe(
+      true,
+    );
+    world.step(); // frame 2 creates b
+    world.step(); // 3
+    world.step(); // 4
+    // Both updates are checked against b's entry of frame 2; the late input below rolls that creation back.
+    expect(world.submit('c1', { op: 'update', entityId: ids.b, data: { x: 7 }, frame: 3 }).ok).toBe(true);
+    expect(world.submit('c1', { op: 'update', entityId: ids.b, data: { x: 9 } }).ok).toBe(true);
+    expect(world.submit('c1', { op: 'input', entityId: ids.a, input: { right: true }, frame: 2 }).ok).toBe(
+      true,
+    );
+    const { frame, corrections, rejections } = world.step();
+    expect(rejections).toEqual([]);
+    const corrected3 = corrections.find((f) => f.id === 3);
+    expect(corrected3?.entities.find((e) => e.id === ids.b)?.fields).toEqual({ x: 7 });
+    expect(frame.entities.find((e) => e.id === ids.b)?.fields).toEqual({ x: 9 });
+    expect(world.entity(ids.b)?.get('x')).toBe(9);
+  });
+
   it('[WORLD-9] does not re-issue frames whose content a late op leaves unchanged', () => {
     const world = worldWithPlayer();
     world.step();

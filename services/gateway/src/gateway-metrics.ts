@@ -11,8 +11,13 @@ export class GatewayMetrics {
   readonly backpressure: Counter<'action'>;
   readonly closes: Counter<'code'>;
   readonly fanoutSeconds: Histogram;
-  /** Counts not yet moved into prom-client, per counter and label value (see `bump`). */
-  private readonly pending = new Map<Counter<string>, Map<string, number>>();
+  /** Counts not yet moved into prom-client (hot-path counters; `collect`, run at scrape time, moves them). */
+  private readonly pending = new Map<Counter<string>, PendingCounts>();
+  private readonly pendingIn = new PendingCounts();
+  private readonly pendingOut = new PendingCounts();
+  private readonly pendingBytesOut = new PendingCounts();
+  private readonly pendingBytesIn = new PendingCounts();
+  private readonly pendingRejected = new PendingCounts();
 
   constructor(registry: Registry, prefix = 'p3_gateway_') {
     const registers = [registry];
@@ -25,14 +30,10 @@ export class GatewayMetrics {
     /** `label` undefined: an unlabelled counter, its count kept under ''. */
     const flush = (label?: string) =>
       function (this: Counter<string>): void {
-        const counts = pending.get(this);
-        if (!counts) return;
-        for (const [value, by] of counts) {
-          if (by <= 0) continue;
+        pending.get(this)?.drain((value, by) => {
           if (label === undefined) this.inc(by);
           else this.inc({ [label]: value }, by);
-        }
-        counts.clear();
+        });
       };
     this.messagesIn = new Counter({
       collect: flush('type'),
@@ -80,8 +81,11 @@ export class GatewayMetrics {
       labelNames: ['code'],
       registers,
     });
-    for (const counter of [this.messagesIn, this.messagesOut, this.bytesOut, this.bytesIn, this.rejected])
-      pending.set(counter, new Map());
+    pending.set(this.messagesIn, this.pendingIn);
+    pending.set(this.messagesOut, this.pendingOut);
+    pending.set(this.bytesOut, this.pendingBytesOut);
+    pending.set(this.bytesIn, this.pendingBytesIn);
+    pending.set(this.rejected, this.pendingRejected);
     this.fanoutSeconds = new Histogram({
       name: `${prefix}fanout_seconds`,
       help: 'Time to encode and publish one broadcast to a room',
@@ -91,28 +95,46 @@ export class GatewayMetrics {
   }
 
   countBytesIn(bytes: number): void {
-    this.bump(this.bytesIn, '', bytes);
+    this.pendingBytesIn.add('', bytes);
   }
 
   countIn(type: string): void {
-    this.bump(this.messagesIn, type);
+    this.pendingIn.add(type, 1);
   }
 
   countOut(kind: string): void {
-    this.bump(this.messagesOut, kind);
+    this.pendingOut.add(kind, 1);
   }
 
   countBytesOut(codec: string, bytes: number): void {
-    this.bump(this.bytesOut, codec, bytes);
+    this.pendingBytesOut.add(codec, bytes);
   }
 
   countRejected(code: string): void {
-    this.bump(this.rejected, code);
+    this.pendingRejected.add(code, 1);
+  }
+}
+
+/**
+ * Counts of one counter per label value, kept as plain numbers on the hot path: one map lookup per count (the
+ * cells stay after a drain, since label values are few and come back).
+ */
+class PendingCounts {
+  private readonly cells = new Map<string, { n: number }>();
+
+  add(value: string, by: number): void {
+    const cell = this.cells.get(value);
+    if (cell === undefined) this.cells.set(value, { n: by });
+    else cell.n += by;
   }
 
-  /** Hot-path counts go to plain numbers; `collect` (run at scrape time) moves them into prom-client. */
-  private bump(counter: Counter<string>, value: string, by = 1): void {
-    const pending = this.pending.get(counter)!;
-    pending.set(value, (pending.get(value) ?? 0) + by);
+  /** Hands every count not yet moved to `to`, and zeroes it. */
+  drain(to: (value: string, by: number) => void): void {
+    for (const [value, cell] of this.cells) {
+      if (cell.n <= 0) continue;
+      const by = cell.n;
+      cell.n = 0;
+      to(value, by);
+    }
   }
 }
