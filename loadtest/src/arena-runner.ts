@@ -74,16 +74,20 @@ interface Sample {
   readonly system: SystemCpu;
 }
 
-/** Runs the arena scenario against each target in turn (P3 first), with the same load. */
+/**
+ * Runs the arena scenario against each target in turn (P3 first, or raw first with `rawFirst`), with the same
+ * load: one round (`arena-rounds.ts` runs several).
+ */
 export async function runArenaBench(
   options: ArenaOptions,
   progress: (line: string) => void = () => undefined,
+  rawFirst = false,
 ): Promise<ArenaBenchResult> {
   const loadAverageBefore = loadavg();
   const runId = Date.now().toString(36);
   const ranges = splitRooms(options.rooms, options.loadProcs);
   const results: TargetResult[] = [];
-  for (const kind of serverKinds(options.target)) {
+  for (const kind of serverKinds(options.target, rawFirst)) {
     progress(
       `measuring ${kind}: ${options.rooms} rooms x ${options.clients} clients in ${ranges.length} load processes, ` +
         `${options.warmup} s warm-up, ${options.seconds} s window`,
@@ -100,7 +104,8 @@ export async function runArenaBench(
     loadProcesses: ranges.length,
     loadAverageBefore,
     loadAverageAfter: loadavg(),
-    results,
+    // P3 first whatever the order they ran in: the table's columns and the JSON keep one shape.
+    results: [...results].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'p3' ? -1 : 1)),
     derived: {
       cpuPerUpdateRatio,
       p99TargetMs,

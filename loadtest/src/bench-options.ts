@@ -25,6 +25,11 @@ export interface ArenaOptions {
    * More than one keeps the load generator's own queueing out of the latency it reports.
    */
   readonly loadProcs: number;
+  /**
+   * Rounds run back to back (P3 then raw, then raw then P3, alternately): the verdicts use each figure's median
+   * over the rounds, since one round on a shared VM can be off by several milliseconds of p99.
+   */
+  readonly rounds: number;
   /** Write a V8 CPU profile of the P3 server process into this directory (`node --cpu-prof`). */
   readonly cpuProf: string | undefined;
   /** Print only the JSON line (no table). */
@@ -42,13 +47,14 @@ export const defaultArenaOptions: ArenaOptions = {
   sendHz: 20,
   tickRate: 30,
   loadProcs: 2,
+  rounds: 3,
   cpuProf: undefined,
   jsonOnly: false,
 };
 
 /**
  * Parses `--rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target p3|raw|both` (plus
- * `--send-hz`, `--tick-rate`, `--load-procs`, `--cpu-prof DIR`, `--json`). Unknown flags and bad values throw, all
+ * `--send-hz`, `--tick-rate`, `--load-procs`, `--rounds`, `--cpu-prof DIR`, `--json`). Unknown flags and bad values throw, all
  * at once.
  */
 export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
@@ -65,6 +71,7 @@ export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
       'send-hz': { type: 'string' },
       'tick-rate': { type: 'string' },
       'load-procs': { type: 'string' },
+      rounds: { type: 'string' },
       'cpu-prof': { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -81,6 +88,7 @@ export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
     sendHz: numberFlag(values['send-hz'], 'send-hz', d.sendHz, 1, 240, problems),
     tickRate: intFlag(values['tick-rate'], 'tick-rate', d.tickRate, 1, 240, problems),
     loadProcs: intFlag(values['load-procs'], 'load-procs', d.loadProcs, 1, 64, problems),
+    rounds: intFlag(values.rounds, 'rounds', d.rounds, 1, 20, problems),
     cpuProf: values['cpu-prof'],
     jsonOnly: values.json ?? false,
   };
@@ -88,9 +96,10 @@ export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
   return options;
 }
 
-/** The servers a run measures, in order. */
-export function serverKinds(target: Target): ServerKind[] {
-  return target === Target.Both ? [Target.P3, Target.Raw] : [target];
+/** The servers a run measures, in order (`rawFirst`: odd rounds, so neither server always runs on a cooler machine). */
+export function serverKinds(target: Target, rawFirst = false): ServerKind[] {
+  if (target !== Target.Both) return [target];
+  return rawFirst ? [Target.Raw, Target.P3] : [Target.P3, Target.Raw];
 }
 
 export function numberFlag(

@@ -1,3 +1,4 @@
+import type { ArenaRoundsResult } from './arena-rounds.js';
 import type { ArenaBenchResult, TargetResult } from './arena-runner.js';
 
 const fmt = (n: number | undefined, digits = 0): string =>
@@ -5,8 +6,8 @@ const fmt = (n: number | undefined, digits = 0): string =>
     ? '-'
     : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-/** The human-readable table: one column per server, then the derived comparisons. */
-export function formatReport(bench: ArenaBenchResult): string {
+/** The human-readable table of one round: one column per server, then the derived comparisons. */
+function formatReport(bench: ArenaBenchResult): string {
   const { options: o, results, derived } = bench;
   const offered = o.rooms * o.clients * o.sendHz;
   const rows: Array<[string, (r: TargetResult) => string]> = [
@@ -84,7 +85,61 @@ export function formatReport(bench: ArenaBenchResult): string {
   return lines.join('\n');
 }
 
-/** The machine-readable line: everything in the table, unrounded. */
-export function formatJsonLine(bench: ArenaBenchResult): string {
-  return JSON.stringify({ bench: 'arena', ...bench });
+/**
+ * One round: its table. Several: the table of the median round (by P3 p99), then one line per round and the
+ * verdicts on the medians, which are the figures to quote.
+ */
+export function formatRoundsReport(run: ArenaRoundsResult): string {
+  const { rounds, figures, median: m } = run;
+  if (rounds.length === 1) return formatReport(rounds[0] as ArenaBenchResult);
+  const lines = [
+    `median round (${run.representative + 1} of ${rounds.length}, by P3 latency p99):`,
+    formatReport(rounds[run.representative] as ArenaBenchResult),
+    '',
+    `${rounds.length} rounds (odd rounds ran P3 first, even rounds the raw floor first):`,
+    `${'round'.padEnd(7)}${'P3 p99'.padStart(9)}${'floor p99'.padStart(11)}${'ticked floor'.padStart(14)}` +
+      `${'P3 us/upd'.padStart(11)}${'raw us/upd'.padStart(12)}${'ratio'.padStart(8)}${'other CPU %'.padStart(13)}`,
+  ];
+  const row = (name: string, f: (typeof figures)[number]): string =>
+    name.padEnd(7) +
+    fmt(f.p3LatencyP99Ms, 2).padStart(9) +
+    fmt(f.rawLatencyP99Ms, 2).padStart(11) +
+    fmt(f.tickedFloorP99Ms, 2).padStart(14) +
+    fmt(f.p3CpuMicrosPerUpdate, 3).padStart(11) +
+    fmt(f.rawCpuMicrosPerUpdate, 3).padStart(12) +
+    fmt(f.cpuPerUpdateRatio, 2).padStart(8) +
+    fmt(f.otherCpuPercent, 1).padStart(13);
+  figures.forEach((f, i) => lines.push(row(String(i + 1), f)));
+  lines.push(row('median', m), '');
+  if (m.cpuPerUpdateRatio !== undefined) {
+    lines.push(
+      `median CPU per delivered update, P3 / raw: ${fmt(m.cpuPerUpdateRatio, 2)}x (target <= 1.5x: ${run.p3MeetsCpu ? 'met' : 'MISSED'})`,
+    );
+  }
+  if (m.p3LatencyP99Ms !== undefined) {
+    lines.push(
+      `median P3 latency p99 ${fmt(m.p3LatencyP99Ms, 2)} ms vs target ${fmt(run.p99TargetMs, 1)} ms (1 tick + 5 ms): ` +
+        (run.p3MeetsLatency ? 'met' : 'MISSED'),
+    );
+    if (m.tickedFloorP99Ms !== undefined) {
+      lines.push(
+        `median ticked floor p99 ${fmt(m.tickedFloorP99Ms, 2)} ms: P3 is ${fmt(m.p3LatencyP99Ms - m.tickedFloorP99Ms, 2)} ms above it`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/**
+ * The machine-readable line, everything unrounded: the median round's figures at the top level (the shape of one
+ * round), then every round and the medians with their verdicts.
+ */
+export function formatRoundsJsonLine(run: ArenaRoundsResult): string {
+  const { rounds, representative, ...summary } = run;
+  return JSON.stringify({
+    bench: 'arena',
+    ...(rounds[representative] as ArenaBenchResult),
+    rounds: rounds.map((r) => ({ ...r, options: undefined })),
+    summary: { ...summary, representative },
+  });
 }
