@@ -18,7 +18,7 @@ export interface ServerWindowFigures {
   readonly loopDelayP99Ms: number | undefined;
   /**
    * p99 of how late tick timers ran after their frame was due, and of the time one tick timer's work took: the
-   * server's share of the latency on top of the wait for the next tick. Upper bucket bounds (0.5, 1, 2, 5, 10 ms...).
+   * server's share of the latency on top of the wait for the next tick. Upper bucket bounds (0.5, 1, 2, 3, 4, 5, 7.5, 10 ms...).
    */
   readonly tickLatenessP99Ms: number | undefined;
   readonly tickWorkP99Ms: number | undefined;
