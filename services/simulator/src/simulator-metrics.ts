@@ -32,7 +32,9 @@ export class SimulatorMetrics {
       registers,
     });
     // Both add to every member's latency on top of the wait for the next tick: a room's budget is lateness + work.
-    const tickBuckets = [0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.05, 0.1, 0.5];
+    const tickBuckets = [
+      0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.05, 0.1, 0.5,
+    ];
     this.tickLateness = new Histogram({
       name: `${prefix}tick_lateness_seconds`,
       help: 'How late tick timers ran after their frame was due (timer granularity, busy event loop, GC pauses)',
