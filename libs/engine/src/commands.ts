@@ -14,7 +14,9 @@ interface CommandBase {
   readonly order: number;
   /** Connection id of the client that sent it; null for server code. */
   readonly origin: string | null;
-  readonly ref?: OpRef | undefined;
+  /** The client op's (stamp, seq), for its rejection; seq 0 (never a valid sequence number) or absent: none. */
+  readonly stamp?: number;
+  readonly seq?: number;
 }
 
 /**

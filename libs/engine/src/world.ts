@@ -167,6 +167,9 @@ export class World implements EntityHost {
     // Plain literals below, not a spread of a shared base: Node 20 builds `{...base, more}` an order of magnitude slower.
     const order = ++this.order;
     const origin = connectionId;
+    // Kept as two numbers: a command lives as long as its frame is in the buffer, an OpRef object with it.
+    const stamp = ref === undefined ? 0 : ref.stamp;
+    const seq = ref === undefined ? 0 : ref.seq;
     switch (op.op) {
       case 'create': {
         const type = this.schema.type(op.typeName);
@@ -187,7 +190,8 @@ export class World implements EntityHost {
           frame,
           order,
           origin,
-          ref,
+          stamp,
+          seq,
           kind: 'create',
           entityId: op.entityId,
           typeName: type.name,
@@ -205,7 +209,8 @@ export class World implements EntityHost {
           frame,
           order,
           origin,
-          ref,
+          stamp,
+          seq,
           kind: 'update',
           entityId: op.entityId,
           data: data.value,
@@ -216,7 +221,16 @@ export class World implements EntityHost {
         const entry = this.store.ref(op.entityId);
         const refused = this.checkOwned(connectionId, op.entityId, entry);
         if (isFailure(refused)) return refused;
-        return this.enqueue({ frame, order, origin, ref, kind: 'delete', entityId: op.entityId, entry });
+        return this.enqueue({
+          frame,
+          order,
+          origin,
+          stamp,
+          seq,
+          kind: 'delete',
+          entityId: op.entityId,
+          entry,
+        });
       }
       case 'input': {
         const entry = this.store.ref(op.entityId);
@@ -226,7 +240,8 @@ export class World implements EntityHost {
           frame,
           order,
           origin,
-          ref,
+          stamp,
+          seq,
           kind: 'input',
           entityId: op.entityId,
           input: { ...op.input },
@@ -238,7 +253,8 @@ export class World implements EntityHost {
           frame,
           order,
           origin,
-          ref,
+          stamp,
+          seq,
           kind: 'event',
           name: op.name,
           eventType: op.eventType,
@@ -498,7 +514,7 @@ export class World implements EntityHost {
     this.reported.add(command);
     this.tickRejections.push({
       origin: command.origin,
-      ref: command.ref,
+      ref: command.seq ? { stamp: command.stamp ?? 0, seq: command.seq } : undefined,
       frame: command.frame,
       error: new P3Error(code, reason),
     });

@@ -210,6 +210,18 @@ describe('World frames', () => {
     expect(world.entity(ids.b)?.get('x')).toBe(9);
   });
 
+  it('[WORLD-9] reports an op refused when applied with its (stamp, seq)', () => {
+    const world = worldWithPlayer(); // current 1
+    const update: Op = { op: 'update', entityId: ids.a, data: { x: 5 }, frame: 3 };
+    expect(world.submit('c1', update, { stamp: 3, seq: 7 }).ok).toBe(true);
+    world.deleteEntity(ids.a, { frame: 2 });
+    expect(world.step().rejections).toEqual([]);
+    const { rejections } = world.step();
+    expect(rejections.map((r) => [r.origin, r.ref, r.frame, r.error.code])).toEqual([
+      ['c1', { stamp: 3, seq: 7 }, 3, ErrorCode.EntityNotFound],
+    ]);
+  });
+
   it('[WORLD-9] does not re-issue frames whose content a late op leaves unchanged', () => {
     const world = worldWithPlayer();
     world.step();
