@@ -83,8 +83,15 @@ describe('arena demo in two headless Chromium pages', () => {
     expect(aliceAsSeenByBob).toBeDefined();
 
     await alice.bringToFront();
+    const startX = (await state(alice)).players.find((p) => p.id === a.me)!.x;
     await alice.keyboard.down('ArrowRight');
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Held until Alice's page has seen her move, not for a fixed time: on a loaded machine the page may handle a
+    // short press and its release in one send interval, and the client then stamps both for the same frame.
+    await waitFor(
+      () => state(alice),
+      (s) => (s.players.find((p) => p.id === a.me)?.x ?? 0) > startX + 40,
+      'alice to see herself move right',
+    );
     await alice.keyboard.up('ArrowRight');
 
     const moved = await waitFor(
