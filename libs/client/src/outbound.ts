@@ -96,6 +96,7 @@ export class Outbound {
     const unsent = this.log.unacknowledged().filter((e) => !this.sentAt.has(e));
     const messages: OpsMessage[] = [];
     let run: Entry[] = [];
+    let runFrames: Array<number | undefined> = [];
     const close = () => {
       if (run.length === 0) return;
       const first = run[0]!;
@@ -104,10 +105,15 @@ export class Outbound {
         stamp: first.stamp,
         seq: first.seq,
         ...(frame === undefined ? {} : { through: frame }),
-        ops: run.map((e) => (frame === undefined ? withoutFrame(e.payload) : { ...e.payload, frame })),
+        ops: run.map((e, i) => {
+          const at = runFrames[i];
+          return at === undefined ? withoutFrame(e.payload) : { ...e.payload, frame: at };
+        }),
       });
       run = [];
+      runFrames = [];
     };
+    const inputsSeen = new Map<string, number>();
     for (const entry of unsent) {
       const last = run[run.length - 1];
       if (
@@ -117,8 +123,10 @@ export class Outbound {
           run.length >= messageLimits.maxOpsPerMessage)
       )
         close();
+      const at = frame === undefined ? undefined : frame + inputSpread(entry.payload, inputsSeen);
       run.push(entry);
-      this.sentAt.set(entry, frame);
+      runFrames.push(at);
+      this.sentAt.set(entry, at);
     }
     close();
     return messages;
@@ -226,6 +234,23 @@ export class Outbound {
 }
 
 const key = (stamp: number, seq: number) => `${stamp}:${seq}`;
+
+/** Most frames a batch's input changes of one entity are spread over, after the first (see `inputSpread`). */
+const maxInputSpread = 4;
+
+/**
+ * How many frames after the send frame an input op is stamped for. Every op of a batch would otherwise share the
+ * send frame, and input state is sticky: a key pressed and released within one send interval would be applied
+ * and overwritten in the same tick, so the press would never count. The k-th input change of an entity in a
+ * batch goes k frames later instead (at most `maxInputSpread`, so a long resent queue still lands soon), which
+ * holds every change for at least one tick; other ops keep the send frame.
+ */
+function inputSpread(op: Op, seen: Map<string, number>): number {
+  if (op.op !== 'input') return 0;
+  const k = seen.get(op.entityId) ?? 0;
+  seen.set(op.entityId, k + 1);
+  return Math.min(k, maxInputSpread);
+}
 
 function withoutFrame(op: Op): Op {
   if (op.frame === undefined) return op;

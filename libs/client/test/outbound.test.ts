@@ -31,6 +31,27 @@ describe('Outbound', () => {
     expect(resent[0]!.ops[0]).not.toHaveProperty('frame');
   });
 
+  it('[CLIENT-10] stamps input changes of one entity sent together for consecutive frames, so a quick tap counts', () => {
+    const { out } = outbound();
+    const F = '0190d7a0-0000-7000-8000-0000000000ff';
+    const other: Op = { op: 'input', entityId: F, input: { up: true } };
+    const update: Op = { op: 'update', entityId: E, data: { x: 1 } };
+    // A press and its release within one send interval: applied in one tick, the press would never count.
+    out.push(input(true));
+    out.push(update);
+    out.push(other);
+    out.push(input(false));
+    const [batch] = out.takeBatches(20);
+    expect(batch!.through).toBe(20);
+    expect(batch!.ops.map((op) => op.frame)).toEqual([20, 20, 20, 21]);
+    expect(out.localOps().map((l) => l.frame)).toEqual([20, 20, 20, 21]);
+    // A long queue (a reconnect resending it) spreads over at most 5 frames and still lands soon.
+    for (let i = 0; i < 10; i++) out.push(input(i % 2 === 0));
+    expect(out.takeBatches(30)[0]!.ops.map((op) => op.frame)).toEqual([
+      30, 31, 32, 33, 34, 34, 34, 34, 34, 34,
+    ]);
+  });
+
   it('[CLIENT-10] keeps acknowledged ops landing until their frame, and resends what an ack lists missing', () => {
     const { out } = outbound();
     out.push(input(true));
@@ -39,7 +60,8 @@ describe('Outbound', () => {
     out.takeBatches(10);
     out.ack(7, 1, [[2, 2]], 8);
     expect(out.size).toBe(2);
-    expect(out.localOps().map((l) => l.frame)).toEqual([10, undefined, 10]);
+    // Input changes of one entity in one batch go to consecutive frames (10, 11, 12); the second was lost.
+    expect(out.localOps().map((l) => l.frame)).toEqual([10, undefined, 12]);
     expect(out.takeBatches(12).map((b) => [b.seq, b.ops.length])).toEqual([[2, 1]]);
     expect(out.settle(9)).toBe(false);
     expect(out.settle(10)).toBe(true);

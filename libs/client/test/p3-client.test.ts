@@ -96,6 +96,20 @@ describe.each(['binary', 'json'] as const)('P3Client over %s', (codec) => {
 describe('P3Client writes', () => {
   const t = useServer();
 
+  it('[CLIENT-10] counts a key tapped and released within one send interval: held for one frame', async () => {
+    const p3 = t.client();
+    await p3.connect();
+    const avatar = p3.createEntity('avatar');
+    await frameWhere(p3, (f) => f.getWorldEntity(avatar) !== undefined);
+    // Both changes go out in the same batch (the client sends at sendRate).
+    p3.setInputState(avatar, { right: true });
+    p3.setInputState(avatar, { right: false });
+    await frameWhere(p3, (f) => f.getWorldEntity(avatar)?.fields.x === 1);
+    await vi.waitFor(() => expect(p3.pendingOps).toBe(0), { timeout: 3000 });
+    const server = t.server.room(t.room)!.world.entity(avatar)!;
+    expect([server.get('x'), server.input]).toEqual([1, { right: false }]);
+  });
+
   it('[CLIENT-9] clamps numbers to min/max before sending and refuses what the schema forbids with engine codes', async () => {
     const p3 = t.client();
     await p3.connect();
