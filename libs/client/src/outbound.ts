@@ -96,7 +96,6 @@ export class Outbound {
     const unsent = this.log.unacknowledged().filter((e) => !this.sentAt.has(e));
     const messages: OpsMessage[] = [];
     let run: Entry[] = [];
-    let runFrames: Array<number | undefined> = [];
     const close = () => {
       if (run.length === 0) return;
       const first = run[0]!;
@@ -105,13 +104,12 @@ export class Outbound {
         stamp: first.stamp,
         seq: first.seq,
         ...(frame === undefined ? {} : { through: frame }),
-        ops: run.map((e, i) => {
-          const at = runFrames[i];
+        ops: run.map((e) => {
+          const at = this.sentAt.get(e);
           return at === undefined ? withoutFrame(e.payload) : { ...e.payload, frame: at };
         }),
       });
       run = [];
-      runFrames = [];
     };
     const inputsSeen = new Map<string, number>();
     for (const entry of unsent) {
@@ -123,10 +121,11 @@ export class Outbound {
           run.length >= messageLimits.maxOpsPerMessage)
       )
         close();
-      const at = frame === undefined ? undefined : frame + inputSpread(entry.payload, inputsSeen);
       run.push(entry);
-      runFrames.push(at);
-      this.sentAt.set(entry, at);
+      this.sentAt.set(
+        entry,
+        frame === undefined ? undefined : frame + inputSpread(entry.payload, inputsSeen),
+      );
     }
     close();
     return messages;

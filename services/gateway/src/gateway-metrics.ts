@@ -12,7 +12,6 @@ export class GatewayMetrics {
   readonly closes: Counter<'code'>;
   readonly fanoutSeconds: Histogram;
   /** Counts not yet moved into prom-client (hot-path counters; `collect`, run at scrape time, moves them). */
-  private readonly pending = new Map<Counter<string>, PendingCounts>();
   private readonly pendingIn = new PendingCounts();
   private readonly pendingOut = new PendingCounts();
   private readonly pendingBytesOut = new PendingCounts();
@@ -26,44 +25,43 @@ export class GatewayMetrics {
       help: 'Open WebSocket connections',
       registers,
     });
-    const pending = this.pending;
     /** `label` undefined: an unlabelled counter, its count kept under ''. */
-    const flush = (label?: string) =>
+    const flush = (counts: PendingCounts, label?: string) =>
       function (this: Counter<string>): void {
-        pending.get(this)?.drain((value, by) => {
+        counts.drain((value, by) => {
           if (label === undefined) this.inc(by);
           else this.inc({ [label]: value }, by);
         });
       };
     this.messagesIn = new Counter({
-      collect: flush('type'),
+      collect: flush(this.pendingIn, 'type'),
       name: `${prefix}messages_in_total`,
       help: 'Client messages decoded, by type',
       labelNames: ['type'],
       registers,
     });
     this.messagesOut = new Counter({
-      collect: flush('kind'),
+      collect: flush(this.pendingOut, 'kind'),
       name: `${prefix}messages_out_total`,
       help: 'Messages sent: broadcast frames count once per codec',
       labelNames: ['kind'],
       registers,
     });
     this.bytesOut = new Counter({
-      collect: flush('codec'),
+      collect: flush(this.pendingBytesOut, 'codec'),
       name: `${prefix}bytes_out_total`,
       help: 'Encoded bytes written to sockets (per socket)',
       labelNames: ['codec'],
       registers,
     });
     this.bytesIn = new Counter({
-      collect: flush(),
+      collect: flush(this.pendingBytesIn),
       name: `${prefix}bytes_in_total`,
       help: 'Bytes received from clients',
       registers,
     });
     this.rejected = new Counter({
-      collect: flush('code'),
+      collect: flush(this.pendingRejected, 'code'),
       name: `${prefix}rejected_messages_total`,
       help: 'Client messages refused by the gateway, by error code',
       labelNames: ['code'],
@@ -81,11 +79,6 @@ export class GatewayMetrics {
       labelNames: ['code'],
       registers,
     });
-    pending.set(this.messagesIn, this.pendingIn);
-    pending.set(this.messagesOut, this.pendingOut);
-    pending.set(this.bytesOut, this.pendingBytesOut);
-    pending.set(this.bytesIn, this.pendingBytesIn);
-    pending.set(this.rejected, this.pendingRejected);
     this.fanoutSeconds = new Histogram({
       name: `${prefix}fanout_seconds`,
       help: 'Time to encode and publish one broadcast to a room',
