@@ -6,19 +6,24 @@ import {
   ErrorCode,
   P3Error,
   type CodecLimits,
+  type EcsSyncServerMessage,
   type Patch,
   type PatchRequest,
   type ReconnectRequest,
 } from '@p3/protocol';
 import { FieldStore, type ChangesSince } from '@p3/engine';
 import { applyDocumentPatches, nonEmptyPatches } from './documentPatches.js';
+import { ChangeSubscribers, type DocumentChange } from './ChangeSubscribers.js';
+import { DurableOutbox } from './DurableOutbox.js';
 import { EphemeralState } from './EphemeralState.js';
 import { errorResponse, salvageMessageId } from './errorResponse.js';
+import { loadDocument } from './loadDocument.js';
 import { buildReconnectDiff } from './reconnectDiff.js';
 import { parseRoomSnapshot, toRoomSnapshot, toStoreSnapshot } from './roomSnapshot.js';
 import { SaveScheduler } from './SaveScheduler.js';
 import { closeSocket, refuseSocket, Session, type PendingSession } from './Session.js';
 import { SessionRegistry } from './SessionRegistry.js';
+import type { ChangeLog } from './storage/ChangeLog.js';
 import { MemoryStorage } from './storage/MemoryStorage.js';
 import type { SyncStorage } from './storage/SyncStorage.js';
 import type { ConnectDecision, RoomSnapshot, SessionInfo, SessionRemovedInfo } from './types.js';
@@ -30,6 +35,13 @@ export interface RoomOptions {
   initialSnapshot?: RoomSnapshot;
   /** Where the document is saved (throttled). Default: a new MemoryStorage. */
   storage?: SyncStorage;
+  /**
+   * A durable log of document changes: with it an ack means durable (SPEC.md [LOG-1]..[LOG-4]). Every applied
+   * change is appended; nothing reflecting a change (ack, broadcast, reconnect reply, subscriber event) leaves the
+   * room before it is durable; `load()` replays the log after the snapshot; a save truncates it. With
+   * `initialSnapshot` the log is not read: the room starts from the snapshot. Without a log nothing waits.
+   */
+  log?: ChangeLog;
   /** Called after every message that changed the document (never for ephemeral-only messages). */
   onDataChange?: (room: Room) => void;
   /** Called after a session left (not when `close()` disconnects everyone). */
@@ -53,16 +65,14 @@ export interface RoomOptions {
   onError?: (error: unknown, context: string) => void;
   /** Called when the last subscriber (see `subscribe`) leaves: a manager may close an idle room then. */
   onReleased?: (room: Room) => void;
+  /**
+   * Called once when the room failed because its log refused a change ([LOG-4]): it closed every socket (4005)
+   * and itself. Its owner drops it (await `close()` first) and loads the room again from storage + log.
+   */
+  onFailed?: (room: Room, error: unknown) => void;
 }
 
-/** One applied document change, as `subscribe` listeners receive it. */
-export interface DocumentChange {
-  /** The room timestamp (version) of the change. */
-  readonly timestamp: number;
-  /** Who sent it: a session's client id, or the origin given to `applyPatches`. */
-  readonly clientId: string;
-  readonly documentPatches: readonly Patch[];
-}
+export type { DocumentChange } from './ChangeSubscribers.js';
 
 /** Messages a connection may send before `onBeforeConnect` decides; more closes it (4001). */
 const maxQueuedBeforeAccept = 256;
@@ -79,15 +89,23 @@ const maxQueuedBeforeAccept = 256;
 export class Room {
   private store = new FieldStore();
   private readonly ephemeral = new EphemeralState();
-  private readonly sessions = new SessionRegistry();
+  private readonly sessions = new SessionRegistry((session, text) => this.sendText(session, text));
   private readonly pending = new Map<string, PendingSession>();
   private readonly storage: SyncStorage;
+  private readonly log: ChangeLog | undefined;
+  /** With a log: the log, and what leaves the room, held until durable ([LOG-1]). */
+  private outbox: DurableOutbox | undefined;
   private readonly saver: SaveScheduler;
   private readonly limits: CodecLimits;
   private readonly options: RoomOptions;
   private loading: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  private readonly subscribers = new Set<(change: DocumentChange) => void>();
+  /** Set when the log refused a change ([LOG-4]). */
+  private failure: { error: unknown } | undefined;
+  private readonly subscribers = new ChangeSubscribers(
+    () => this.options.onReleased?.(this),
+    (error, context) => this.report(error, context),
+  );
 
   constructor(options: RoomOptions = {}) {
     this.options = options;
@@ -99,11 +117,14 @@ export class Room {
       throw new RangeError('maxMessageBytes must be a positive integer');
     this.limits = { ...defaultEcsSyncCodecLimits, maxMessageBytes };
     this.storage = options.storage ?? new MemoryStorage();
+    this.log = options.log;
     const retention = options.tombstoneRetention ?? 100_000;
     this.saver = new SaveScheduler(
-      () => {
+      async () => {
         if (this.store.version > retention) this.store.pruneTombstones(this.store.version - retention);
-        return this.storage.save(this.getSnapshot());
+        const snapshot = this.getSnapshot();
+        await this.storage.save(snapshot);
+        await this.outbox?.truncate(snapshot.timestamp);
       },
       saveThrottleMs,
       (e) => this.report(e, 'save'),
@@ -111,9 +132,13 @@ export class Room {
     if (options.initialSnapshot !== undefined) {
       this.store = FieldStore.fromSnapshot(toStoreSnapshot(parseRoomSnapshot(options.initialSnapshot)));
     }
+    this.outbox = this.newOutbox();
   }
 
-  /** Loads the document from storage (once; a no-op with `initialSnapshot`). Await it before connecting sockets. */
+  /**
+   * Loads the document from storage, then replays the changes the log holds after it ([LOG-2]). Once; a no-op
+   * with `initialSnapshot`. Await it before connecting sockets.
+   */
   load(): Promise<void> {
     this.loading ??= this.loadFromStorage().catch((error: unknown) => {
       this.loading = undefined;
@@ -226,9 +251,23 @@ export class Room {
     return [...this.sessions.values()].map(({ sessionId, clientId }) => ({ sessionId, clientId }));
   }
 
-  /** The room timestamp: the version of the last document change. */
+  /** The room timestamp: the version of the last document change (durable or not yet: see `whenDurable`). */
   getVersion(): number {
     return this.store.version;
+  }
+
+  /**
+   * Resolves once every change up to `timestamp` is durable in the log ([LOG-1]); at once without a log. Rejects
+   * when the log refused one of them (the room failed: the change may not have been kept). For callers outside
+   * sockets: answer `POST /changes` with version V only after `whenDurable(V)`.
+   */
+  whenDurable(timestamp: number): Promise<void> {
+    return this.outbox?.whenDurable(timestamp) ?? Promise.resolve();
+  }
+
+  /** True once `close()` was called or the room failed: it takes no more changes nor connections. */
+  isClosed(): boolean {
+    return this.closing !== undefined;
   }
 
   /** Document changes after a timestamp (per changed key, the changed fields; tombstones; re-creations as `cleared`). */
@@ -245,7 +284,7 @@ export class Room {
     if (this.closing !== undefined) throw new P3Error(ErrorCode.Internal, 'room closed');
     const documentPatches = nonEmptyPatches(patches);
     if (documentPatches.length === 0) return this.store.version;
-    applyDocumentPatches(this.store, documentPatches);
+    this.applyChange(documentPatches);
     this.sessions.broadcastPatch({ documentPatches, clientId: origin }, this.store.version);
     this.documentChanged(origin, documentPatches);
     return this.store.version;
@@ -259,17 +298,19 @@ export class Room {
     return buildReconnectDiff(this.store, timestamp);
   }
 
-  /** Listens to every document change (server-sent events); returns the unsubscribe function. */
-  subscribe(listener: (change: DocumentChange) => void): () => void {
-    this.subscribers.add(listener);
-    return () => {
-      if (!this.subscribers.delete(listener) || this.subscribers.size > 0) return;
-      try {
-        this.options.onReleased?.(this);
-      } catch (error) {
-        this.report(error, 'onReleased');
-      }
-    };
+  /**
+   * Listens to every document change (server-sent events), each once durable with a log ([LOG-1]); returns the
+   * unsubscribe function. `onClose` runs when the room closes or fails (end the stream: the client resumes).
+   */
+  subscribe(listener: (change: DocumentChange) => void, onClose?: () => void): () => void {
+    if (this.closing !== undefined) {
+      // A closed room never delivers: end the subscription at once (after the caller got its unsubscribe).
+      const ended = new ChangeSubscribers(() => undefined, this.report);
+      ended.add(listener, onClose);
+      queueMicrotask(() => ended.endAll());
+      return () => undefined;
+    }
+    return this.subscribers.add(listener, onClose);
   }
 
   getSubscriberCount(): number {
@@ -286,7 +327,8 @@ export class Room {
 
   /**
    * Disconnects every session (close code 4003, clients reconnect) and saves what is unsaved. Later connections
-   * are refused. Resolves even when the final save fails (reported to `onError`; `flush()` first to know).
+   * are refused. With a log, what was applied is first made durable and delivered (acks reach their sockets).
+   * Resolves even when the final save fails (reported to `onError`; `flush()` first to know).
    */
   close(): Promise<void> {
     this.closing ??= this.shutDown();
@@ -300,38 +342,38 @@ export class Room {
     try {
       const wire = toWireData(data);
       if (wire === undefined) {
-        session.send(errorResponse(new P3Error(ErrorCode.Malformed, 'message must be text or bytes')));
+        this.send(session, errorResponse(new P3Error(ErrorCode.Malformed, 'message must be text or bytes')));
         return;
       }
       const decoded = decodeEcsSyncClientMessage(wire, this.limits);
       if (!decoded.ok) {
-        session.send(errorResponse(decoded.error, salvageMessageId(wire, this.limits)));
+        this.send(session, errorResponse(decoded.error, salvageMessageId(wire, this.limits)));
         return;
       }
       if (decoded.value.type === 'patch') this.handlePatch(session, decoded.value);
       else this.handleReconnect(session, decoded.value);
     } catch (error) {
       this.report(error, 'message');
-      session.send(errorResponse(new P3Error(ErrorCode.Internal, 'internal error')));
+      this.send(session, errorResponse(new P3Error(ErrorCode.Internal, 'internal error')));
     }
   }
 
   private handlePatch(session: Session, message: PatchRequest): void {
     const changed = this.applyClientPatches(session, message.documentPatches, message.ephemeralPatches);
-    session.send({ type: 'ack', messageId: message.messageId, timestamp: this.store.version });
+    this.send(session, { type: 'ack', messageId: message.messageId, timestamp: this.store.version });
     if (changed.length > 0) this.documentChanged(session.clientId, changed);
   }
 
   private handleReconnect(session: Session, message: ReconnectRequest): void {
     if (message.protocolVersion !== undefined && message.protocolVersion !== ECS_SYNC_PROTOCOL_VERSION) {
-      session.send({ type: 'version-mismatch', serverProtocolVersion: ECS_SYNC_PROTOCOL_VERSION });
+      this.send(session, { type: 'version-mismatch', serverProtocolVersion: ECS_SYNC_PROTOCOL_VERSION });
       return;
     }
     const changed = this.applyClientPatches(session, message.documentPatches, message.ephemeralPatches);
     const documentPatches = buildReconnectDiff(this.store, message.lastTimestamp);
     const others = this.ephemeral.mergedExcept(session.clientId);
     session.synced = true;
-    session.send({
+    this.send(session, {
       type: 'patch',
       ...(documentPatches.length > 0 ? { documentPatches } : {}),
       ...(others !== undefined ? { ephemeralPatches: [others] } : {}),
@@ -349,7 +391,7 @@ export class Room {
   ): Patch[] {
     const documentPatches = nonEmptyPatches(document);
     const ephemeralPatches = nonEmptyPatches(ephemeral);
-    applyDocumentPatches(this.store, documentPatches);
+    this.applyChange(documentPatches);
     if (ephemeralPatches.length > 0) this.ephemeral.apply(session.clientId, ephemeralPatches);
     if (documentPatches.length > 0 || ephemeralPatches.length > 0) {
       this.sessions.broadcastPatch(
@@ -365,6 +407,13 @@ export class Room {
     return documentPatches;
   }
 
+  /** Applies document patches at one new timestamp and, with a log, appends them ([LOG-1]). */
+  private applyChange(documentPatches: Patch[]): void {
+    if (documentPatches.length === 0) return;
+    const timestamp = applyDocumentPatches(this.store, documentPatches);
+    this.outbox?.append(timestamp, documentPatches);
+  }
+
   private documentChanged(clientId: string, documentPatches: readonly Patch[]): void {
     try {
       this.options.onDataChange?.(this);
@@ -373,13 +422,32 @@ export class Room {
     }
     this.saver.markDirty();
     const change: DocumentChange = { timestamp: this.store.version, clientId, documentPatches };
-    for (const listener of [...this.subscribers]) {
-      try {
-        listener(change);
-      } catch (error) {
-        this.report(error, 'subscriber');
-      }
-    }
+    if (this.subscribers.size > 0) this.emit(this.subscribers.deliveryOf(change));
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Output: at once, or with a log through the outbox, in order, once the state it reflects is durable ([LOG-1])
+
+  private send(session: Session, message: EcsSyncServerMessage): void {
+    this.sendText(session, JSON.stringify(message));
+  }
+
+  private sendText(session: Session, text: string): void {
+    if (this.outbox === undefined) session.sendText(text);
+    else
+      this.outbox.post(this.store.version, () => {
+        if (this.sessions.get(session.sessionId) === session) session.sendText(text);
+      });
+  }
+
+  private emit(deliver: () => void): void {
+    if (this.outbox === undefined) deliver();
+    else this.outbox.post(this.store.version, deliver);
+  }
+
+  private newOutbox(): DurableOutbox | undefined {
+    if (this.log === undefined) return undefined;
+    return new DurableOutbox(this.log, this.store.version, (error) => this.fail(error), this.report);
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -403,7 +471,7 @@ export class Room {
     const others = this.ephemeral.mergedExcept(session.clientId);
     // Timestamp 0, not the room's: the newcomer has not received its reconnect diff yet (see Session.synced).
     if (others !== undefined)
-      session.send({ type: 'patch', ephemeralPatches: [others], clientId: '', timestamp: 0 });
+      this.send(session, { type: 'patch', ephemeralPatches: [others], clientId: '', timestamp: 0 });
     for (const data of waiting.queue.splice(0)) {
       if (this.sessions.get(session.sessionId) !== session) break;
       this.receive(session, data);
@@ -452,22 +520,59 @@ export class Room {
 
   private async loadFromStorage(): Promise<void> {
     if (this.options.initialSnapshot !== undefined) return;
-    const snapshot = await this.storage.load();
-    if (snapshot === null) return;
+    const store = await loadDocument(this.storage, this.log);
+    if (store === undefined) return;
     if (this.store.version > 0 || this.sessions.size > 0)
       throw new Error('Room.load() must complete before the room is used');
-    this.store = FieldStore.fromSnapshot(toStoreSnapshot(parseRoomSnapshot(snapshot)));
+    this.store = store;
+    // Everything loaded is durable: storage and log hold it.
+    this.outbox = this.newOutbox();
   }
 
   private async shutDown(): Promise<void> {
+    // [LOG-1] What was applied becomes durable and reaches its sockets (acks included) before they close.
+    const outbox = this.outbox;
+    if (outbox !== undefined) while (outbox.busy) await outbox.idle();
+    if (this.failure !== undefined) {
+      // [LOG-4] No final save; a running one finishes first, so that the next load reads what it wrote.
+      await this.saver.stop();
+      return;
+    }
+    this.detachAll(CloseCode.RoomClosed, 'room closed');
+    await this.saver.flush().catch((error: unknown) => this.report(error, 'final save'));
+  }
+
+  /**
+   * The log refused a change ([LOG-4]). The room no longer knows what is durable, so it behaves like a crash of
+   * this room alone: the outbox dropped everything it held (no ack, broadcast or event of a change that may be
+   * lost leaves), every socket closes with 4005 (transient: clients reconnect, resend what was not acked and get
+   * a diff), subscribers are told, and the room closes without saving (its memory holds changes the log did not
+   * keep). `onFailed` lets its owner drop it; the next load reads storage + log again, after `close()` resolved
+   * (pending appends and a running save settled), so it never races this room's last writes.
+   */
+  private fail(error: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = { error };
+    this.report(error, 'log');
+    void this.saver.stop();
+    this.detachAll(CloseCode.Internal, 'change log failed');
+    this.closing ??= this.shutDown();
+    try {
+      this.options.onFailed?.(this, error);
+    } catch (e) {
+      this.report(e, 'onFailed');
+    }
+  }
+
+  /** Forgets every session and subscriber, closing their sockets with `code` and ending subscriptions. */
+  private detachAll(code: number, reason: string): void {
     const sockets = [...this.pending.values(), ...this.sessions.values()].map((s) => s.socket);
     for (const waiting of this.pending.values()) waiting.closed = true;
     this.pending.clear();
     this.sessions.clear();
-    this.subscribers.clear();
     this.ephemeral.clear();
-    for (const socket of sockets) closeSocket(socket, CloseCode.RoomClosed, 'room closed', this.report);
-    await this.saver.flush().catch((error: unknown) => this.report(error, 'final save'));
+    for (const socket of sockets) closeSocket(socket, code, reason, this.report);
+    this.subscribers.endAll();
   }
 
   private readonly report = (error: unknown, context: string): void => {

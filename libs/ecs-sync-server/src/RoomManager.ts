@@ -1,13 +1,16 @@
 import { Room, type RoomOptions } from './Room.js';
+import type { ChangeLog } from './storage/ChangeLog.js';
 import { isClosableStorage, type SyncStorage } from './storage/SyncStorage.js';
 
 export interface RoomManagerOptions {
   /** Storage of one room; called each time a room is (re)loaded. Storages with `close()` are closed with their room. */
   createStorage: (roomId: string) => SyncStorage;
+  /** The change log of one room (optional; an ack then means durable, see `RoomOptions.log`). Called at each (re)load. */
+  createLog?: (roomId: string) => ChangeLog;
   /** A room without sessions for this long (ms) is saved, closed and dropped. Default 30000. */
   idleTimeout?: number;
-  /** Options of every room (storage and initial snapshot come from the manager). */
-  roomOptions?: Omit<RoomOptions, 'storage' | 'initialSnapshot'>;
+  /** Options of every room (storage, log and initial snapshot come from the manager). */
+  roomOptions?: Omit<RoomOptions, 'storage' | 'log' | 'initialSnapshot'>;
 }
 
 interface EntryState {
@@ -30,6 +33,8 @@ interface Entry extends EntryState {
  * - A room with no session for `idleTimeout` is flushed, closed and forgotten; the next `getRoom` loads it again
  *   from storage (after that close finished, so it reads the final save). When the final save fails the room
  *   stays open and is tried again after the next idle period: nothing unsaved is dropped.
+ * - A room whose change log failed ([LOG-4]) closed itself: it is forgotten once its close finished, and the next
+ *   `getRoom` loads it again from storage + log (a crash-restart of that room alone).
  *
  * @example
  * const manager = new RoomManager({ createStorage: (roomId) => new FileStorage({ dir: './data', roomId }) });
@@ -39,11 +44,13 @@ interface Entry extends EntryState {
 export class RoomManager {
   private readonly entries = new Map<string, Entry>();
   private readonly createStorage: (roomId: string) => SyncStorage;
+  private readonly createLog: ((roomId: string) => ChangeLog) | undefined;
   private readonly idleTimeout: number;
-  private readonly roomOptions: Omit<RoomOptions, 'storage' | 'initialSnapshot'>;
+  private readonly roomOptions: Omit<RoomOptions, 'storage' | 'log' | 'initialSnapshot'>;
 
   constructor(options: RoomManagerOptions) {
     this.createStorage = options.createStorage;
+    this.createLog = options.createLog;
     this.idleTimeout = options.idleTimeout ?? 30_000;
     if (!Number.isFinite(this.idleTimeout) || this.idleTimeout < 0)
       throw new RangeError('idleTimeout must be a number >= 0');
@@ -60,6 +67,10 @@ export class RoomManager {
       }
       const room = await entry.room;
       if (entry.closing !== undefined || this.entries.get(roomId) !== entry) continue;
+      if (room.isClosed()) {
+        this.retire(entry, room);
+        continue;
+      }
       // A caller is about to connect: give it a full idle period to do so.
       this.armIdleTimer(entry);
       return room;
@@ -102,9 +113,12 @@ export class RoomManager {
     const storage = this.createStorage(entry.roomId);
     entry.storage = storage;
     const userReleased = this.roomOptions.onReleased;
-    const room = new Room({
+    const userFailed = this.roomOptions.onFailed;
+    const log = this.createLog?.(entry.roomId);
+    const room: Room = new Room({
       ...this.roomOptions,
       storage,
+      ...(log === undefined ? {} : { log }),
       onSessionRemoved: (r, info) => {
         userRemoved?.(r, info);
         if (info.remaining === 0) this.armIdleTimer(entry);
@@ -112,6 +126,10 @@ export class RoomManager {
       onReleased: (r) => {
         userReleased?.(r);
         this.armIdleTimer(entry);
+      },
+      onFailed: (r, error) => {
+        userFailed?.(r, error);
+        this.retire(entry, r);
       },
     });
     await room.load();
@@ -152,6 +170,19 @@ export class RoomManager {
         entry.closing = undefined;
         return false;
       }
+      await room.close();
+      if (this.entries.get(entry.roomId) === entry) this.entries.delete(entry.roomId);
+      await this.closeStorage(entry);
+      return true;
+    })();
+  }
+
+  /** Forgets a room that closed itself (its log failed) once its close finished; the next getRoom reloads it. */
+  private retire(entry: EntryState, room: Room): void {
+    if (entry.timer !== undefined) clearTimeout(entry.timer);
+    entry.timer = undefined;
+    if (entry.closing !== undefined) return;
+    entry.closing = (async () => {
       await room.close();
       if (this.entries.get(entry.roomId) === entry) this.entries.delete(entry.roomId);
       await this.closeStorage(entry);

@@ -5,11 +5,13 @@
  *   is at most one timed save per window and each save writes the state of the moment it runs.
  * - Saves never overlap: a save requested while one runs waits for it.
  * - A failed save is reported and the document stays dirty: the next change (or `flush`) retries it.
+ * - `stop()` ends saving for good (a failed room must not save what its log did not keep).
  */
 export class SaveScheduler {
   private dirty = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(
     private readonly save: () => Promise<void>,
@@ -24,7 +26,7 @@ export class SaveScheduler {
 
   markDirty(): void {
     this.dirty = true;
-    if (this.timer !== undefined) return;
+    if (this.timer !== undefined || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.run().catch(this.report);
@@ -43,9 +45,16 @@ export class SaveScheduler {
     this.timer = undefined;
   }
 
+  /** Never saves again (later `flush` calls resolve at once); resolves once a running save finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.cancel();
+    while (this.running !== undefined) await this.running.catch(() => undefined);
+  }
+
   private async run(): Promise<void> {
     while (this.running !== undefined) await this.running.catch(() => undefined);
-    if (!this.dirty) return;
+    if (!this.dirty || this.stopped) return;
     this.dirty = false;
     const saving = this.save().catch((error: unknown) => {
       this.dirty = true;

@@ -1,10 +1,15 @@
 import type { PatchBroadcast } from '@p3/protocol';
 import type { Session } from './Session.js';
 
-/** The accepted sessions of a room, counted per client, and the fan-out to them (encode once, send many). */
+/**
+ * The accepted sessions of a room, counted per client, and the fan-out to them (encode once, send many). Every
+ * text goes through `send` (the room's: at once, or through its durable outbox).
+ */
 export class SessionRegistry {
   private readonly sessions = new Map<string, Session>();
   private readonly perClient = new Map<string, number>();
+
+  constructor(private readonly send: (session: Session, text: string) => void) {}
 
   get size(): number {
     return this.sessions.size;
@@ -52,13 +57,13 @@ export class SessionRegistry {
     for (const session of this.sessions.values()) {
       if (session === except) continue;
       if (session.synced)
-        session.sendText((synced ??= JSON.stringify({ type: 'patch', ...body, timestamp })));
-      else session.sendText((unsynced ??= JSON.stringify({ type: 'patch', ...body, timestamp: 0 })));
+        this.send(session, (synced ??= JSON.stringify({ type: 'patch', ...body, timestamp })));
+      else this.send(session, (unsynced ??= JSON.stringify({ type: 'patch', ...body, timestamp: 0 })));
     }
   }
 
   broadcastClientCount(): void {
     const text = JSON.stringify({ type: 'clientCount', count: this.sessions.size });
-    for (const session of this.sessions.values()) session.sendText(text);
+    for (const session of this.sessions.values()) this.send(session, text);
   }
 }

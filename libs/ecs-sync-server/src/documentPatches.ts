@@ -14,9 +14,22 @@ export function nonEmptyPatches(patches: readonly Patch[] | undefined): Patch[] 
  */
 export function applyDocumentPatches(store: FieldStore, patches: readonly Patch[]): number {
   if (patches.length === 0) return store.version;
-  const timestamp = store.version + 1;
+  return applyDocumentPatchesAt(store, patches, store.version + 1);
+}
+
+/**
+ * Applies the document patches of one message at a given timestamp, exactly as `applyDocumentPatches` did when
+ * it was first applied: the replay of a logged change ([LOG-2]). The store's version becomes `timestamp`.
+ */
+export function applyDocumentPatchesAt(
+  store: FieldStore,
+  patches: readonly Patch[],
+  timestamp: number,
+): number {
   for (const patch of patches) {
     for (const [key, data] of Object.entries(patch)) store.write(key, data, timestamp);
   }
+  // A logged change always wrote something; this only keeps the version exact for one that did not.
+  if (store.version < timestamp) store.applyChanges([], timestamp);
   return timestamp;
 }

@@ -19,6 +19,7 @@ export type {
   VersionMismatchResponse,
 } from './types.js';
 export { isClosableStorage, type ClosableStorage, type SyncStorage } from './storage/SyncStorage.js';
+export type { ChangeLog, LoggedChange } from './storage/ChangeLog.js';
 export { MemoryStorage } from './storage/MemoryStorage.js';
 export { FileStorage, type FileStorageFs, type FileStorageOptions } from './storage/FileStorage.js';
 export { PostgresStorage, type PostgresStorageOptions } from './storage/PostgresStorage.js';

@@ -163,3 +163,28 @@ describe('[FILE-1] FileStorage', () => {
     expect(opened).toEqual(['file:wx', 'dir:r']);
   });
 });
+
+describe('[FILE-2] FileStorage cleans up after crashed saves', () => {
+  it("[FILE-2] the first load deletes the temp files its room's crashed saves left, never another room's files", async () => {
+    await new FileStorage({ dir, roomId: 'r' }).save(sampleSnapshot(1));
+    const orphans = ['.r.json.4242.0b0c6d2e-6a3b-4a8e-9d55-3f1f0f7a1c11.tmp', '.r.json.1.x.tmp'];
+    // Temp files of rooms `r.json.x` and `r2`, and files that only look alike.
+    const others = [
+      '.r.json.x.json.4242.0000.tmp',
+      '.r2.json.4242.0000.tmp',
+      '.r.json.4242.0000.tmp.bak',
+      'r.json.4242.0000.tmp',
+      'notes.txt',
+    ];
+    for (const name of [...orphans, ...others]) await fsp.writeFile(join(dir, name), '{"torn');
+    expect(await new FileStorage({ dir, roomId: 'r' }).load()).toEqual(sampleSnapshot(1));
+    expect(await list()).toEqual(['r.json', ...others].sort());
+  });
+
+  it('[FILE-2] a room never saved loads null, with or without its directory, and its orphans still go', async () => {
+    expect(await new FileStorage({ dir: join(dir, 'missing'), roomId: 'r' }).load()).toBeNull();
+    await fsp.writeFile(join(dir, '.r.json.77.abc.tmp'), '{"torn');
+    expect(await new FileStorage({ dir, roomId: 'r' }).load()).toBeNull();
+    expect(await list()).toEqual([]);
+  });
+});

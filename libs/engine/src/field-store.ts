@@ -1,4 +1,5 @@
 import type { FieldValue } from '@p3/protocol';
+import type { StoreLogChange } from './store-log.js';
 import { UndoKind, type RevertStep, type UndoLog } from './undo-log.js';
 
 /** The existence marker of a key. `false` is a tombstone; a write without it implies `true` (seed 003). */
@@ -37,6 +38,10 @@ interface Entry {
   maxVersion: number;
   /** What the store's user derived from this key once and for all (the world: its entity type). */
   memo: unknown;
+  /** Listed for the next `takeLogChanges` (see `trackLog`). */
+  logDirty: boolean;
+  /** The next log change of this key carries the whole entry (created since the last take). */
+  logWhole: boolean;
 }
 
 /** Everything about one key that changed after a version. */
@@ -108,6 +113,12 @@ export class FieldStore {
   private undo: UndoLog | undefined;
   private session = 0;
   private readonly dirty: Entry[] = [];
+  /** Entries changed since the last `takeLogChanges`; undefined while nobody logs the store. */
+  private logDirty: Entry[] | undefined;
+  /** A rollback ran since the last take: values and versions went back, so changed keys are logged whole. */
+  private logRewound = false;
+  /** Store version at the last take: a key's fields written after it are what changed. */
+  private logSince = 0;
 
   /** Highest version applied. */
   get version(): number {
@@ -220,6 +231,7 @@ export class FieldStore {
 
   /** Reverts a recorded log (newest step first). The log stays as it is (clear it to reuse it). */
   rollback(log: UndoLog): void {
+    if (this.logDirty !== undefined) this.markRolledBack(log);
     for (let i = log.length - 1; i >= 0; i--) {
       switch (log.kind(i)) {
         case UndoKind.CellAbsent: {
@@ -268,6 +280,70 @@ export class FieldStore {
           break;
       }
     }
+  }
+
+  /** Before a rollback: every key it restores goes to the log whole (values and versions go back). */
+  private markRolledBack(log: UndoLog): void {
+    this.logRewound = true;
+    for (let i = 0; i < log.length; i++) {
+      const kind = log.kind(i);
+      if (kind === UndoKind.Store || kind === UndoKind.Revert) continue;
+      const entry = this.entries.get(log.key(i));
+      if (entry !== undefined && !entry.logDirty) this.markLog(entry);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Change log (what a durable room log records after each step)
+
+  /**
+   * Starts recording which keys change, for `takeLogChanges`. Off by default: a store nobody logs pays nothing
+   * for it. Call it on a store at rest (between ticks).
+   */
+  trackLog(): void {
+    this.logDirty ??= [];
+    this.logSince = this.currentVersion;
+  }
+
+  /**
+   * What changed since the last call (or `trackLog`), in the order keys were first changed: applied with
+   * `applyStoreLogChanges` to the store's state at the last call, it gives the state now (versions, tombstones and
+   * the prune horizon included). A key written normally lists only the fields written since (they carry versions
+   * above the last call's); a key created, deleted or rolled back since is listed whole, and a key that left the
+   * store (its creation rolled back, its tombstone pruned) as gone.
+   */
+  takeLogChanges(): StoreLogChange[] {
+    const list = this.logDirty;
+    if (list === undefined || list.length === 0) return [];
+    this.logDirty = [];
+    const since = this.logSince;
+    const rewound = this.logRewound;
+    this.logSince = this.currentVersion;
+    this.logRewound = false;
+    const out: StoreLogChange[] = [];
+    for (const entry of list) {
+      entry.logDirty = false;
+      const whole = entry.logWhole || rewound || entry.clearedAt > since;
+      entry.logWhole = false;
+      const live = this.entries.get(entry.key);
+      if (live !== entry) {
+        // A replacement entry of the same key is listed on its own (its creation marked it).
+        if (live === undefined) out.push({ key: entry.key, kind: 'gone' });
+        continue;
+      }
+      const fields = record<FieldValue>();
+      const versions = record<number>();
+      let any = false;
+      for (const [field, cell] of entry.fields) {
+        if (!whole && cell.version <= since) continue;
+        fields[field] = cell.value;
+        versions[field] = cell.version;
+        any = true;
+      }
+      if (whole) out.push({ key: entry.key, kind: 'entry', fields, versions, clearedAt: entry.clearedAt });
+      else if (any) out.push({ key: entry.key, kind: 'fields', fields, versions });
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -421,6 +497,7 @@ export class FieldStore {
       if (!entry.exists && entry.clearedAt < before) {
         entry.alive = false;
         this.entries.delete(key);
+        if (this.logDirty !== undefined && !entry.logDirty) this.markLog(entry);
         pruned++;
       }
     }
@@ -476,6 +553,8 @@ export class FieldStore {
         clearedAt,
         maxVersion,
         memo: undefined,
+        logDirty: false,
+        logWhole: false,
       });
     }
     return store;
@@ -498,6 +577,8 @@ export class FieldStore {
         clearedAt: 0,
         maxVersion: version,
         memo: undefined,
+        logDirty: false,
+        logWhole: this.logDirty !== undefined,
       };
       this.entries.set(key, entry);
       if (this.undo !== undefined) this.undo.pushEntryAbsent(key);
@@ -512,7 +593,13 @@ export class FieldStore {
     }
     if (version > entry.maxVersion) entry.maxVersion = version;
     if (version > this.currentVersion) this.currentVersion = version;
+    if (this.logDirty !== undefined && !entry.logDirty) this.markLog(entry);
     return entry;
+  }
+
+  private markLog(entry: Entry): void {
+    entry.logDirty = true;
+    this.logDirty?.push(entry);
   }
 
   /** `cell`: the field's cell when the caller already looked it up (a missing cell is looked up again: rare). */

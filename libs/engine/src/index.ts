@@ -14,3 +14,5 @@ export * from './world.js';
 export * from './sequence-receiver.js';
 export * from './outbound-log.js';
 export { TYPE, OWNER, INPUT } from './internal-fields.js';
+export * from './store-log.js';
+export * from './world-log.js';

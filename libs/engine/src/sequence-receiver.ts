@@ -16,10 +16,25 @@ interface StampState {
 }
 
 interface EmitterState {
+  readonly emitter: string;
   current: StampState;
   previous: StampState | undefined;
   /** When it was last heard from, on the receiver's own counter (eviction order). */
   heard: number;
+  /** Listed in `changed` since the last `takeChanges` (see `trackChanges`). */
+  changed: boolean;
+}
+
+/**
+ * One stamp's receiving state at rest: `[stamp, contiguous, ...ahead]` (sequence numbers received out of order
+ * after the contiguous point). Plain JSON, so it travels in room logs and snapshots.
+ */
+export type StampExport = readonly number[];
+
+/** An emitter's receiving state at rest: the current stamp, and the one before it while it is still honoured. */
+export interface EmitterExport {
+  readonly current: StampExport;
+  readonly previous?: StampExport;
 }
 
 export interface SequenceReceiverOptions {
@@ -46,6 +61,8 @@ export class SequenceReceiver {
   private readonly window: number;
   private readonly maxRanges: number;
   private readonly maxEmitters: number;
+  /** Emitters whose state may have changed since the last `takeChanges`, and forgotten ones (undefined state). */
+  private changed: Array<EmitterState | string> | undefined;
 
   constructor(options: SequenceReceiverOptions = {}) {
     this.window = options.window ?? 4096;
@@ -96,7 +113,63 @@ export class SequenceReceiver {
   }
 
   forget(emitter: string): void {
-    this.emitters.delete(emitter);
+    if (this.emitters.delete(emitter)) this.changed?.push(emitter);
+  }
+
+  /**
+   * Starts recording which emitters change, for a durable log of the receiver (`takeChanges`). Off by default:
+   * a receiver nobody logs pays nothing for it.
+   */
+  trackChanges(): void {
+    this.changed ??= [];
+  }
+
+  /**
+   * The state of every emitter heard from (or forgotten: `undefined`) since the last call, for a log record that,
+   * applied with `restore` after the previous ones, rebuilds this receiver exactly.
+   */
+  takeChanges(): Array<readonly [emitter: string, state: EmitterExport | undefined]> {
+    const changed = this.changed;
+    if (changed === undefined || changed.length === 0) return [];
+    this.changed = [];
+    const out: Array<readonly [string, EmitterExport | undefined]> = [];
+    for (const item of changed) {
+      if (typeof item === 'string') {
+        if (!this.emitters.has(item)) out.push([item, undefined]);
+        continue;
+      }
+      item.changed = false;
+      // Forgotten since (evicted or `forget`), or replaced by a new state for the same emitter: listed by name.
+      if (this.emitters.get(item.emitter) === item) out.push([item.emitter, exportEmitter(item)]);
+    }
+    return out;
+  }
+
+  /** Every emitter's state (for a snapshot). */
+  exportAll(): Array<readonly [emitter: string, state: EmitterExport]> {
+    return [...this.emitters.values()].map((e) => [e.emitter, exportEmitter(e)] as const);
+  }
+
+  /**
+   * Restores emitters from a snapshot's `exportAll` and log records' `takeChanges`, applied in order (undefined
+   * forgets). Restored emitters count as least recently heard, in the order given.
+   */
+  restore(states: Iterable<readonly [emitter: string, state: EmitterExport | undefined]>): void {
+    for (const [emitter, state] of states) {
+      if (state === undefined) {
+        this.emitters.delete(emitter);
+        continue;
+      }
+      this.emitters.delete(emitter);
+      this.emitters.set(emitter, {
+        emitter,
+        current: importStamp(state.current),
+        previous: state.previous === undefined ? undefined : importStamp(state.previous),
+        heard: ++this.heardCount,
+        changed: false,
+      });
+    }
+    while (this.emitters.size > this.maxEmitters) this.evictLeastRecent();
   }
 
   /**
@@ -107,12 +180,21 @@ export class SequenceReceiver {
     const e = this.emitters.get(emitter);
     if (!e) {
       const current = fresh(stamp);
-      this.emitters.set(emitter, { current, previous: undefined, heard: ++this.heardCount });
+      const created: EmitterState = {
+        emitter,
+        current,
+        previous: undefined,
+        heard: ++this.heardCount,
+        changed: false,
+      };
+      this.emitters.set(emitter, created);
+      this.markChanged(created);
       if (this.emitters.size > this.maxEmitters) this.evictLeastRecent();
       return current;
     }
     // A counter, not a move to the end of the map on every message: eviction is rare, hearing is not.
     e.heard = ++this.heardCount;
+    if (this.changed !== undefined && !e.changed) this.markChanged(e);
     if (stamp === e.current.stamp) return e.current;
     if (stamp > e.current.stamp) {
       e.previous = e.current.stamp === stamp - 1 ? e.current : fresh(stamp - 1);
@@ -134,7 +216,13 @@ export class SequenceReceiver {
         oldest = emitter;
       }
     }
-    if (oldest !== undefined) this.emitters.delete(oldest);
+    if (oldest !== undefined) this.forget(oldest);
+  }
+
+  private markChanged(e: EmitterState): void {
+    if (this.changed === undefined) return;
+    e.changed = true;
+    this.changed.push(e);
   }
 
   private missing(state: StampState): Array<readonly [number, number]> {
@@ -155,4 +243,43 @@ export class SequenceReceiver {
 
 function fresh(stamp: number): StampState {
   return { stamp, contiguous: 0, ahead: new Set(), highest: 0 };
+}
+
+function exportStamp(state: StampState): StampExport {
+  return state.ahead.size === 0
+    ? [state.stamp, state.contiguous]
+    : [state.stamp, state.contiguous, ...[...state.ahead].sort((a, b) => a - b)];
+}
+
+function exportEmitter(e: EmitterState): EmitterExport {
+  return e.previous === undefined
+    ? { current: exportStamp(e.current) }
+    : { current: exportStamp(e.current), previous: exportStamp(e.previous) };
+}
+
+function importStamp(data: StampExport): StampState {
+  const [stamp = 0, contiguous = 0, ...ahead] = data;
+  let highest = contiguous;
+  for (const seq of ahead) if (seq > highest) highest = seq;
+  return { stamp, contiguous, ahead: new Set(ahead), highest };
+}
+
+/**
+ * The ack a receiver in state `e` gives for `stamp` (what `SequenceReceiver.ack` answers), from its exported state:
+ * hosts that acknowledge only what is durable keep the export of the last durable record and answer from it.
+ */
+export function ackOfExport(e: EmitterExport, stamp: number, maxRanges = 64): SequenceAck | undefined {
+  const state = e.current[0] === stamp ? e.current : e.previous?.[0] === stamp ? e.previous : undefined;
+  if (state === undefined) return undefined;
+  const [, contiguous = 0, ...ahead] = state;
+  const missing: Array<readonly [number, number]> = [];
+  let expected = contiguous + 1;
+  for (const seq of ahead) {
+    if (seq > expected) {
+      missing.push([expected, seq - 1]);
+      if (missing.length >= maxRanges) break;
+    }
+    expected = seq + 1;
+  }
+  return { stamp, seq: contiguous, missing };
 }

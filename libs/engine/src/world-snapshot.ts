@@ -1,5 +1,6 @@
 import type { EntityUpdate, FieldValue, Frame, FrameType, GameEvent, InputState } from '@p3/protocol';
 import type { CompiledSchema } from './compiled-schema.js';
+import type { Command } from './commands.js';
 import { FieldStore, type StoreSnapshot } from './field-store.js';
 import { EXISTS, INPUT, OWNER, TYPE } from './internal-fields.js';
 import type { ConnectionInfo } from './world-definition.js';
@@ -18,7 +19,16 @@ export interface WorldSnapshot {
   readonly frames: readonly SnapshotFrame[];
   readonly tombstones: ReadonlyArray<{ readonly id: string; readonly deletedAt: number }>;
   readonly horizon: number;
+  /**
+   * Commands accepted for frames after `frame` (client ops stamped ahead, server calls, joins and leaves), in
+   * application order: a restored world applies them at their frames (or at its next frame when those passed).
+   * Absent in snapshots of older versions.
+   */
+  readonly pending?: readonly PendingCommand[];
 }
+
+/** A scheduled command at rest: what `Command` holds, without the live store reference. */
+export type PendingCommand = Command extends infer C ? (C extends Command ? Omit<C, 'entry'> : never) : never;
 
 export interface SnapshotEntity {
   readonly id: string;
@@ -54,6 +64,13 @@ export interface SnapshotFrame {
 
 const metadata = new Set([EXISTS, TYPE, OWNER, INPUT]);
 
+/** The scheduled commands of a world at rest: each without its live store reference. */
+export function toPendingCommand(command: Command): PendingCommand {
+  if (!('entry' in command)) return command;
+  const { entry: _entry, ...rest } = command;
+  return rest;
+}
+
 export function toWorldSnapshot(
   store: FieldStore,
   schema: CompiledSchema,
@@ -61,8 +78,41 @@ export function toWorldSnapshot(
   tickRate: number,
   connections: readonly ConnectionInfo[],
   frames: readonly Frame[],
+  pending: readonly PendingCommand[] = [],
 ): WorldSnapshot {
-  const raw = store.snapshot();
+  return worldSnapshotOf(store.snapshot(), {
+    frame,
+    tickRate,
+    connections,
+    frames: frames.map((f) => ({
+      id: f.id,
+      type: f.type,
+      globalTimeDesynced: f.time,
+      events: f.events,
+      entityUpdates: f.entities,
+      removed: f.removed,
+    })),
+    pending,
+    knows: (typeName) => schema.type(typeName) !== undefined,
+  });
+}
+
+/**
+ * A world snapshot from a raw store snapshot (entries with internal fields) and the rest of the world's state.
+ * `knows` filters entity types (a world drops types its schema no longer has); without it every type is kept.
+ */
+export function worldSnapshotOf(
+  raw: StoreSnapshot,
+  rest: {
+    readonly frame: number;
+    readonly tickRate: number;
+    readonly connections: readonly ConnectionInfo[];
+    readonly frames: readonly SnapshotFrame[];
+    readonly pending: readonly PendingCommand[];
+    readonly knows?: (typeName: string) => boolean;
+  },
+): WorldSnapshot {
+  const { frame } = rest;
   const entities: SnapshotEntity[] = [];
   const tombstones: { id: string; deletedAt: number }[] = [];
   const owned = new Map<string, string[]>();
@@ -72,7 +122,7 @@ export function toWorldSnapshot(
       continue;
     }
     const typeName = entry.fields[TYPE];
-    if (typeof typeName !== 'string' || !schema.type(typeName)) continue;
+    if (typeof typeName !== 'string' || (rest.knows !== undefined && !rest.knows(typeName))) continue;
     const data: Record<string, FieldValue> = {};
     for (const [name, value] of Object.entries(entry.fields)) if (!metadata.has(name)) data[name] = value;
     const owner = entry.fields[OWNER];
@@ -92,37 +142,32 @@ export function toWorldSnapshot(
   return {
     format: 'p3.world/1',
     frame,
-    tickRate,
+    tickRate: rest.tickRate,
     entities,
-    connections: connections.map((c) => ({
+    connections: rest.connections.map((c) => ({
       id: c.id,
       firstSeen: c.firstSeen,
       lastSeen: c.lastSeen,
       entities: owned.get(c.id) ?? [],
     })),
-    frames: frames.map((f) => ({
-      id: f.id,
-      type: f.type,
-      globalTimeDesynced: f.time,
-      events: f.events,
-      entityUpdates: f.entities,
-      removed: f.removed,
-    })),
+    frames: rest.frames,
     tombstones,
     horizon: raw.horizon,
+    ...(rest.pending.length > 0 ? { pending: rest.pending } : {}),
   };
 }
 
-export function restoreWorldState(
+/** The raw store state of a world snapshot (internal fields included). `knows` filters entity types. */
+export function storeSnapshotOf(
   snapshot: WorldSnapshot,
-  schema: CompiledSchema,
-): { store: FieldStore; connections: ConnectionInfo[]; frames: Frame[] } {
+  knows?: (typeName: string) => boolean,
+): StoreSnapshot {
   const entries: Record<
     string,
     { fields: Record<string, FieldValue>; versions: Record<string, number>; clearedAt?: number }
   > = {};
   for (const e of snapshot.entities) {
-    if (!schema.type(e.typeName)) continue;
+    if (knows !== undefined && !knows(e.typeName)) continue;
     const fields: Record<string, FieldValue> = {
       [EXISTS]: true,
       [TYPE]: e.typeName,
@@ -141,9 +186,17 @@ export function restoreWorldState(
       clearedAt: t.deletedAt,
     };
   }
-  const storeSnapshot: StoreSnapshot = { version: snapshot.frame, horizon: snapshot.horizon, entries };
+  return { version: snapshot.frame, horizon: snapshot.horizon, entries };
+}
+
+export function restoreWorldState(
+  snapshot: WorldSnapshot,
+  schema: CompiledSchema,
+): { store: FieldStore; connections: ConnectionInfo[]; frames: Frame[] } {
   return {
-    store: FieldStore.fromSnapshot(storeSnapshot),
+    store: FieldStore.fromSnapshot(
+      storeSnapshotOf(snapshot, (typeName) => schema.type(typeName) !== undefined),
+    ),
     connections: snapshot.connections.map((c) => ({
       id: c.id,
       firstSeen: c.firstSeen,

@@ -27,7 +27,14 @@ import type { UndoLog } from './undo-log.js';
 import { uuidv7 } from './uuid.js';
 import type { ConnectionInfo, Entity, TickContext, WorldDefinition } from './world-definition.js';
 import { entityUpdatesSince, fullEntityUpdate } from './world-delta.js';
-import { restoreWorldState, toWorldSnapshot, type WorldSnapshot } from './world-snapshot.js';
+import type { ConnectionGone, WorldLogRecord } from './world-log.js';
+import {
+  restoreWorldState,
+  toPendingCommand,
+  toWorldSnapshot,
+  type PendingCommand,
+  type WorldSnapshot,
+} from './world-snapshot.js';
 
 export interface WorldOptions {
   /** Ticks per second. Default 30. */
@@ -40,6 +47,12 @@ export interface WorldOptions {
   readonly epochMs?: number;
   /** How far ahead of the current frame ops may be stamped. Default max(bufferFrame, tickRate). */
   readonly maxLeadFrames?: number;
+  /**
+   * With a snapshot: continue at this frame (at least the snapshot's) instead of the snapshot's own. Frames in
+   * between were issued by an earlier run whose changes after the snapshot are lost (a crash): they are never
+   * issued again, and a delta asked from one of them is answered with the full state.
+   */
+  readonly resumeFrame?: number;
 }
 
 export interface StepResult {
@@ -103,6 +116,13 @@ export class World implements EntityHost {
   private readonly handles = new Map<string, EntityHandle>();
   // Network-level state: not simulation, never rewound.
   private readonly coverage = new Map<string, number>();
+  /** Frames issued by an earlier run and lost with it (see `WorldOptions.resumeFrame`): deltas from them are full. */
+  private lost: { readonly after: number; readonly through: number } | undefined;
+  // Change log (see `trackLog`): commands scheduled ahead and connections changed since the last record.
+  private logging = false;
+  private loggedPending: Command[] = [];
+  private readonly loggedConnections = new Set<string>();
+  private connectionsRewound = false;
   // Per-tick state.
   private inTick = false;
   private tickFrame = 0;
@@ -132,6 +152,12 @@ export class World implements EntityHost {
       for (const c of restored.connections) this.simConnections.set(c.id, { ...c });
       for (const frame of restored.frames) this.ring.set({ frame, commands: [], undo: undefined });
       this.rebuildIndexes();
+      const resume = options.resumeFrame ?? snapshot.frame;
+      if (resume > snapshot.frame) {
+        this.lost = { after: snapshot.frame, through: resume };
+        this.current = resume;
+      }
+      this.restorePending(snapshot.pending ?? []);
     } else {
       this.store = new FieldStore();
       this.current = 0;
@@ -375,6 +401,7 @@ export class World implements EntityHost {
     this.tickRejections = [];
     this.tickErrors = [];
     const id = this.current + 1;
+    if (this.resimFrom !== undefined && this.logging) this.connectionsRewound = true;
     const corrections = this.resimFrom === undefined ? [] : this.resimulate(this.resimFrom);
     if (corrections.length > 0) {
       this.corrections.push({ issuedAt: id, from: corrections[0]!.id });
@@ -444,6 +471,7 @@ export class World implements EntityHost {
         if (this.simConnections.has(command.connectionId)) return;
         const connection: SimConnection = { id: command.connectionId, firstSeen: id, lastSeen: id };
         this.simConnections.set(connection.id, connection);
+        if (this.logging) this.loggedConnections.add(connection.id);
         this.store.recordRevert(forgetConnection, { connections: this.simConnections, connection });
         if (this.definition.onConnect) this.guarded(() => this.definition.onConnect!(ctx, { ...connection }));
         return;
@@ -459,6 +487,7 @@ export class World implements EntityHost {
         }
         this.simConnections.delete(connection.id);
         this.store.recordRevert(restoreConnection, { connections: this.simConnections, connection });
+        if (this.logging) this.loggedConnections.add(connection.id);
         return;
       }
       case 'create': {
@@ -691,6 +720,8 @@ export class World implements EntityHost {
    * after `frame` rewrote older frames (their versions are those frames' ids), so the delta reaches back before them.
    */
   changesSince(frame: number): DeltaState {
+    if (this.lost !== undefined && frame > this.lost.after && frame <= this.lost.through)
+      return { complete: false, entities: this.fullState(), removed: [] };
     let since = frame;
     for (const c of this.corrections) if (c.issuedAt > frame) since = Math.min(since, c.from - 1);
     return (
@@ -711,7 +742,86 @@ export class World implements EntityHost {
       this.tickRate,
       this.connections(),
       this.frames(),
+      this.pendingCommands(),
     );
+  }
+
+  /** Commands scheduled for frames ahead, in the order they will apply. */
+  private pendingCommands(): PendingCommand[] {
+    const commands: Command[] = [];
+    for (const list of this.scheduled.values()) for (const command of list) commands.push(command);
+    return commands.sort((a, b) => a.frame - b.frame || a.order - b.order).map(toPendingCommand);
+  }
+
+  /**
+   * Re-schedules a snapshot's pending commands: at their frames, or at the next frame when those passed (a world
+   * resumed after lost frames). Each keeps its arrival order, which identifies it in log records too (recovery
+   * drops a command listed both in a snapshot and in a record after it): new commands are numbered after them.
+   */
+  private restorePending(pending: readonly PendingCommand[]): void {
+    for (const command of pending) if (command.order > this.order) this.order = command.order;
+    for (const command of pending) {
+      const frame = Math.max(command.frame, this.current + 1);
+      const restored = (frame === command.frame ? command : { ...command, frame }) as Command;
+      if (restored.kind === 'create')
+        this.pendingCreates.set(restored.entityId, { owner: restored.owner, frame });
+      const list = this.scheduled.get(frame);
+      if (list) list.push(restored);
+      else this.scheduled.set(frame, [restored]);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Change log
+
+  /**
+   * Starts recording changes for a durable log: from now on `takeLogRecord` after each `step` returns what the
+   * step changed. Off by default (a world nobody logs pays nothing). Call it between steps.
+   */
+  trackLog(): void {
+    if (this.logging) return;
+    this.logging = true;
+    this.store.trackLog();
+  }
+
+  /**
+   * What changed since the previous call (entities, connections, commands scheduled ahead), or undefined when
+   * nothing did. Take it after every `step` (and before any other write): a record covers whole steps.
+   */
+  takeLogRecord(): WorldLogRecord | undefined {
+    if (!this.logging) return undefined;
+    const entities = this.store.takeLogChanges();
+    let pending: PendingCommand[] | undefined;
+    if (this.loggedPending.length > 0) {
+      for (const command of this.loggedPending) {
+        if (command.frame > this.current) (pending ??= []).push(toPendingCommand(command));
+      }
+      this.loggedPending = [];
+    }
+    let connections: Array<ConnectionInfo | ConnectionGone> | undefined;
+    const whole = this.connectionsRewound;
+    if (whole) {
+      connections = this.connections();
+    } else if (this.loggedConnections.size > 0) {
+      connections = [];
+      for (const id of this.loggedConnections) {
+        const c = this.simConnections.get(id);
+        connections.push(
+          c === undefined ? { id, gone: true } : { id, firstSeen: c.firstSeen, lastSeen: c.lastSeen },
+        );
+      }
+    }
+    this.loggedConnections.clear();
+    this.connectionsRewound = false;
+    if (entities.length === 0 && pending === undefined && connections === undefined) return undefined;
+    return {
+      frame: this.current,
+      horizon: this.store.horizon,
+      entities,
+      ...(connections === undefined ? {} : { connections }),
+      ...(whole ? { connectionsWhole: true as const } : {}),
+      ...(pending === undefined ? {} : { pending }),
+    };
   }
 
   /** Forgets removed entities older than `frame` (deltas since an older frame become full states). */
@@ -785,6 +895,7 @@ export class World implements EntityHost {
     if (!connection || connection.lastSeen === frame) return;
     this.store.recordRevert(restoreLastSeen, connection, connection.lastSeen);
     connection.lastSeen = frame;
+    if (this.logging) this.loggedConnections.add(connectionId);
   }
 
   /** A refusal, or undefined when ops may target `frame` (no Result allocated on the submit hot path). */
@@ -860,6 +971,7 @@ export class World implements EntityHost {
       let list = this.scheduled.get(command.frame);
       if (!list) this.scheduled.set(command.frame, (list = []));
       list.push(command);
+      if (this.logging) this.loggedPending.push(command);
     } else {
       this.ring.get(command.frame)!.commands.push(command);
       this.resimFrom = this.resimFrom === undefined ? command.frame : Math.min(this.resimFrom, command.frame);

@@ -1,12 +1,14 @@
 import { CloseCode, ErrorCode, P3Error, PROTOCOL_VERSION, type ClientMessage } from '@p3/protocol';
-import type { WorldDefinition, WorldSnapshot } from '@p3/engine';
+import type { WorldDefinition } from '@p3/engine';
 import type { Logger } from 'pino';
 import type { Clock } from './ports/clock.js';
+import type { RoomLog } from './ports/room-log.js';
 import type { RoomOutput } from './ports/room-output.js';
 import type { Cancel, Scheduler } from './ports/scheduler.js';
 import type { RoomKey, SnapshotStore } from './ports/snapshot-store.js';
 import { randomSeed } from './random-id.js';
 import type { JoinRequest, JoinResult, RoomService } from './room-service.js';
+import { recoverTickedRoom, resumeFrame, tickedRoomSnapshotOf } from './ticked-room-state.js';
 import { TickedRoom, type RoomEvents } from './ticked-room.js';
 
 export interface RoomHostOptions {
@@ -17,6 +19,12 @@ export interface RoomHostOptions {
   readonly clock: Clock;
   readonly scheduler: Scheduler;
   readonly store: SnapshotStore;
+  /**
+   * The room log (durability `log`): each step's changes are appended before anything they hold is acknowledged,
+   * a room recovers as its latest snapshot plus the records after it, and each saved snapshot truncates the log.
+   * Without it (durability `snapshot`) a crash loses what changed since the last snapshot.
+   */
+  readonly log?: RoomLog;
   readonly output: RoomOutput;
   readonly events?: RoomEvents;
   readonly logger?: Logger;
@@ -37,10 +45,8 @@ export interface RoomHostOptions {
 
 interface Hosted {
   readonly room: TickedRoom;
-  /** The team owning the room: set by its first authenticated member, kept in its snapshots. */
-  team: string | undefined;
-  savedTeam: string | undefined;
-  savedVersion: number;
+  /** `room.revision` at the last snapshot saved (or loaded): a room that did not move is not saved again. */
+  savedRevision: string;
   saving: Promise<void> | undefined;
   snapshotTimer: Cancel | undefined;
   idleTimer: Cancel | undefined;
@@ -109,8 +115,7 @@ export class RoomHost implements RoomService {
     }
     const team = request.principal?.team;
     if (team !== undefined) {
-      hosted.team ??= team;
-      if (hosted.team !== team) {
+      if (!hosted.room.claimTeam(team)) {
         return {
           ok: false,
           error: new P3Error(ErrorCode.Forbidden, `room ${request.key.room} belongs to another team`),
@@ -174,42 +179,52 @@ export class RoomHost implements RoomService {
       throw new P3Error(ErrorCode.QuotaExceeded, `this server hosts at most ${options.maxRooms} rooms`);
     }
     const stored = await options.store.load(key);
-    const snapshot = stored?.kind === 'world' ? (stored.data as WorldSnapshot) : undefined;
+    const base = tickedRoomSnapshotOf(stored);
+    const records = options.log ? await options.log.read(key, base?.world.frame ?? 0) : [];
     const world = typeof options.world === 'function' ? options.world(key) : options.world;
-    const tickRate = snapshot?.tickRate ?? options.tickRate;
+    const tickRate = base?.world.tickRate ?? options.tickRate;
     const wallNow = (options.wallClock ?? Date.now)();
+    // A room that ran before continues after every frame id it may have issued (see resumeFrame).
+    const restored =
+      base === null && records.length === 0 ? undefined : recoverTickedRoom(stored, records, tickRate);
+    const startFrame = restored === undefined ? 0 : resumeFrame(restored, wallNow, tickRate);
+    const room = new TickedRoom({
+      key,
+      world,
+      tickRate,
+      bufferFrame: options.bufferFrame,
+      clock: options.clock,
+      scheduler: options.scheduler,
+      output: options.output,
+      events: this.wrapEvents(key),
+      ...(restored === undefined ? {} : { restored, resumeFrame: startFrame }),
+      ...(options.log === undefined ? {} : { log: options.log }),
+      ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
+      seed: randomSeed(),
+      epochMs: wallNow - (startFrame * 1000) / tickRate,
+      resumeGraceMs: options.resumeGraceMs ?? 10_000,
+      maxCatchUpTicks: options.maxCatchUpTicks ?? 5,
+      tickPhase: this.nextTickPhase(),
+    });
     const hosted: Hosted = {
-      room: new TickedRoom({
-        key,
-        world,
-        tickRate,
-        bufferFrame: options.bufferFrame,
-        clock: options.clock,
-        scheduler: options.scheduler,
-        output: options.output,
-        events: this.wrapEvents(key),
-        ...(snapshot === undefined ? {} : { snapshot }),
-        seed: randomSeed(),
-        epochMs: wallNow - ((snapshot?.frame ?? 0) * 1000) / tickRate,
-        resumeGraceMs: options.resumeGraceMs ?? 10_000,
-        maxCatchUpTicks: options.maxCatchUpTicks ?? 5,
-        tickPhase: this.nextTickPhase(),
-      }),
-      team: stored?.team,
-      savedTeam: stored?.team,
-      savedVersion: snapshot?.frame ?? -1,
+      room,
+      // A room replayed from its log has state its snapshot lacks: it saves at its first interval.
+      savedRevision: records.length === 0 ? room.revision : '',
       saving: undefined,
       snapshotTimer: undefined,
       idleTimer: undefined,
     };
     this.hosted.set(keyOf(key), hosted);
-    hosted.room.start();
+    room.start();
     this.scheduleSnapshot(hosted, true);
     options.logger?.info(
       {
         room: key.room,
         tenant: key.tenant,
-        restoredFrame: snapshot?.frame ?? null,
+        restoredFrame: base?.world.frame ?? null,
+        logRecords: records.length,
+        recoveredFrame: restored?.world.frame ?? null,
+        frame: room.world.frame,
         protocol: PROTOCOL_VERSION,
       },
       'room opened',
@@ -230,6 +245,14 @@ export class RoomHost implements RoomService {
       error: (room, error) => {
         this.options.logger?.error({ err: error, room: key.room }, 'world logic threw during a tick');
         events.error?.(room, error);
+      },
+      logFailed: (room, error) => {
+        this.options.logger?.error(
+          { err: error, room: key.room },
+          'room log append failed: the room stops without a snapshot and reloads from storage on the next join',
+        );
+        this.failRoom(keyOf(key));
+        events.logFailed?.(room, error);
       },
     };
   }
@@ -255,28 +278,31 @@ export class RoomHost implements RoomService {
 
   private save(hosted: Hosted): Promise<void> {
     if (hosted.saving) return hosted.saving;
-    const world = hosted.room.world;
+    const { room } = hosted;
+    const world = room.world;
     const tombstoneFrames = this.options.tombstoneFrames ?? Math.ceil(world.tickRate * 300);
     if (world.frame > tombstoneFrames) world.pruneTombstones(world.frame - tombstoneFrames);
-    if (world.store.version === hosted.savedVersion && hosted.team === hosted.savedTeam)
-      return Promise.resolve();
-    const version = world.store.version;
+    const revision = room.revision;
+    if (revision === hosted.savedRevision) return Promise.resolve();
+    const state = room.snapshotState();
     const snapshot = {
       kind: 'world' as const,
-      version: world.frame,
+      version: state.world.frame,
       epoch: 0,
-      data: world.snapshot(),
-      ...(hosted.team === undefined ? {} : { team: hosted.team }),
+      data: state,
+      ...(state.team === undefined ? {} : { team: state.team }),
     };
+    const { log, logger } = this.options;
     hosted.saving = this.options.store
-      .save(hosted.room.key, snapshot)
-      .then(() => {
-        hosted.savedVersion = version;
-        hosted.savedTeam = snapshot.team;
+      .save(room.key, snapshot)
+      .then(async (outcome) => {
+        hosted.savedRevision = revision;
+        // The snapshot holds every record up to its frame: the log can forget them.
+        if (outcome === 'saved' && log) await log.truncate(room.key, snapshot.version);
       })
       .catch((error: unknown) => {
-        this.options.logger?.error(
-          { err: error, room: hosted.room.key.room },
+        logger?.error(
+          { err: error, room: room.key.room },
           'snapshot save failed; retrying at the next interval',
         );
       })
@@ -286,6 +312,26 @@ export class RoomHost implements RoomService {
     return hosted.saving;
   }
 
+  /** A room whose log failed: stopped at once, members told to reconnect, no snapshot (what it held is not durable). */
+  private failRoom(id: string): void {
+    const hosted = this.hosted.get(id);
+    if (!hosted) return;
+    this.hosted.delete(id);
+    this.stopRoom(hosted, { code: CloseCode.Internal, reason: 'room storage failed; reconnect' });
+  }
+
+  /** Stops a room's ticks and timers; closes its attached members with `close` when given. */
+  private stopRoom(hosted: Hosted, close?: { code: number; reason: string }): void {
+    const { room } = hosted;
+    room.stop();
+    hosted.snapshotTimer?.();
+    hosted.idleTimer?.();
+    if (close === undefined) return;
+    for (const member of room.getMembers()) {
+      if (member.attached) this.options.output.close(room.key, member.connectionId, close.code, close.reason);
+    }
+  }
+
   /** Stops a room and saves it; a join arriving meanwhile waits and reopens it from that snapshot. */
   private closeRoom(id: string, draining = false): Promise<void> {
     const hosted = this.hosted.get(id);
@@ -293,20 +339,12 @@ export class RoomHost implements RoomService {
     this.hosted.delete(id);
     const { room } = hosted;
     const closing = (async () => {
-      room.stop();
-      hosted.snapshotTimer?.();
-      hosted.idleTimer?.();
-      if (draining) {
-        for (const member of room.getMembers()) {
-          if (member.attached)
-            this.options.output.close(
-              room.key,
-              member.connectionId,
-              CloseCode.ServerDraining,
-              'server is shutting down; reconnect',
-            );
-        }
-      }
+      this.stopRoom(
+        hosted,
+        draining
+          ? { code: CloseCode.ServerDraining, reason: 'server is shutting down; reconnect' }
+          : undefined,
+      );
       await hosted.saving;
       await this.save(hosted);
       this.options.logger?.info({ room: room.key.room, frame: room.world.frame }, 'room closed');

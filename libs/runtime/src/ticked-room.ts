@@ -7,15 +7,24 @@ import {
   type EntityUpdate,
   type Frame,
   type OpsMessage,
+  type ServerMessage,
   type WelcomeMessage,
 } from '@p3/protocol';
 import { SequenceReceiver, World, type WorldDefinition, type WorldSnapshot } from '@p3/engine';
 import type { Clock } from './ports/clock.js';
+import type { RoomLog } from './ports/room-log.js';
 import type { RoomOutput } from './ports/room-output.js';
 import type { Cancel, Scheduler } from './ports/scheduler.js';
 import type { RoomKey } from './ports/snapshot-store.js';
 import { randomId } from './random-id.js';
+import { RoomJournal } from './room-journal.js';
 import type { JoinRequest, JoinResult, Principal } from './room-service.js';
+import type {
+  MemberGone,
+  MemberRecord,
+  TickedRoomLogRecord,
+  TickedRoomSnapshot,
+} from './ticked-room-state.js';
 
 export interface MemberInfo {
   readonly connectionId: string;
@@ -40,6 +49,13 @@ export interface RoomEvents {
    */
   ticked?(room: TickedRoom, timing: { readonly lateMs: number; readonly workMs: number }): void;
   error?(room: TickedRoom, error: unknown): void;
+  /**
+   * The room log refused a record (disk full, I/O error): nothing after it can be acknowledged. The room has
+   * stopped; its host drops it without a snapshot (as a crash would) so that the next join reloads it.
+   */
+  logFailed?(room: TickedRoom, error: unknown): void;
+  /** A log record became durable `latencyMs` after the step appended it (what acks wait for on top of batching). */
+  logged?(room: TickedRoom, latencyMs: number): void;
 }
 
 export interface TickedRoomOptions {
@@ -51,7 +67,21 @@ export interface TickedRoomOptions {
   readonly scheduler: Scheduler;
   readonly output: RoomOutput;
   readonly events?: RoomEvents;
+  /** A world to start from (a bare world snapshot; `restored` carries a whole room). */
   readonly snapshot?: WorldSnapshot;
+  /** A room to start from: world, members (detached, resumable for `resumeGraceMs`) and sequence state. */
+  readonly restored?: TickedRoomSnapshot;
+  /** With `restored`: the frame to continue at (see `resumeFrame` in ticked-room-state). */
+  readonly resumeFrame?: number;
+  /**
+   * The room log. With it every step's changes go to the log, and acks (op acks, refusals of consumed sequence
+   * numbers, `welcome.lastSeq`) only tell what is durable. Frames are not held back: a client may see a frame
+   * whose changes a crash then loses; after the restart its resume from such a frame gets the full state, and the
+   * lost frame ids are never issued again, so it cannot mistake new state for the lost one.
+   */
+  readonly log?: RoomLog;
+  /** Wall-clock ms, only for the `wallMs` of log records and snapshots. Default Date.now. */
+  readonly wallClock?: () => number;
   readonly seed: number;
   /** Wall-clock ms at frame 0 (timestamps of ids the world creates). */
   readonly epochMs: number;
@@ -97,6 +127,13 @@ export class TickedRoom {
   private readonly byClient = new Map<string, string>();
   private readonly receiver = new SequenceReceiver();
   private readonly announced = new Set<string>();
+  private readonly journal: RoomJournal | undefined;
+  /** Members joined or removed since the last log record (by client id). */
+  private readonly memberChanges = new Map<string, MemberRecord | MemberGone>();
+  private owningTeam: string | undefined;
+  private teamChanged = false;
+  /** Counts changes outside the world's store (members, sequence numbers, team): a host saves when it moved. */
+  private changes = 0;
   private epoch = 0;
   /** Ticks between two acks of a member that keeps sending: one second's worth. */
   private readonly ackEveryTicks: number;
@@ -107,6 +144,7 @@ export class TickedRoom {
     this.options = options;
     this.key = options.key;
     this.ackEveryTicks = Math.max(1, options.tickRate);
+    const restored = options.restored;
     this.world = new World(
       options.world,
       {
@@ -114,9 +152,64 @@ export class TickedRoom {
         bufferFrame: options.bufferFrame,
         seed: options.seed,
         epochMs: options.epochMs,
+        ...(options.resumeFrame === undefined ? {} : { resumeFrame: options.resumeFrame }),
       },
-      options.snapshot,
+      restored?.world ?? options.snapshot,
     );
+    if (restored !== undefined) {
+      this.owningTeam = restored.team;
+      this.receiver.restore(restored.sequences);
+      for (const m of restored.members) this.restoreMember(m);
+    }
+    if (options.log !== undefined) {
+      this.journal = new RoomJournal(
+        options.key,
+        options.log,
+        (connectionId, message) => options.output.send(options.key, connectionId, message),
+        (error) => this.logFailed(error),
+        options.events?.logged === undefined
+          ? undefined
+          : { clock: options.clock, logged: (ms) => options.events?.logged?.(this, ms) },
+      );
+      if (restored !== undefined) this.journal.restore(restored.sequences);
+      this.world.trackLog();
+      this.receiver.trackChanges();
+    }
+  }
+
+  /** The team owning the room (its first authenticated member's), if any. */
+  get team(): string | undefined {
+    return this.owningTeam;
+  }
+
+  /** Gives the room to `team` if nobody owns it yet; true when `team` owns it now. */
+  claimTeam(team: string): boolean {
+    if (this.owningTeam === undefined) {
+      this.owningTeam = team;
+      this.teamChanged = true;
+      this.changes++;
+    }
+    return this.owningTeam === team;
+  }
+
+  /**
+   * Moves whenever the room's durable state does (world changes, members, sequence numbers, team): a host saves a
+   * snapshot only when it moved since the last one.
+   */
+  get revision(): string {
+    return `${this.world.store.version}:${this.changes}`;
+  }
+
+  /** The whole room at rest, for a snapshot (see TickedRoomSnapshot). */
+  snapshotState(): TickedRoomSnapshot {
+    return {
+      format: 'p3.room/1',
+      world: this.world.snapshot(),
+      members: [...this.members.values()].map(memberRecord),
+      sequences: this.receiver.exportAll(),
+      wallMs: (this.options.wallClock ?? Date.now)(),
+      ...(this.owningTeam === undefined ? {} : { team: this.owningTeam }),
+    };
   }
 
   /** Room time in ms: frame N is simulated at time N x tick interval. Monotonic, never wall-clock. */
@@ -155,6 +248,10 @@ export class TickedRoom {
     // The first tick comes at most one interval later than unphased, at the room's place in the interval.
     this.epoch =
       at === undefined ? base : base + positiveModulo(at.origin + at.phase * interval - base, interval);
+    // Members restored from a previous run are detached until they come back.
+    for (const m of this.members.values()) {
+      if (!m.attached && m.graceTimer === undefined) this.armGrace(m);
+    }
     this.schedule();
   }
 
@@ -203,22 +300,64 @@ export class TickedRoom {
     for (const corrected of result.corrections)
       output.broadcast(this.key, { type: 'frame', frame: corrected });
     output.broadcast(this.key, { type: 'frame', frame: result.frame });
+    this.journalStep();
     // Frames first: every member waits for them, while acks only trim a client's resend log.
     this.flushAcks(result.frame.id);
     for (const rejection of result.rejections) {
       if (rejection.origin === null || rejection.ref === undefined) continue;
-      output.send(this.key, rejection.origin, {
-        type: 'reject',
-        stamp: rejection.ref.stamp,
-        seq: rejection.ref.seq,
-        code: rejection.error.code,
-        reason: rejection.error.message,
-      });
+      this.sendAcknowledging(
+        rejection.origin,
+        {
+          type: 'reject',
+          stamp: rejection.ref.stamp,
+          seq: rejection.ref.seq,
+          code: rejection.error.code,
+          reason: rejection.error.message,
+        },
+        false,
+      );
     }
     for (const error of result.errors) events?.error?.(this, error);
     this.announceCreations(result.frame, result.corrections);
     events?.frame?.(this, result.frame, result.corrections);
     return result.frame;
+  }
+
+  /** Appends what this step changed to the room log (nothing without a log, or when nothing changed). */
+  private journalStep(): void {
+    const journal = this.journal;
+    if (journal === undefined) return;
+    const world = this.world.takeLogRecord();
+    const sequences = this.receiver.takeChanges();
+    const members = this.memberChanges.size > 0 ? [...this.memberChanges.values()] : undefined;
+    this.memberChanges.clear();
+    const team = this.teamChanged ? this.owningTeam : undefined;
+    this.teamChanged = false;
+    if (world === undefined && sequences.length === 0 && members === undefined && team === undefined) return;
+    const record: TickedRoomLogRecord = {
+      world: world ?? { frame: this.world.frame, horizon: this.world.store.horizon, entities: [] },
+      ...(members === undefined ? {} : { members }),
+      ...(sequences.length === 0
+        ? {}
+        : { sequences: sequences.map(([emitter, state]) => [emitter, state ?? null] as const) }),
+      ...(team === undefined ? {} : { team }),
+      wallMs: (this.options.wallClock ?? Date.now)(),
+    };
+    journal.append(this.world.frame, record);
+  }
+
+  /**
+   * Sends a message that acknowledges accepted state (an ack, the refusal of a consumed sequence number): with a
+   * log, once that state is durable. `pending`: accepted since the last step (the next record will hold it).
+   */
+  private sendAcknowledging(connectionId: string, message: ServerMessage, pending: boolean): void {
+    if (this.journal) this.journal.sendWhenDurable(connectionId, message, pending);
+    else this.options.output.send(this.key, connectionId, message);
+  }
+
+  private logFailed(error: unknown): void {
+    this.stop();
+    this.options.events?.logFailed?.(this, error);
   }
 
   private announceCreations(frame: Frame, corrections: readonly Frame[]): void {
@@ -277,6 +416,7 @@ export class TickedRoom {
       this.members.set(connectionId, member);
       this.byClient.set(clientId, connectionId);
       this.world.connect(connectionId);
+      this.memberChanged(member, false);
     }
     const delta =
       resumed && request.resumeFrame !== undefined && request.resumeFrame <= this.world.frame
@@ -292,7 +432,10 @@ export class TickedRoom {
       bufferFrame: this.world.bufferFrame,
       frame: this.world.frame,
       serverTime: this.time,
-      lastSeq: this.receiver.lastSeq(clientId, sessionStamp),
+      // An ack too: with a log, only what is durable (the client drops what it covers from its resend log).
+      lastSeq: this.journal
+        ? this.journal.lastSeq(clientId, sessionStamp)
+        : this.receiver.lastSeq(clientId, sessionStamp),
       delta: delta?.complete === true,
       entities: delta?.complete ? delta.entities : this.world.fullState(),
       removed: delta?.complete ? delta.removed : [],
@@ -315,8 +458,37 @@ export class TickedRoom {
     const member = this.members.get(connectionId);
     if (!member || !member.attached) return;
     member.attached = false;
+    this.armGrace(member);
+  }
+
+  private armGrace(member: Member): void {
     member.graceTimer = this.options.scheduler.after(this.options.resumeGraceMs, () =>
-      this.remove(connectionId),
+      this.remove(member.connectionId),
+    );
+  }
+
+  private restoreMember(m: MemberRecord): void {
+    const member: Member = {
+      connectionId: m.connectionId,
+      clientId: m.clientId,
+      principal: m.user === undefined ? undefined : { user: m.user, team: m.team ?? '' },
+      stamp: 0,
+      attached: false,
+      graceTimer: undefined,
+      ackDue: undefined,
+      unacked: 0,
+      ackedAt: -Infinity,
+    };
+    this.members.set(member.connectionId, member);
+    this.byClient.set(member.clientId, member.connectionId);
+  }
+
+  private memberChanged(member: Member, gone: boolean): void {
+    this.changes++;
+    if (this.journal === undefined) return;
+    this.memberChanges.set(
+      member.clientId,
+      gone ? { clientId: member.clientId, gone: true } : memberRecord(member),
     );
   }
 
@@ -327,6 +499,7 @@ export class TickedRoom {
     member.graceTimer?.();
     this.members.delete(connectionId);
     this.byClient.delete(member.clientId);
+    this.memberChanged(member, true);
     // The receiver keeps this client's sequence state (bounded LRU): a late resend after the grace is still a duplicate.
     this.world.disconnect(connectionId);
     this.options.events?.disconnection?.(this, info(member));
@@ -388,6 +561,7 @@ export class TickedRoom {
       const seq = message.seq + i;
       const verdict = this.receiver.accept(member.clientId, stamp, seq);
       if (verdict === 'duplicate') continue;
+      if (verdict === 'new') this.changes++;
       if (verdict !== 'new') {
         output.send(this.key, member.connectionId, {
           type: 'reject',
@@ -403,13 +577,12 @@ export class TickedRoom {
       }
       const result = this.world.submit(member.connectionId, op, { stamp, seq });
       if (result.ok) continue;
-      output.send(this.key, member.connectionId, {
-        type: 'reject',
-        stamp,
-        seq,
-        code: result.error.code,
-        reason: result.error.message,
-      });
+      // The sequence number is consumed: its refusal acknowledges it, like an ack.
+      this.sendAcknowledging(
+        member.connectionId,
+        { type: 'reject', stamp, seq, code: result.error.code, reason: result.error.message },
+        true,
+      );
       if (result.error.code === ErrorCode.FrameDropped) {
         events?.frameDropped?.(this, {
           connectionId: member.connectionId,
@@ -434,6 +607,13 @@ export class TickedRoom {
     for (const member of this.members.values()) {
       if (member.ackDue === undefined) continue;
       if (frame - member.ackedAt < this.ackEveryTicks && member.unacked < ACK_AFTER_OPS) continue;
+      // With a log, an ack waits until what it covers is durable (a record or two: the next tick, at most).
+      if (
+        this.journal !== undefined &&
+        this.journal.lastSeq(member.clientId, member.ackDue) <
+          this.receiver.lastSeq(member.clientId, member.ackDue)
+      )
+        continue;
       if (member.attached) this.sendAck(member, member.ackDue);
       else member.unacked = 0;
       member.ackDue = undefined;
@@ -443,7 +623,9 @@ export class TickedRoom {
   private sendAck(member: Member, stamp: number): void {
     member.unacked = 0;
     member.ackedAt = this.world.frame;
-    const ack = this.receiver.ack(member.clientId, stamp);
+    const ack = this.journal
+      ? this.journal.ack(member.clientId, stamp)
+      : this.receiver.ack(member.clientId, stamp);
     if (!ack) return;
     this.options.output.send(this.key, member.connectionId, {
       type: 'ack',
@@ -456,6 +638,14 @@ export class TickedRoom {
 
 function positiveModulo(value: number, modulus: number): number {
   return ((value % modulus) + modulus) % modulus;
+}
+
+function memberRecord(m: Member): MemberRecord {
+  return {
+    clientId: m.clientId,
+    connectionId: m.connectionId,
+    ...(m.principal === undefined ? {} : { user: m.principal.user, team: m.principal.team }),
+  };
 }
 
 function info(m: Member): MemberInfo {

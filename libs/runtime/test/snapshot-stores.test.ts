@@ -57,4 +57,16 @@ describe('FileSnapshotStore', () => {
       `${encodeURIComponent('r/1')}.json`,
     ]);
   });
+
+  it('removes temp files a crashed save left behind when it first opens their folder', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'p3-snap-'));
+    const key = { tenant: 'default', room: 'r' };
+    await new FileSnapshotStore(dir).save(key, { kind: 'world', version: 1, epoch: 0, data: {} });
+    const folder = join(dir, 'default');
+    await writeFile(join(folder, 'r.json.4242.7.tmp'), '{"torn');
+    await writeFile(join(folder, 'other.json.1.1.tmp'), '');
+    const restarted = new FileSnapshotStore(dir);
+    expect((await restarted.load(key))?.version).toBe(1);
+    expect(await readdir(folder)).toEqual(['r.json']);
+  });
 });

@@ -10,6 +10,7 @@ export type { SocketData } from './socket-data.js';
 export * from './jwt-authenticator.js';
 export * from './documents/document-rooms.js';
 export * from './documents/snapshot-sync-storage.js';
+export * from './documents/room-log-change-log.js';
 export * from './documents/ecs-sync-endpoint.js';
 export * from './http/rooms-api.js';
 export * from './http/http-errors.js';

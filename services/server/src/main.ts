@@ -26,6 +26,9 @@ async function main(): Promise<void> {
     world: arenaWorld,
     storage: config.storage,
     dataDir: config.dataDir,
+    databaseUrl: config.databaseUrl,
+    durability: config.durability,
+    logCommitIntervalMs: config.logCommitIntervalMs,
     logger,
     gateway: config.gateway,
     simulator: config.simulator,
@@ -42,6 +45,12 @@ async function main(): Promise<void> {
   });
   if (config.jwt === undefined)
     logger.warn('P3_JWT_SECRET is not set: anyone may join any room (development mode)');
+  if (config.storage === 'memory')
+    logger.warn('P3_STORAGE=memory: rooms live in memory only, nothing survives a restart');
+  else if (config.durability === 'snapshot')
+    logger.warn(
+      'P3_DURABILITY=snapshot: acks go out before changes are durable; a crash loses what changed since the last snapshot',
+    );
   await server.listen();
   const shown = config.gateway.host === '0.0.0.0' ? 'localhost' : config.gateway.host;
   logger.info(

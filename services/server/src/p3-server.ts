@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
 import {
   ErrorCode,
   P3Error,
@@ -24,11 +25,16 @@ import {
   type StaticFile,
 } from '@p3/gateway';
 import {
+  FileRoomLog,
   FileSnapshotStore,
+  MemoryRoomLog,
   MemorySnapshotStore,
+  PostgresRoomLog,
+  PostgresSnapshotStore,
   randomId,
   type MemberInfo,
   type RoomKey,
+  type RoomLog,
   type SnapshotStore,
   type TickedRoom,
 } from '@p3/runtime';
@@ -39,7 +45,8 @@ import {
   type SimulatorHandle,
 } from '@p3/simulator';
 import { pino, type Level, type Logger } from 'pino';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import pg from 'pg';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { P3Connection } from './p3-connection.js';
 
 export interface P3ServerOptions {
@@ -52,10 +59,25 @@ export interface P3ServerOptions {
   readonly instanceId?: string | number;
   /** A world written with `defineWorld`; `createEntityType` and `on('tick')` add to it. */
   readonly world?: WorldDefinition;
-  /** Where snapshots go: `file` (default, under `dataDir`), `memory`, or any SnapshotStore (e.g. Postgres). */
-  readonly storage?: 'file' | 'memory' | SnapshotStore;
+  /**
+   * Where rooms are kept: `file` (default, under `dataDir`), `postgres` (at `databaseUrl`), `memory` (nothing
+   * survives a restart), or any SnapshotStore (give it a `log` for durability `log`).
+   */
+  readonly storage?: 'file' | 'memory' | 'postgres' | SnapshotStore;
   /** Default `./data`. */
   readonly dataDir?: string;
+  /** Postgres storage. Default `P3_DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/postgres`. */
+  readonly databaseUrl?: string;
+  /**
+   * What an ack means. `log` (default with file and Postgres storage): a change is acknowledged (op acks,
+   * `POST /changes` answers, ecs-sync acks, SSE event ids) only once it is in the room log, so a crash loses
+   * nothing acknowledged. `snapshot`: acks go out at once and a crash loses what changed since the last snapshot.
+   */
+  readonly durability?: 'log' | 'snapshot';
+  /** The room log, with a custom `storage` store (file and Postgres storage open their own). */
+  readonly log?: RoomLog;
+  /** File log group commit: under load at most one fdatasync per this many ms. Default 10. */
+  readonly logCommitIntervalMs?: number;
   readonly logger?: Logger;
   readonly logLevel?: Level | 'silent';
   readonly auth?: Authenticator;
@@ -106,6 +128,8 @@ export class P3Server {
   private simulator: SimulatorHandle | undefined;
   private gateway: GatewayHandle | undefined;
   private store: SnapshotStore | undefined;
+  private log: RoomLog | undefined;
+  private releaseStorage: (() => Promise<void>) | undefined;
   private started = false;
   private readonly emitter = new EventEmitter();
 
@@ -172,12 +196,17 @@ export class P3Server {
       bufferFrame: this.options.bufferFrame ?? defaultSimulatorConfig.bufferFrame,
       ...this.options.simulator,
     };
-    const store = this.makeStore();
+    const { store, log, release, describe } = await this.openStorage();
     this.store = store;
+    this.log = log;
+    this.releaseStorage = release;
+    this.logger.info(describe, `storage: ${describe.storage}, durability: ${describe.durability}`);
+    if (log instanceof FileRoomLog) registerFileLogMetrics(registry, log);
     const { fanout, metrics } = createFanout(gatewayConfig, registry, this.logger);
     this.simulator = startSimulator(simulatorConfig, {
       world: this.worldDefinition(),
       store,
+      ...(log === undefined ? {} : { log }),
       output: fanout,
       logger: this.logger,
       registry,
@@ -200,6 +229,7 @@ export class P3Server {
     });
     const documents = new DocumentRooms({
       store,
+      ...(log === undefined ? {} : { log }),
       tenant: gatewayConfig.tenant,
       logger: this.logger,
       ...this.options.documents,
@@ -268,9 +298,13 @@ export class P3Server {
   async close(): Promise<void> {
     await this.gateway?.close();
     await this.simulator?.close();
+    await this.log?.close();
     await this.store?.close();
+    await this.releaseStorage?.();
     this.gateway = undefined;
     this.simulator = undefined;
+    this.log = undefined;
+    this.releaseStorage = undefined;
   }
 
   private worldDefinition(): WorldDefinition {
@@ -286,12 +320,67 @@ export class P3Server {
     });
   }
 
-  private makeStore(): SnapshotStore {
-    const storage = this.options.storage ?? 'file';
-    if (storage === 'memory') return new MemorySnapshotStore();
-    if (storage === 'file')
-      return new FileSnapshotStore(this.options.dataDir ?? process.env.P3_DATA_DIR ?? './data');
-    return storage;
+  /** The snapshot store and, with durability `log`, the room log beside it (see P3ServerOptions.durability). */
+  private async openStorage(): Promise<{
+    store: SnapshotStore;
+    log: RoomLog | undefined;
+    release: (() => Promise<void>) | undefined;
+    describe: { storage: string; durability: 'log' | 'snapshot'; dataDir?: string };
+  }> {
+    const { options } = this;
+    const storage = options.storage ?? 'file';
+    const durable = storage === 'file' || storage === 'postgres' || options.log !== undefined;
+    const durability = options.durability ?? (durable ? 'log' : 'snapshot');
+    const withLog = durability === 'log';
+    if (storage === 'memory') {
+      return {
+        store: new MemorySnapshotStore(),
+        log: withLog ? (options.log ?? new MemoryRoomLog()) : undefined,
+        release: undefined,
+        describe: { storage: 'memory', durability },
+      };
+    }
+    if (storage === 'file') {
+      const dataDir = options.dataDir ?? process.env.P3_DATA_DIR ?? './data';
+      const log = withLog
+        ? (options.log ??
+          (await FileRoomLog.open({
+            dir: join(dataDir, 'log'),
+            logger: this.logger,
+            ...(options.logCommitIntervalMs === undefined
+              ? {}
+              : { commitIntervalMs: options.logCommitIntervalMs }),
+          })))
+        : undefined;
+      return {
+        store: new FileSnapshotStore(dataDir),
+        log,
+        release: undefined,
+        describe: { storage, durability, dataDir },
+      };
+    }
+    if (storage === 'postgres') {
+      const pool = new pg.Pool({
+        connectionString:
+          options.databaseUrl ?? process.env.P3_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+      });
+      const store = new PostgresSnapshotStore({ pool });
+      const log = withLog ? (options.log ?? new PostgresRoomLog({ pool })) : undefined;
+      await store.migrate();
+      if (log instanceof PostgresRoomLog) await log.migrate();
+      return { store, log, release: () => pool.end(), describe: { storage, durability } };
+    }
+    if (withLog && options.log === undefined)
+      throw new P3Error(
+        ErrorCode.Internal,
+        'durability "log" with a custom snapshot store needs the `log` option',
+      );
+    return {
+      store: storage,
+      log: withLog ? options.log : undefined,
+      release: undefined,
+      describe: { storage: 'custom', durability },
+    };
   }
 
   private connectionFor(room: TickedRoom, member: MemberInfo): P3Connection {
@@ -323,4 +412,25 @@ export class P3Server {
 
 function connectionKey(room: string, connectionId: string): string {
   return `${room}\u0000${connectionId}`;
+}
+
+/** The file log's own counters, exported at scrape time. */
+function registerFileLogMetrics(registry: Registry, log: FileRoomLog): void {
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  counter(
+    'p3_log_syncs_total',
+    'fdatasync calls of the room log (each covers every record appended before it)',
+    () => log.stats.syncs,
+  );
+  counter('p3_log_records_total', 'Records made durable by the room log', () => log.stats.records);
+  counter('p3_log_bytes_total', 'Bytes made durable by the room log', () => log.stats.bytes);
 }

@@ -6,8 +6,14 @@ export interface ServerConfig {
   readonly gateway: GatewayConfig;
   readonly simulator: SimulatorConfig;
   readonly instanceId: string;
-  readonly storage: 'file' | 'memory';
+  readonly storage: 'file' | 'memory' | 'postgres';
   readonly dataDir: string;
+  /** Postgres storage: the connection string (`P3_DATABASE_URL`). */
+  readonly databaseUrl: string;
+  /** `log`: acks wait for the room log (default with file and Postgres storage); `snapshot`: snapshots only. */
+  readonly durability: 'log' | 'snapshot';
+  /** File log group commit: at most one fdatasync per this many ms under load. */
+  readonly logCommitIntervalMs: number;
   readonly logLevel: string;
   readonly demo: boolean;
   /** Client tokens: HMAC-signed JWTs with username and team. Unset: anonymous access (development). */
@@ -20,12 +26,19 @@ export function serverConfigFromEnv(env: Readonly<Record<string, string | undefi
   const gateway = gatewayConfigFromEnv(env);
   const simulator = simulatorConfigFromEnv(env);
   const r = new EnvReader(env);
+  const storage = r.string('P3_STORAGE', 'file', { oneOf: ['file', 'memory', 'postgres'] }) as
+    'file' | 'memory' | 'postgres';
   const config: ServerConfig = {
     gateway,
     simulator,
     instanceId: r.string('P3_INSTANCE_ID', 'arena', { pattern: /^[A-Za-z0-9_.:-]{1,128}$/ }),
-    storage: r.string('P3_STORAGE', 'file', { oneOf: ['file', 'memory'] }) as 'file' | 'memory',
+    storage,
     dataDir: r.string('P3_DATA_DIR', './data'),
+    databaseUrl: r.string('P3_DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres'),
+    durability: r.string('P3_DURABILITY', storage === 'memory' ? 'snapshot' : 'log', {
+      oneOf: ['log', 'snapshot'],
+    }) as 'log' | 'snapshot',
+    logCommitIntervalMs: r.int('P3_LOG_COMMIT_INTERVAL_MS', 10, { min: 0, max: 1000 }),
     logLevel: r.string('P3_LOG_LEVEL', 'info', {
       oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     }),

@@ -67,6 +67,17 @@ describe('embedded storage (npm start defaults: snapshots in a data directory)',
     const welcome = await again.next('welcome');
     expect(welcome.entities).toEqual([expect.objectContaining({ id: note, fields: { text: 'still here' } })]);
     expect(welcome.frame).toBeGreaterThan(0);
+    // The client that wrote it comes back to the same session: its sequence state survived the restart.
+    const ann = await RawClient.open(`ws://127.0.0.1:${second.port}/v1/connect`);
+    ann.send({
+      type: 'join',
+      protocolVersion: PROTOCOL_VERSION,
+      room: 'keep',
+      clientId: 'ann',
+      sessionStamp: 1,
+    });
+    expect((await ann.next('welcome')).lastSeq).toBe(1);
+    ann.close();
     const reader = new WsTestClient(`ws://127.0.0.1:${second.port}/ecs-sync`, 'dan', 'notes');
     await reader.join();
     await until(() => reader.document()['n1/Text']?.body === 'kept', 5000, 'the document after the restart');

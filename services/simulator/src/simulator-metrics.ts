@@ -8,6 +8,7 @@ export class SimulatorMetrics {
   readonly logicErrors: Counter;
   readonly tickLateness: Histogram;
   readonly tickWork: Histogram;
+  readonly logAppend: Histogram;
 
   constructor(registry: Registry, host: () => RoomHost | undefined, prefix = 'p3_simulator_') {
     const registers = [registry];
@@ -45,6 +46,12 @@ export class SimulatorMetrics {
       name: `${prefix}tick_seconds`,
       help: 'Time a room spent in one tick timer: simulation, encoding and publishing its frames',
       buckets: tickBuckets,
+      registers,
+    });
+    this.logAppend = new Histogram({
+      name: `${prefix}log_append_seconds`,
+      help: 'Time from a step appending its record to the room log until it was durable (acks wait for it)',
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1],
       registers,
     });
     new Gauge({

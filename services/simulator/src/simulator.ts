@@ -6,6 +6,7 @@ import {
   type Clock,
   type RoomEvents,
   type RoomKey,
+  type RoomLog,
   type RoomOutput,
   type Scheduler,
   type SnapshotStore,
@@ -18,6 +19,8 @@ import { SimulatorMetrics } from './simulator-metrics.js';
 export interface SimulatorDeps {
   readonly world: WorldDefinition | ((key: RoomKey) => WorldDefinition);
   readonly store: SnapshotStore;
+  /** The room log (durability `log`); without it snapshots alone keep state (see RoomHostOptions.log). */
+  readonly log?: RoomLog;
   readonly output: RoomOutput;
   readonly logger: Logger;
   readonly registry: Registry;
@@ -46,6 +49,7 @@ export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): Si
     clock: deps.clock ?? systemClock,
     scheduler: deps.scheduler ?? timerScheduler,
     store: deps.store,
+    ...(deps.log === undefined ? {} : { log: deps.log }),
     output: deps.output,
     logger: deps.logger,
     idleTimeoutMs: config.idleTimeoutMs,
@@ -66,6 +70,10 @@ export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): Si
       error: (room, error) => {
         metrics.logicErrors.inc();
         events.error?.(room, error);
+      },
+      logged: (room, latencyMs) => {
+        metrics.logAppend.observe(latencyMs / 1000);
+        events.logged?.(room, latencyMs);
       },
       ticked: (room, timing) => {
         metrics.tickLateness.observe(timing.lateMs / 1000);

@@ -5,8 +5,12 @@ import { parseRoomSnapshot } from '../roomSnapshot.js';
 import type { RoomSnapshot } from '../types.js';
 import type { SyncStorage } from './SyncStorage.js';
 
-/** The file-system calls FileStorage makes (injectable, e.g. to simulate a crash in tests). */
-export type FileStorageFs = Pick<typeof nodeFs, 'mkdir' | 'open' | 'readFile' | 'rename' | 'unlink'>;
+/**
+ * The file-system calls FileStorage makes (injectable, e.g. to simulate a crash in tests). Without `readdir`, the
+ * leftovers of crashed saves are not cleaned up.
+ */
+export type FileStorageFs = Pick<typeof nodeFs, 'mkdir' | 'open' | 'readFile' | 'rename' | 'unlink'> &
+  Partial<Pick<typeof nodeFs, 'readdir'>>;
 
 export interface FileStorageOptions {
   /** Directory of the room files (created on the first save). */
@@ -20,7 +24,9 @@ export interface FileStorageOptions {
  *
  * Writes are atomic: the snapshot goes to a temporary file in the same directory, which is fsynced and renamed
  * over the room file, then the directory is fsynced. A crash at any point leaves either the previous or the new
- * file, never a torn one; leftover temporary files (`.<name>.<pid>.<uuid>.tmp`) are ignored by `load()`.
+ * file, never a torn one; leftover temporary files (`.<name>.<pid>.<uuid>.tmp`) are ignored by `load()`, and the
+ * first `load()` of an instance deletes those of its room (orphans of a crashed save: one FileStorage per room at a
+ * time, or it could delete the temporary file of another instance's running save, which would then fail).
  * Saves of one instance run one at a time in call order (the last one wins). A room file that exists but cannot
  * be parsed makes `load()` reject: the room must not start empty over a document it failed to read.
  *
@@ -33,6 +39,7 @@ export class FileStorage implements SyncStorage {
   private readonly name: string;
   private readonly fs: FileStorageFs;
   private tail: Promise<void> = Promise.resolve();
+  private cleaned = false;
 
   constructor(options: FileStorageOptions) {
     this.dir = options.dir;
@@ -43,6 +50,10 @@ export class FileStorage implements SyncStorage {
 
   async load(): Promise<RoomSnapshot | null> {
     await this.tail;
+    if (!this.cleaned) {
+      this.cleaned = true;
+      await this.removeOrphans();
+    }
     let text: string;
     try {
       text = await this.fs.readFile(this.file, 'utf8');
@@ -86,6 +97,22 @@ export class FileStorage implements SyncStorage {
     await this.syncDir();
   }
 
+  /** [FILE-2] Deletes this room's temporary files left by a crashed save (best effort: they are ignored anyway). */
+  private async removeOrphans(): Promise<void> {
+    if (this.fs.readdir === undefined) return;
+    // Exactly `.<name>.<pid>.<uuid>.tmp`: the uuid holds no dot, so another room's files never match.
+    const orphan = new RegExp(`^\\.${escapeRegExp(this.name)}\\.\\d+\\.[^.]+\\.tmp$`);
+    let names: string[];
+    try {
+      names = await this.fs.readdir(this.dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (orphan.test(name)) await this.fs.unlink(join(this.dir, name)).catch(() => undefined);
+    }
+  }
+
   /** Makes the rename durable. Platforms that cannot open or fsync a directory (Windows) skip it. */
   private async syncDir(): Promise<void> {
     let handle: nodeFs.FileHandle | undefined;
@@ -98,6 +125,10 @@ export class FileStorage implements SyncStorage {
       await handle?.close().catch(() => undefined);
     }
   }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function errorCode(error: unknown): string | undefined {

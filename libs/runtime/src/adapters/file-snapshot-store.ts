@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   isNewer,
@@ -12,14 +12,17 @@ import {
  * Snapshots as JSON files under `dir/<tenant>/<room>.json` (the embedded default: durable, no services needed).
  * Writes are atomic: a temp file is written and fsynced, then renamed over the old one and the directory fsynced,
  * so a crash mid-save leaves either the old or the new snapshot, never a torn one. Saves of one room are serialized.
+ * Temp files a crashed process left behind are removed the first time this store touches their tenant's folder.
  */
 export class FileSnapshotStore implements SnapshotStore {
   private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly cleaned = new Map<string, Promise<void>>();
   private counter = 0;
 
   constructor(private readonly dir: string) {}
 
   async load(key: RoomKey): Promise<StoredSnapshot | null> {
+    await this.removeOrphans(key);
     try {
       return JSON.parse(await readFile(this.pathOf(key), 'utf8')) as StoredSnapshot;
     } catch (error) {
@@ -43,6 +46,31 @@ export class FileSnapshotStore implements SnapshotStore {
 
   async close(): Promise<void> {
     await Promise.allSettled([...this.queues.values()]);
+  }
+
+  /**
+   * Before this store first reads or writes a tenant's folder: every temp file in it is an orphan of a save that
+   * crashed (this process has written none there yet), whatever pid wrote it.
+   */
+  private removeOrphans(key: RoomKey): Promise<void> {
+    const folder = join(this.dir, encodeURIComponent(key.tenant));
+    let done = this.cleaned.get(folder);
+    if (done === undefined) {
+      done = readdir(folder)
+        .then((names) =>
+          Promise.all(
+            names.filter((n) => n.endsWith('.tmp')).map((n) => rm(join(folder, n), { force: true })),
+          ),
+        )
+        .then(
+          () => undefined,
+          (error: NodeJS.ErrnoException) => {
+            if (error.code !== 'ENOENT') throw error;
+          },
+        );
+      this.cleaned.set(folder, done);
+    }
+    return done;
   }
 
   private async write(key: RoomKey, path: string, snapshot: StoredSnapshot): Promise<SaveOutcome> {

@@ -1,5 +1,5 @@
-import pg from 'pg';
 import type { RoomKey, SaveOutcome, SnapshotStore, StoredSnapshot } from '../ports/snapshot-store.js';
+import { PostgresTable, type PostgresTableOptions } from './postgres-table.js';
 
 /** The schema the cluster uses for durable snapshots (the persister runs it at start-up). */
 export function snapshotTableDdl(table: string): string {
@@ -16,71 +16,37 @@ export function snapshotTableDdl(table: string): string {
 )`;
 }
 
-export interface PostgresSnapshotStoreOptions {
-  readonly pool?: pg.Pool;
-  readonly connectionString?: string;
-  /** Table name (a plain identifier). Default `room_snapshots`. */
-  readonly table?: string;
-}
+export type PostgresSnapshotStoreOptions = PostgresTableOptions;
 
 /**
  * Snapshots in Postgres with an epoch-fenced, versioned upsert: an older epoch or version never overwrites a
- * newer row (the WHERE of the ON CONFLICT clause decides atomically, inside Postgres).
+ * newer row (the WHERE of the ON CONFLICT clause decides atomically, inside Postgres). Table default
+ * `room_snapshots`.
  */
 export class PostgresSnapshotStore implements SnapshotStore {
-  private readonly pool: pg.Pool;
-  private readonly ownsPool: boolean;
-  private readonly table: string;
-  private ready: Promise<void> | undefined;
+  private readonly table: PostgresTable;
 
   constructor(options: PostgresSnapshotStoreOptions = {}) {
-    this.table = options.table ?? 'room_snapshots';
-    if (!/^[a-z_][a-z0-9_]*$/.test(this.table)) throw new Error(`invalid table name ${this.table}`);
-    this.ownsPool = options.pool === undefined;
-    this.pool =
-      options.pool ??
-      new pg.Pool({ connectionString: options.connectionString, user: process.env.PGUSER ?? 'postgres' });
+    this.table = new PostgresTable(options, 'room_snapshots', snapshotTableDdl);
   }
 
-  /**
-   * Creates the table if needed (idempotent; concurrent creators are serialized by an advisory lock, since
-   * CREATE TABLE IF NOT EXISTS races on the catalog). Called lazily by load and save.
-   */
+  /** Creates the table if needed (see PostgresTable.migrate). Called lazily by load and save. */
   migrate(): Promise<void> {
-    this.ready ??= this.createTable().catch((error: unknown) => {
-      this.ready = undefined;
-      throw error;
-    });
-    return this.ready;
-  }
-
-  private async createTable(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.table]);
-      await client.query(snapshotTableDdl(this.table));
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    return this.table.migrate();
   }
 
   async load(key: RoomKey): Promise<StoredSnapshot | null> {
     await this.migrate();
-    const result = await this.pool.query<{
+    const result = await this.table.pool.query<{
       kind: StoredSnapshot['kind'];
       version: string;
       epoch: string;
       team: string | null;
       snapshot: unknown;
-    }>(`SELECT kind, version, epoch, team, snapshot FROM ${this.table} WHERE tenant = $1 AND room = $2`, [
-      key.tenant,
-      key.room,
-    ]);
+    }>(
+      `SELECT kind, version, epoch, team, snapshot FROM ${this.table.name} WHERE tenant = $1 AND room = $2`,
+      [key.tenant, key.room],
+    );
     const row = result.rows[0];
     if (!row) return null;
     const stored = {
@@ -94,8 +60,8 @@ export class PostgresSnapshotStore implements SnapshotStore {
 
   async save(key: RoomKey, snapshot: StoredSnapshot): Promise<SaveOutcome> {
     await this.migrate();
-    const result = await this.pool.query(
-      `INSERT INTO ${this.table} AS t (tenant, room, kind, version, epoch, team, snapshot, updated_at)
+    const result = await this.table.pool.query(
+      `INSERT INTO ${this.table.name} AS t (tenant, room, kind, version, epoch, team, snapshot, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, now())
        ON CONFLICT (tenant, room) DO UPDATE
          SET kind = excluded.kind, version = excluded.version, epoch = excluded.epoch,
@@ -114,7 +80,7 @@ export class PostgresSnapshotStore implements SnapshotStore {
     return result.rowCount === 1 ? 'saved' : 'stale';
   }
 
-  async close(): Promise<void> {
-    if (this.ownsPool) await this.pool.end();
+  close(): Promise<void> {
+    return this.table.close();
   }
 }

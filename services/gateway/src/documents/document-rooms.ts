@@ -1,11 +1,18 @@
 import { ErrorCode, fail, ok, type Result } from '@p3/protocol';
 import { RoomManager, type Room } from '@p3/ecs-sync-server';
-import type { Principal, SnapshotStore } from '@p3/runtime';
+import type { Principal, RoomKey, RoomLog, SnapshotStore } from '@p3/runtime';
 import type { Logger } from 'pino';
+import { RoomLogChangeLog } from './room-log-change-log.js';
 import { SnapshotSyncStorage } from './snapshot-sync-storage.js';
 
 export interface DocumentRoomsOptions {
   readonly store: SnapshotStore;
+  /**
+   * The durable room log. With it an ack means durable: every change is logged before anything reflecting it
+   * (ecs-sync ack, broadcast, `POST /changes` answer, SSE event) leaves, and a room recovers as its snapshot + the
+   * log after it. Without it, changes since the last save (throttled) are lost in a crash.
+   */
+  readonly log?: RoomLog;
   readonly tenant: string;
   readonly logger: Logger;
   /** A room with no session and no subscriber is closed after this long. Default 30 s. */
@@ -27,15 +34,17 @@ export class DocumentRooms {
   private readonly storages = new Map<string, SnapshotSyncStorage>();
 
   constructor(private readonly options: DocumentRoomsOptions) {
+    const keyOf = (roomId: string): RoomKey => ({ tenant: options.tenant, room: `doc/${roomId}` });
+    const log = options.log;
     this.manager = new RoomManager({
       createStorage: (roomId) => {
-        const storage = new SnapshotSyncStorage(options.store, {
-          tenant: options.tenant,
-          room: `doc/${roomId}`,
-        });
+        const storage = new SnapshotSyncStorage(options.store, keyOf(roomId));
         this.storages.set(roomId, storage);
         return storage;
       },
+      ...(log === undefined
+        ? {}
+        : { createLog: (roomId: string) => new RoomLogChangeLog(log, keyOf(roomId)) }),
       idleTimeout: options.idleTimeoutMs ?? 30_000,
       roomOptions: {
         saveThrottleMs: options.saveThrottleMs ?? 1_000,

@@ -1,5 +1,5 @@
 import { ErrorCode, P3Error, parseJson, validatePatch, type Patch } from '@p3/protocol';
-import type { Room } from '@p3/ecs-sync-server';
+import type { DocumentChange, Room } from '@p3/ecs-sync-server';
 import type { Principal } from '@p3/runtime';
 import type { DocumentRooms } from '../documents/document-rooms.js';
 import type { GatewayExtension } from '../gateway.js';
@@ -31,9 +31,12 @@ interface BootstrapObject {
  *   with tombstones (`_exists: false`) and `cleared` re-creations; a V older than the retained tombstones answers
  *   the full state with `full: true` and a `reason`.
  * - `POST /v1/rooms/{id}/changes` `{"patches": [ {key: {field: value}} ]}`: last-write-wins apply, broadcast to the
- *   room's sockets; answers the new version.
+ *   room's sockets; answers the new version once the change is durable (an answer means kept).
  * - `GET /v1/rooms/{id}/sync`: server-sent events, one `change` event per applied change with its version as the
- *   event id; resumes after `Last-Event-ID` (header, or `?lastEventId=`) with the changes missed meanwhile.
+ *   event id; resumes after `Last-Event-ID` (header, or `?lastEventId=`) with the changes missed meanwhile. The
+ *   stream ends when the room closes (the client resumes on a reloaded room).
+ * Nothing is written before the state it shows is durable (`Room.whenDurable`): a client never holds a version
+ * a crash could take back.
  * Auth: `Authorization: Bearer <jwt>` (or `?token=`); a room is visible only to its team.
  */
 export function roomsApi(options: RoomsApiOptions): GatewayExtension {
@@ -112,6 +115,19 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
           const patches = parseChanges(bytes);
           if (patches instanceof P3Error) return sendError(res, guard, patches);
           const version = opened.room.applyPatches(patches, `http:${opened.principal?.user ?? 'anonymous'}`);
+          try {
+            await opened.room.whenDurable(version);
+          } catch (error) {
+            return sendError(
+              res,
+              guard,
+              new P3Error(
+                ErrorCode.Internal,
+                'the change may not have been kept: the room could not make it durable (retry)',
+                { cause: error },
+              ),
+            );
+          }
           sendJson(res, guard, '200 OK', { room: id, version });
         })().catch((error: unknown) =>
           sendError(res, guard, new P3Error(ErrorCode.Internal, 'change failed', { cause: error })),
@@ -177,6 +193,18 @@ async function streamBootstrap(
           }),
     };
   }
+  // What was read may hold changes not durable yet: it is written only once they are.
+  try {
+    await room.whenDurable(version);
+  } catch (error) {
+    return sendError(
+      res,
+      guard,
+      new P3Error(ErrorCode.Internal, 'the room failed before its state was durable (retry)', {
+        cause: error,
+      }),
+    );
+  }
   if (guard.aborted) return;
   const prefix = `${JSON.stringify(head).slice(0, -1)},"objects":[`;
   res.cork(() => {
@@ -218,7 +246,11 @@ function fullObjects(room: Room): BootstrapObject[] {
   return objects;
 }
 
-/** Server-sent events of the room's changes; resumed after `resumeFrom` with what was missed, then live. */
+/**
+ * Server-sent events of the room's changes; resumed after `resumeFrom` with what was missed, then live. The resume
+ * diff shows the room at its current version: it is written once that version is durable, and live changes (which
+ * the room delivers once durable) wait behind it. The stream ends when the room closes or fails.
+ */
 function streamChanges(
   res: HttpResponse,
   guard: ResponseGuard,
@@ -226,9 +258,18 @@ function streamChanges(
   resumeFrom: number | undefined,
   keepaliveMs: number,
 ): void {
+  let ended = false;
   const write = (text: string) => {
-    if (!guard.aborted) res.cork(() => res.write(text));
+    if (!guard.aborted && !ended) res.cork(() => res.write(text));
   };
+  const writeChange = (change: DocumentChange) =>
+    write(
+      event(change.timestamp, {
+        version: change.timestamp,
+        clientId: change.clientId,
+        patches: change.documentPatches,
+      }),
+    );
   res.cork(() => {
     res
       .writeStatus('200 OK')
@@ -237,31 +278,34 @@ function streamChanges(
       .writeHeader('x-accel-buffering', 'no');
     res.write('retry: 1000\n\n');
   });
-  if (resumeFrom !== undefined && resumeFrom < room.getVersion()) {
-    const patches = room.diffSince(resumeFrom);
-    write(
-      event(room.getVersion(), {
-        version: room.getVersion(),
-        clientId: '',
-        resumedFrom: resumeFrom,
-        patches,
-      }),
-    );
-  }
-  const unsubscribe = room.subscribe((change) =>
-    write(
-      event(change.timestamp, {
-        version: change.timestamp,
-        clientId: change.clientId,
-        patches: change.documentPatches,
-      }),
-    ),
-  );
+  const version = room.getVersion();
+  const resume = resumeFrom !== undefined && resumeFrom < version ? room.diffSince(resumeFrom) : undefined;
+  // Changes delivered before the resume diff was written (undefined once it was).
+  let held: DocumentChange[] | undefined = [];
   const keepalive = setInterval(() => write(': keepalive\n\n'), keepaliveMs);
-  guard.onAbort(() => {
+  let unsubscribe = () => {};
+  const stop = () => {
+    ended = true;
     clearInterval(keepalive);
     unsubscribe();
-  });
+  };
+  const end = () => {
+    if (ended) return;
+    stop();
+    if (!guard.aborted) res.cork(() => res.end());
+  };
+  unsubscribe = room.subscribe((change) => {
+    if (held !== undefined) held.push(change);
+    else writeChange(change);
+  }, end);
+  guard.onAbort(stop);
+  room.whenDurable(version).then(() => {
+    if (resume !== undefined)
+      write(event(version, { version, clientId: '', resumedFrom: resumeFrom, patches: resume }));
+    const changes = held ?? [];
+    held = undefined;
+    for (const change of changes) writeChange(change);
+  }, end);
 }
 
 function event(id: number, data: unknown): string {
