@@ -1,16 +1,17 @@
-// `npm run bench:arena [-- --rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target p3|raw|both
-// --rounds 3]`
-// The arena benchmark: R rooms x C clients moving one bot each at 20 Hz, in separate load processes, against the
-// P3 server and against a minimal uWS broadcast server (the floor), with the same load. Prints a table and a JSON
-// line. Not part of CI; see loadtest/README.md for what each figure means.
-import { parseArenaOptions } from './bench-options.js';
+// `npm run bench:arena [-- --rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json
+// --target p3|p3-nolog|raw|all --rounds 3 --data-dir DIR]`
+// The arena benchmark: R rooms x C clients moving one bot each at 20 Hz, in separate load processes, against P3
+// with its durable room log, P3 without it, and a minimal uWS broadcast server (the floor), with the same load.
+// Prints a table and a JSON line. Not part of CI; see loadtest/README.md for what each figure means.
+import { parseArenaOptions, serverKinds } from './bench-options.js';
 import { formatRoundsJsonLine, formatRoundsReport } from './bench-report.js';
 import { runArenaRounds } from './arena-rounds.js';
 
 const options = parseArenaOptions(process.argv.slice(2));
 // Everything stops by itself, the orchestrator included.
 const limitMs =
-  ((options.warmup + options.seconds + 180) * 1000 * 2 + options.rooms * options.clients * 40) *
+  ((options.warmup + options.seconds + 180) * 1000 * serverKinds(options.target).length +
+    options.rooms * options.clients * 40) *
   options.rounds;
 setTimeout(() => {
   process.stderr.write(`arena bench: no result after ${Math.round(limitMs / 1000)} s, giving up\n`);

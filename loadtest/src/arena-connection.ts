@@ -9,6 +9,7 @@ import {
   type ServerMessage,
 } from '@p3/protocol';
 import WebSocket, { type RawData } from 'ws';
+import { AckTimes } from './ack-times.js';
 import { arenaBenchSchema, BOT_TYPE, botPosition } from './arena-schema.js';
 import type { Codec, ServerKind } from './bench-options.js';
 import type { LoadStats } from './load-stats.js';
@@ -55,6 +56,9 @@ export class ArenaConnection {
   private readonly message: MutableUpdateMessage;
   private readonly position = { x: 0, y: 0 };
   private readonly rawUpdate: RawUpdate = { sender: -1, t: 0 };
+  /** P3 only (the floor sends no acks): when each update was sent, until an ack covers it. */
+  private readonly ackTimes: AckTimes | undefined;
+  private readonly ackSample = (ms: number): void => this.ctx.stats.acked(ms);
   private ws: WebSocket | undefined;
   private seq = 0;
   private stopping = false;
@@ -66,6 +70,7 @@ export class ArenaConnection {
   ) {
     this.entityId = botEntityId(index);
     const raw = ctx.target === 'raw';
+    this.ackTimes = raw ? undefined : new AckTimes();
     // Against P3 the codec learns the schema from `welcome`; the raw floor has no welcome, so it is given here.
     this.codec = ctx.codec === 'binary' ? new BinaryCodec(raw ? arenaBenchSchema : {}) : new JsonCodec();
     this.message = {
@@ -85,7 +90,7 @@ export class ArenaConnection {
   open(timeoutMs: number): Promise<void> {
     const { ctx } = this;
     const room = encodeURIComponent(ctx.roomName(this.room));
-    const url = ctx.target === 'p3' ? `${ctx.baseUrl}/v1/connect` : `${ctx.baseUrl}/raw?room=${room}`;
+    const url = ctx.target === 'raw' ? `${ctx.baseUrl}/raw?room=${room}` : `${ctx.baseUrl}/v1/connect`;
     const protocol = ctx.codec === 'binary' ? Subprotocol.Binary : Subprotocol.Json;
     const ws = new WebSocket(url, [protocol], {
       perMessageDeflate: false,
@@ -133,7 +138,12 @@ export class ArenaConnection {
     data.t = now;
     this.message.seq = ++this.seq;
     ws.send(this.codec.encodeClient(this.message));
-    this.ctx.stats.sentOne();
+    const { stats } = this.ctx;
+    stats.sentOne();
+    if (this.ackTimes !== undefined) {
+      this.ackTimes.sent(this.seq, now, stats.measuring);
+      if (stats.measuring) stats.acksAwaited++;
+    }
   }
 
   close(): void {
@@ -148,7 +158,7 @@ export class ArenaConnection {
   }
 
   private opened(): void {
-    if (this.ctx.target === 'p3') {
+    if (this.ctx.target !== 'raw') {
       this.send({
         type: 'join',
         protocolVersion: PROTOCOL_VERSION,
@@ -211,6 +221,7 @@ export class ArenaConnection {
         return;
       case 'ack':
         stats.acks++;
+        if (message.stamp === SESSION_STAMP) this.ackTimes?.acked(message.seq, now, this.ackSample);
         return;
       case 'welcome':
         this.sendCreate();

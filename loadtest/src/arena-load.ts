@@ -1,6 +1,6 @@
 // One load process of the arena benchmark (never inside the server process): --rooms rooms of --clients WebSocket
 // clients from global room --room-offset on, each client moving one bot at --send-hz, against a P3 server
-// (--target p3) or the raw uWS floor (--target raw). The orchestrator may run several, each with its own rooms, so
+// (--target p3 or p3-nolog: the same protocol) or the raw uWS floor (--target raw). The orchestrator may run several, each with its own rooms, so
 // a room's sender and receivers always share this process's clock. It drives the run with JSON lines on stdin:
 // {"cmd":"start"} (begin sending), {"cmd":"measure-start"}, {"cmd":"measure-end"}; this process answers on stdout
 // with {"event":"ready"} (all connected), {"event":"sending"}, {"event":"measure-start"}, {"event":"measure-end"},
@@ -35,7 +35,13 @@ const problems: string[] = [];
 const baseUrl = values.url ?? '';
 if (!/^ws:\/\/127\.0\.0\.1:\d+$/.test(baseUrl))
   problems.push('--url must be ws://127.0.0.1:PORT (the bench targets the loopback only)');
-const target: ServerKind = oneOf(values.target, 'target', [Target.P3, Target.Raw], Target.P3, problems);
+const target: ServerKind = oneOf(
+  values.target,
+  'target',
+  [Target.P3, Target.P3NoLog, Target.Raw],
+  Target.P3,
+  problems,
+);
 const codec = oneOf(values.codec, 'codec', Object.values(Codec), Codec.Binary, problems);
 const rooms = intFlag(values.rooms, 'rooms', 20, 1, 10_000, problems);
 const roomOffset = intFlag(values['room-offset'], 'room-offset', 0, 0, 10_000, problems);
@@ -115,6 +121,9 @@ const windowMs = performance.now() - windowStart;
 emitLine({ event: 'measure-end' });
 loopDelay.disable();
 scheduler.stop();
+// The window's last sends are acked up to a second later (P3 batches acks per member): wait for them, so that the
+// ack latency does not leave out the window's end. Sending has stopped; the server still sends what is due.
+if (target !== Target.Raw) await stats.whenAcked(3_000);
 
 const counts = stats.counts();
 const windowSeconds = windowMs / 1000;
@@ -135,6 +144,9 @@ const summary: LoadProcessSummary = {
   sentPerSecond: counts.sent / windowSeconds,
   latencyMs: counts.latency,
   latencyHistogram: counts.latencyHistogram,
+  acksAwaited: counts.acksAwaited,
+  ackLatencyMs: counts.ackLatency,
+  ackLatencyHistogram: counts.ackLatencyHistogram,
   pairsSeen: counts.pairsSeen,
   pairsExpected: counts.pairsExpected,
   acks: stats.acks,

@@ -1,16 +1,26 @@
 import type { ArenaBenchResult } from './arena-runner.js';
 import { runArenaBench } from './arena-runner.js';
-import type { ArenaOptions } from './bench-options.js';
+import { Target, type ArenaOptions } from './bench-options.js';
 
-/** The figures of one round that the verdicts use. */
+/** The figures of one round that the verdicts use ("p3" is P3 with the log; "p3NoLog" without), and the log's cost. */
 export interface RoundFigures {
   readonly p3LatencyP99Ms: number | undefined;
+  readonly p3NoLogLatencyP99Ms: number | undefined;
   readonly rawLatencyP99Ms: number | undefined;
   readonly tickedFloorP99Ms: number | undefined;
   readonly p3CpuMicrosPerUpdate: number | undefined;
+  readonly p3NoLogCpuMicrosPerUpdate: number | undefined;
   readonly rawCpuMicrosPerUpdate: number | undefined;
+  /** P3 with the log / raw: the judged one. */
   readonly cpuPerUpdateRatio: number | undefined;
-  /** The larger of the two windows' "other processes" CPU: how noisy the round was. */
+  readonly p3NoLogCpuPerUpdateRatio: number | undefined;
+  /** P3 with the log / without it. */
+  readonly logCpuCostRatio: number | undefined;
+  readonly p3AckLatencyP99Ms: number | undefined;
+  readonly p3NoLogAckLatencyP99Ms: number | undefined;
+  readonly logAppendP99Ms: number | undefined;
+  readonly logSyncsPerSecond: number | undefined;
+  /** The largest of the windows' "other processes" CPU: how noisy the round was. */
   readonly otherCpuPercent: number;
 }
 
@@ -27,8 +37,8 @@ export interface ArenaRoundsResult {
 }
 
 /**
- * Runs `options.rounds` rounds of the arena bench back to back, alternating which server goes first, and judges
- * the targets on the medians: on a shared 2-core VM one round's p99 moves by several milliseconds with steal time
+ * Runs `options.rounds` rounds of the arena bench back to back, rotating which server goes first, and judges
+ * the targets (on P3 with the log) on the medians: on a shared 2-core VM one round's p99 moves by several milliseconds with steal time
  * and other processes, a median of three or more does not.
  */
 export async function runArenaRounds(
@@ -38,7 +48,7 @@ export async function runArenaRounds(
   const rounds: ArenaBenchResult[] = [];
   for (let i = 0; i < options.rounds; i++) {
     if (options.rounds > 1) progress(`round ${i + 1} of ${options.rounds}`);
-    rounds.push(await runArenaBench(options, progress, i % 2 === 1));
+    rounds.push(await runArenaBench(options, progress, i));
   }
   return summarizeRounds(rounds);
 }
@@ -50,16 +60,24 @@ export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRound
     median(figures.map((f) => f[key]).filter((v): v is number => v !== undefined));
   const med: RoundFigures = {
     p3LatencyP99Ms: pick('p3LatencyP99Ms'),
+    p3NoLogLatencyP99Ms: pick('p3NoLogLatencyP99Ms'),
     rawLatencyP99Ms: pick('rawLatencyP99Ms'),
     tickedFloorP99Ms: pick('tickedFloorP99Ms'),
     p3CpuMicrosPerUpdate: pick('p3CpuMicrosPerUpdate'),
+    p3NoLogCpuMicrosPerUpdate: pick('p3NoLogCpuMicrosPerUpdate'),
     rawCpuMicrosPerUpdate: pick('rawCpuMicrosPerUpdate'),
     cpuPerUpdateRatio: pick('cpuPerUpdateRatio'),
+    p3NoLogCpuPerUpdateRatio: pick('p3NoLogCpuPerUpdateRatio'),
+    logCpuCostRatio: pick('logCpuCostRatio'),
+    p3AckLatencyP99Ms: pick('p3AckLatencyP99Ms'),
+    p3NoLogAckLatencyP99Ms: pick('p3NoLogAckLatencyP99Ms'),
+    logAppendP99Ms: pick('logAppendP99Ms'),
+    logSyncsPerSecond: pick('logSyncsPerSecond'),
     otherCpuPercent: pick('otherCpuPercent') ?? 0,
   };
   const p99TargetMs = (rounds[0] as ArenaBenchResult).derived.p99TargetMs;
   const byP99 = figures
-    .map((f, i) => ({ i, p99: f.p3LatencyP99Ms ?? f.rawLatencyP99Ms ?? 0 }))
+    .map((f, i) => ({ i, p99: f.p3LatencyP99Ms ?? f.p3NoLogLatencyP99Ms ?? f.rawLatencyP99Ms ?? 0 }))
     .sort((a, b) => a.p99 - b.p99);
   return {
     rounds,
@@ -73,15 +91,27 @@ export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRound
 }
 
 function roundFigures(round: ArenaBenchResult): RoundFigures {
-  const p3 = round.results.find((r) => r.kind === 'p3');
-  const raw = round.results.find((r) => r.kind === 'raw');
+  const p3 = round.results.find((r) => r.kind === Target.P3);
+  const p3NoLog = round.results.find((r) => r.kind === Target.P3NoLog);
+  const raw = round.results.find((r) => r.kind === Target.Raw);
+  // An empty ack histogram (no ack came) has no p99 to take a median of.
+  const ackP99 = (r: typeof p3): number | undefined =>
+    r !== undefined && r.load.ackLatencyMs.count > 0 ? r.load.ackLatencyMs.p99 : undefined;
   return {
     p3LatencyP99Ms: p3?.load.latencyMs.p99,
+    p3NoLogLatencyP99Ms: p3NoLog?.load.latencyMs.p99,
     rawLatencyP99Ms: raw?.load.latencyMs.p99,
     tickedFloorP99Ms: round.derived.tickedFloorP99Ms,
     p3CpuMicrosPerUpdate: p3?.cpuMicrosPerUpdate,
+    p3NoLogCpuMicrosPerUpdate: p3NoLog?.cpuMicrosPerUpdate,
     rawCpuMicrosPerUpdate: raw?.cpuMicrosPerUpdate,
     cpuPerUpdateRatio: round.derived.cpuPerUpdateRatio,
+    p3NoLogCpuPerUpdateRatio: round.derived.p3NoLogCpuPerUpdateRatio,
+    logCpuCostRatio: round.derived.logCpuCostRatio,
+    p3AckLatencyP99Ms: ackP99(p3),
+    p3NoLogAckLatencyP99Ms: ackP99(p3NoLog),
+    logAppendP99Ms: p3?.serverLogAppendP99Ms,
+    logSyncsPerSecond: p3?.logSyncsPerSecond,
     otherCpuPercent: Math.max(0, ...round.results.map((r) => r.otherCpuPercent)),
   };
 }

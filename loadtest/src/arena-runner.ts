@@ -1,6 +1,14 @@
-import { cpus, loadavg } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { serverKinds, type ArenaOptions, type ServerKind } from './bench-options.js';
+import {
+  isP3Kind,
+  serverKindOrder,
+  serverKinds,
+  Target,
+  type ArenaOptions,
+  type ServerKind,
+} from './bench-options.js';
 import { mergeHistograms, mergeLoadSummaries } from './load-merge.js';
 import { isLoadProcessSummary, type LoadSummary } from './load-summary.js';
 import {
@@ -12,10 +20,13 @@ import {
 } from './proc-stats.js';
 import { bundleForProfile } from './profile-bundle.js';
 import { splitRooms, type RoomRange } from './room-ranges.js';
-import { scrapeServer, windowFigures } from './server-metrics.js';
+import { scrapeServer, windowFigures, type ServerWindowFigures } from './server-metrics.js';
 import { isEvent, isPortLine, repoRoot, scriptPath, TsProcess } from './ts-process.js';
 
-/** One server measured under the arena load. CPU figures are % of one core (2 busy cores = 200 %). */
+/**
+ * One server measured under the arena load. CPU figures are % of one core (2 busy cores = 200 %). Ack latency
+ * (P3 kinds) is in `load.ackLatencyMs`.
+ */
 export interface TargetResult {
   readonly kind: ServerKind;
   /** Server process CPU over the measured window (utime + stime from /proc/<pid>/stat). */
@@ -29,6 +40,19 @@ export interface TargetResult {
   /** P3 only: p99 of how late tick timers ran, and of one tick timer's work, over the window (bucket bounds). */
   readonly serverTickLatenessP99Ms: number | undefined;
   readonly serverTickWorkP99Ms: number | undefined;
+  /**
+   * P3 with the log only, over the window: time from a step appending its record until durable
+   * (`p3_simulator_log_append_seconds`; p50/p99 are upper bucket bounds: 0.2, 0.5, 1, 2, 5, 10, 20 ms...; the mean
+   * is exact), fdatasync calls per second and records made durable per call (`p3_log_syncs_total`,
+   * `p3_log_records_total`), records and bytes per second.
+   */
+  readonly serverLogAppendP50Ms: number | undefined;
+  readonly serverLogAppendP99Ms: number | undefined;
+  readonly serverLogAppendMeanMs: number | undefined;
+  readonly logSyncsPerSecond: number | undefined;
+  readonly logRecordsPerSync: number | undefined;
+  readonly logRecordsPerSecond: number | undefined;
+  readonly logBytesPerSecond: number | undefined;
   /** The load processes over the same window, summed. */
   readonly loadCpuPercent: number;
   /** The busiest load process: near 100 % means it, not the server, may limit the figures. */
@@ -55,12 +79,17 @@ export interface ArenaBenchResult {
   readonly loadAverageAfter: readonly number[];
   readonly results: readonly TargetResult[];
   readonly derived: {
-    /** P3 CPU per delivered update / raw CPU per delivered update (target: <= 1.5). */
+    /** P3 (with the log) CPU per delivered update / raw CPU per delivered update (target: <= 1.5). */
     readonly cpuPerUpdateRatio: number | undefined;
+    /** The same for P3 without the log (for comparison; not judged). */
+    readonly p3NoLogCpuPerUpdateRatio: number | undefined;
+    /** The cost of the log: P3 CPU per delivered update with the log / without it. */
+    readonly logCpuCostRatio: number | undefined;
     /** One tick interval + 5 ms. */
     readonly p99TargetMs: number;
     /** The raw floor's latencies plus the wait for a tick (see TargetResult): the p99 a ticked server can reach here. */
     readonly tickedFloorP99Ms: number | undefined;
+    /** The verdicts, on P3 with the log. */
     readonly p3MeetsLatency: boolean | undefined;
     readonly p3MeetsCpu: boolean | undefined;
   };
@@ -75,39 +104,45 @@ interface Sample {
 }
 
 /**
- * Runs the arena scenario against each target in turn (P3 first, or raw first with `rawFirst`), with the same
- * load: one round (`arena-rounds.ts` runs several).
+ * Runs the arena scenario against each target in turn, with the same load: one round (`arena-rounds.ts` runs
+ * several). The order of the targets rotates with `round` (see `serverKinds`).
  */
 export async function runArenaBench(
   options: ArenaOptions,
   progress: (line: string) => void = () => undefined,
-  rawFirst = false,
+  round = 0,
 ): Promise<ArenaBenchResult> {
   const loadAverageBefore = loadavg();
   const runId = Date.now().toString(36);
   const ranges = splitRooms(options.rooms, options.loadProcs);
   const results: TargetResult[] = [];
-  for (const kind of serverKinds(options.target, rawFirst)) {
+  for (const kind of serverKinds(options.target, round)) {
     progress(
       `measuring ${kind}: ${options.rooms} rooms x ${options.clients} clients in ${ranges.length} load processes, ` +
         `${options.warmup} s warm-up, ${options.seconds} s window`,
     );
     results.push(await measureTarget(kind, options, `${runId}-${kind}`, ranges));
   }
-  const p3 = results.find((r) => r.kind === 'p3');
-  const raw = results.find((r) => r.kind === 'raw');
+  const p3 = results.find((r) => r.kind === Target.P3);
+  const p3NoLog = results.find((r) => r.kind === Target.P3NoLog);
+  const raw = results.find((r) => r.kind === Target.Raw);
   const p99TargetMs = 1000 / options.tickRate + 5;
-  const cpuPerUpdateRatio = p3 && raw ? p3.cpuMicrosPerUpdate / raw.cpuMicrosPerUpdate : undefined;
+  const cpuRatio = (a: TargetResult | undefined, b: TargetResult | undefined): number | undefined =>
+    a && b ? a.cpuMicrosPerUpdate / b.cpuMicrosPerUpdate : undefined;
+  const cpuPerUpdateRatio = cpuRatio(p3, raw);
+  const order = (kind: ServerKind): number => serverKindOrder.indexOf(kind);
   return {
     options,
     cores: cpus().length,
     loadProcesses: ranges.length,
     loadAverageBefore,
     loadAverageAfter: loadavg(),
-    // P3 first whatever the order they ran in: the table's columns and the JSON keep one shape.
-    results: [...results].sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'p3' ? -1 : 1)),
+    // One order whatever the order they ran in: the table's columns and the JSON keep one shape.
+    results: [...results].sort((a, b) => order(a.kind) - order(b.kind)),
     derived: {
       cpuPerUpdateRatio,
+      p3NoLogCpuPerUpdateRatio: cpuRatio(p3NoLog, raw),
+      logCpuCostRatio: cpuRatio(p3, p3NoLog),
       p99TargetMs,
       tickedFloorP99Ms: raw?.latencyWithTickWaitP99Ms,
       p3MeetsLatency: p3 ? p3.load.latencyMs.p99 <= p99TargetMs : undefined,
@@ -122,15 +157,29 @@ async function measureTarget(
   runId: string,
   ranges: readonly RoomRange[],
 ): Promise<TargetResult> {
+  // P3 with the log writes to a fresh directory per run (no log replay from an earlier one), removed afterwards.
+  const dataDir =
+    kind === Target.P3 ? await mkdtemp(join(options.dataDir ?? tmpdir(), 'p3-arena-')) : undefined;
+  try {
+    return await measureServer(kind, options, runId, ranges, dataDir);
+  } finally {
+    if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function measureServer(
+  kind: ServerKind,
+  options: ArenaOptions,
+  runId: string,
+  ranges: readonly RoomRange[],
+  dataDir: string | undefined,
+): Promise<TargetResult> {
   const connectBudgetMs = 30_000 + options.rooms * options.clients * 20;
   const lifetimeSeconds = Math.ceil(options.warmup + options.seconds + connectBudgetMs / 1000 + 60);
-  const server =
-    kind === 'p3'
-      ? await startP3Server(options, lifetimeSeconds)
-      : new TsProcess('raw-server', scriptPath('./raw-uws-server.ts'), [
-          '--lifetime',
-          String(lifetimeSeconds),
-        ]);
+  const p3 = isP3Kind(kind);
+  const server = p3
+    ? await startP3Server(options, lifetimeSeconds, dataDir)
+    : new TsProcess('raw-server', scriptPath('./raw-uws-server.ts'), ['--lifetime', String(lifetimeSeconds)]);
   try {
     const { port } = await server.next('port line', isPortLine, 30_000);
     // Same run id everywhere: room names are global, so the processes' rooms never meet on the server.
@@ -150,27 +199,27 @@ async function measureTarget(
       await sleep(options.warmup * 1000);
       await command(loads, 'measure-start', 'measure-start');
       const before = sample(server.pid, loads);
-      // P3's metrics: the loop delay resets at every scrape and the tick histograms are cumulative, so a scrape at
-      // each end of the window gives the window's figures.
-      const firstScrape = kind === 'p3' ? scrapeServer(port) : undefined;
+      // P3's metrics: the loop delay resets at every scrape and the histograms and counters are cumulative, so a
+      // scrape at each end of the window gives the window's figures.
+      const firstScrape = p3 ? scrapeServer(port) : undefined;
       await sleep(options.seconds * 1000);
       await command(loads, 'measure-end', 'measure-end');
       const after = sample(server.pid, loads);
       const serverRssBytes = processRssBytes(server.pid);
-      const serverFigures =
-        kind === 'p3' ? windowFigures(await firstScrape, await scrapeServer(port)) : undefined;
+      const serverFigures = p3 ? windowFigures(await firstScrape, await scrapeServer(port)) : undefined;
+      // Load processes wait for the window's last acks before they report.
       const summaries = await Promise.all(
         loads.map((load) => load.next('summary', isLoadProcessSummary, 60_000)),
       );
       const latency = mergeHistograms(summaries);
       const load = mergeLoadSummaries(summaries, latency);
+      const measured = result(kind, before, after, serverRssBytes, load);
       return {
-        ...result(kind, before, after, serverRssBytes, load),
-        latencyWithTickWaitP99Ms:
-          kind === 'raw' ? latency.quantileWithUniformWait(0.99, 1000 / options.tickRate) : undefined,
-        serverLoopDelayP99Ms: serverFigures?.loopDelayP99Ms,
-        serverTickLatenessP99Ms: serverFigures?.tickLatenessP99Ms,
-        serverTickWorkP99Ms: serverFigures?.tickWorkP99Ms,
+        ...measured,
+        latencyWithTickWaitP99Ms: p3
+          ? undefined
+          : latency.quantileWithUniformWait(0.99, 1000 / options.tickRate),
+        ...serverResult(serverFigures, measured.windowSeconds),
       };
     } finally {
       await Promise.all(loads.map((load) => load.stop()));
@@ -178,6 +227,42 @@ async function measureTarget(
   } finally {
     await server.stop();
   }
+}
+
+/** The P3 server's own figures over the window (all undefined for the raw floor, log figures without a log). */
+function serverResult(
+  figures: ServerWindowFigures | undefined,
+  windowSeconds: number,
+): Pick<
+  TargetResult,
+  | 'serverLoopDelayP99Ms'
+  | 'serverTickLatenessP99Ms'
+  | 'serverTickWorkP99Ms'
+  | 'serverLogAppendP50Ms'
+  | 'serverLogAppendP99Ms'
+  | 'serverLogAppendMeanMs'
+  | 'logSyncsPerSecond'
+  | 'logRecordsPerSync'
+  | 'logRecordsPerSecond'
+  | 'logBytesPerSecond'
+> {
+  const perSecond = (n: number | undefined): number | undefined =>
+    n === undefined ? undefined : n / windowSeconds;
+  const syncs = figures?.logSyncs;
+  const records = figures?.logRecords;
+  return {
+    serverLoopDelayP99Ms: figures?.loopDelayP99Ms,
+    serverTickLatenessP99Ms: figures?.tickLatenessP99Ms,
+    serverTickWorkP99Ms: figures?.tickWorkP99Ms,
+    serverLogAppendP50Ms: figures?.logAppendP50Ms,
+    serverLogAppendP99Ms: figures?.logAppendP99Ms,
+    serverLogAppendMeanMs: figures?.logAppendMeanMs,
+    logSyncsPerSecond: perSecond(syncs),
+    logRecordsPerSync:
+      syncs !== undefined && syncs > 0 && records !== undefined ? records / syncs : undefined,
+    logRecordsPerSecond: perSecond(records),
+    logBytesPerSecond: perSecond(figures?.logBytes),
+  };
 }
 
 /** Sends `cmd` to every load process, then waits until each has answered with `reply`. */
@@ -189,11 +274,19 @@ async function command(loads: readonly TsProcess[], cmd: string, reply: string):
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * The P3 server process. With `--cpu-prof` it runs from a bundle with a source map (so the profile maps back to
- * TypeScript lines), placed under node_modules/.cache so that its external packages resolve from the workspace.
+ * The P3 server process: with the log (file storage in `dataDir`) or without (memory storage, `dataDir`
+ * undefined). With `--cpu-prof` it runs from a bundle with a source map (so the profile maps back to TypeScript
+ * lines), placed under node_modules/.cache so that its external packages resolve from the workspace.
  */
-async function startP3Server(options: ArenaOptions, lifetimeSeconds: number): Promise<TsProcess> {
-  const args = ['--lifetime', String(lifetimeSeconds), '--tick-rate', String(options.tickRate)];
+async function startP3Server(
+  options: ArenaOptions,
+  lifetimeSeconds: number,
+  dataDir: string | undefined,
+): Promise<TsProcess> {
+  const args = [
+    ...['--lifetime', String(lifetimeSeconds), '--tick-rate', String(options.tickRate)],
+    ...(dataDir === undefined ? ['--storage', 'memory'] : ['--storage', 'file', '--data-dir', dataDir]),
+  ];
   const entry = scriptPath('./p3-arena-server.ts');
   if (options.cpuProf === undefined) return new TsProcess('p3-server', entry, args);
   const bundle = await bundleForProfile(entry, join(repoRoot, 'node_modules', '.cache', 'p3-loadtest'));
@@ -215,10 +308,7 @@ function result(
   after: Sample,
   serverRssBytes: number,
   load: LoadSummary,
-): Omit<
-  TargetResult,
-  'serverLoopDelayP99Ms' | 'serverTickLatenessP99Ms' | 'serverTickWorkP99Ms' | 'latencyWithTickWaitP99Ms'
-> {
+): Omit<TargetResult, keyof ReturnType<typeof serverResult> | 'latencyWithTickWaitP99Ms'> {
   const hz = clockTicksPerSecond();
   const windowSeconds = (after.at - before.at) / 1000;
   const serverSeconds = (after.server - before.server) / hz;

@@ -3,10 +3,30 @@ import { parseArgs } from 'node:util';
 export const Codec = { Binary: 'binary', Json: 'json' } as const;
 export type Codec = (typeof Codec)[keyof typeof Codec];
 
-export const Target = { P3: 'p3', Raw: 'raw', Both: 'both' } as const;
+/**
+ * What a run measures: one server kind, or `all` of them (`both` is the name it had when there were two kinds,
+ * kept so that old command lines still run everything).
+ */
+export const Target = {
+  P3: 'p3',
+  P3NoLog: 'p3-nolog',
+  Raw: 'raw',
+  All: 'all',
+  Both: 'both',
+} as const;
 export type Target = (typeof Target)[keyof typeof Target];
-/** A server the load runs against (`both` runs P3, then raw). */
-export type ServerKind = Exclude<Target, 'both'>;
+/**
+ * A server the load runs against: `p3` is P3 with its durable room log on (file storage, durability `log`: what
+ * the verdicts judge), `p3-nolog` P3 with in-memory storage and no log (the cost of the log is the difference),
+ * `raw` the uWS broadcast floor.
+ */
+export type ServerKind = Exclude<Target, 'all' | 'both'>;
+/** Every kind, in the order the report shows them. */
+export const serverKindOrder: readonly ServerKind[] = [Target.P3, Target.P3NoLog, Target.Raw];
+/** P3 kinds: they have /metrics (tick and log histograms) and send acks. */
+export function isP3Kind(kind: ServerKind): boolean {
+  return kind !== Target.Raw;
+}
 
 /** The scenario: R rooms x C clients, each client moving one bot at `sendHz`; rooms tick at `tickRate`. */
 export interface ArenaOptions {
@@ -26,10 +46,16 @@ export interface ArenaOptions {
    */
   readonly loadProcs: number;
   /**
-   * Rounds run back to back (P3 then raw, then raw then P3, alternately): the verdicts use each figure's median
-   * over the rounds, since one round on a shared VM can be off by several milliseconds of p99.
+   * Rounds run back to back, the order of the servers rotating by one each round (so none always goes first):
+   * the verdicts use each figure's median over the rounds, since one round on a shared VM can be off by several
+   * milliseconds of p99.
    */
   readonly rounds: number;
+  /**
+   * Where each run of P3 with the log makes its fresh data directory (removed afterwards); undefined: the OS temp
+   * directory. Must be a real disk: on tmpfs an fdatasync costs nothing.
+   */
+  readonly dataDir: string | undefined;
   /** Write a V8 CPU profile of the P3 server process into this directory (`node --cpu-prof`). */
   readonly cpuProf: string | undefined;
   /** Print only the JSON line (no table). */
@@ -43,19 +69,20 @@ export const defaultArenaOptions: ArenaOptions = {
   seconds: 20,
   warmup: 5,
   codec: Codec.Binary,
-  target: Target.Both,
+  target: Target.All,
   sendHz: 20,
   tickRate: 30,
   loadProcs: 2,
   rounds: 3,
+  dataDir: undefined,
   cpuProf: undefined,
   jsonOnly: false,
 };
 
 /**
- * Parses `--rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target p3|raw|both` (plus
- * `--send-hz`, `--tick-rate`, `--load-procs`, `--rounds`, `--cpu-prof DIR`, `--json`). Unknown flags and bad values throw, all
- * at once.
+ * Parses `--rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target p3|p3-nolog|raw|all`
+ * (plus `--send-hz`, `--tick-rate`, `--load-procs`, `--rounds`, `--data-dir DIR`, `--cpu-prof DIR`, `--json`).
+ * Unknown flags and bad values throw, all at once.
  */
 export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
   const { values } = parseArgs({
@@ -72,6 +99,7 @@ export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
       'tick-rate': { type: 'string' },
       'load-procs': { type: 'string' },
       rounds: { type: 'string' },
+      'data-dir': { type: 'string' },
       'cpu-prof': { type: 'string' },
       json: { type: 'boolean' },
     },
@@ -89,6 +117,7 @@ export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
     tickRate: intFlag(values['tick-rate'], 'tick-rate', d.tickRate, 1, 240, problems),
     loadProcs: intFlag(values['load-procs'], 'load-procs', d.loadProcs, 1, 64, problems),
     rounds: intFlag(values.rounds, 'rounds', d.rounds, 1, 20, problems),
+    dataDir: values['data-dir'],
     cpuProf: values['cpu-prof'],
     jsonOnly: values.json ?? false,
   };
@@ -96,10 +125,15 @@ export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
   return options;
 }
 
-/** The servers a run measures, in order (`rawFirst`: odd rounds, so neither server always runs on a cooler machine). */
-export function serverKinds(target: Target, rawFirst = false): ServerKind[] {
-  if (target !== Target.Both) return [target];
-  return rawFirst ? [Target.Raw, Target.P3] : [Target.P3, Target.Raw];
+/**
+ * The servers a round measures, in order: all kinds rotated left by `round` (round 0: P3 with the log, P3
+ * without, raw; round 1: P3 without, raw, P3 with...), so no server always runs first, on the cooler machine.
+ */
+export function serverKinds(target: Target, round = 0): ServerKind[] {
+  if (target !== Target.All && target !== Target.Both) return [target];
+  const n = serverKindOrder.length;
+  const shift = ((round % n) + n) % n;
+  return [...serverKindOrder.slice(shift), ...serverKindOrder.slice(0, shift)];
 }
 
 export function numberFlag(

@@ -1,10 +1,17 @@
 import type { ArenaRoundsResult } from './arena-rounds.js';
 import type { ArenaBenchResult, TargetResult } from './arena-runner.js';
+import { Target, type ServerKind } from './bench-options.js';
 
 const fmt = (n: number | undefined, digits = 0): string =>
   n === undefined || !Number.isFinite(n)
     ? '-'
     : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+const names: Record<ServerKind, string> = { p3: 'P3 log on', 'p3-nolog': 'P3 log off', raw: 'raw uWS' };
+
+/** An ack latency percentile, or '-' where no ack was measured (the raw floor sends none). */
+const ackFigure = (r: TargetResult, q: 'p50' | 'p99'): string =>
+  r.load.ackLatencyMs.count > 0 ? fmt(r.load.ackLatencyMs[q], 1) : '-';
 
 /** The human-readable table of one round: one column per server, then the derived comparisons. */
 function formatReport(bench: ArenaBenchResult): string {
@@ -20,9 +27,24 @@ function formatReport(bench: ArenaBenchResult): string {
     ['latency p90 (ms)', (r) => fmt(r.load.latencyMs.p90, 2)],
     ['latency p99 (ms)', (r) => fmt(r.load.latencyMs.p99, 2)],
     ['latency max (ms)', (r) => fmt(r.load.latencyMs.max, 2)],
+    ['ack latency p50 (ms)', (r) => ackFigure(r, 'p50')],
+    ['ack latency p99 (ms)', (r) => ackFigure(r, 'p99')],
+    [
+      'window sends never acked',
+      (r) =>
+        r.kind === Target.Raw
+          ? '-'
+          : `${fmt(r.load.acksAwaited - r.load.ackLatencyMs.count)} of ${fmt(r.load.acksAwaited)}`,
+    ],
     ['server loop delay p99 (ms)', (r) => fmt(r.serverLoopDelayP99Ms, 1)],
     ['server tick lateness p99 (ms, <=)', (r) => fmt(r.serverTickLatenessP99Ms, 1)],
     ['server tick work p99 (ms, <=)', (r) => fmt(r.serverTickWorkP99Ms, 1)],
+    ['log append p50 (ms, <=)', (r) => fmt(r.serverLogAppendP50Ms, 1)],
+    ['log append p99 (ms, <=)', (r) => fmt(r.serverLogAppendP99Ms, 1)],
+    ['log append mean (ms)', (r) => fmt(r.serverLogAppendMeanMs, 2)],
+    ['log syncs / s', (r) => fmt(r.logSyncsPerSecond, 1)],
+    ['log records / sync', (r) => fmt(r.logRecordsPerSync, 1)],
+    ['log KB / s', (r) => fmt(r.logBytesPerSecond === undefined ? undefined : r.logBytesPerSecond / 1024, 0)],
     ['server CPU-us / delivered update', (r) => fmt(r.cpuMicrosPerUpdate, 3)],
     [`updates sent / s (offered ${fmt(offered)})`, (r) => fmt(r.load.sentPerSecond)],
     ['own-bot echoes / s (not counted)', (r) => fmt(r.load.selfUpdatesPerSecond)],
@@ -36,7 +58,6 @@ function formatReport(bench: ArenaBenchResult): string {
       (r) => `${r.load.rejects}/${r.load.errors}/${r.load.catchups}/${r.load.unexpectedCloses}`,
     ],
   ];
-  const names: Record<TargetResult['kind'], string> = { p3: 'P3', raw: 'raw uWS' };
   const label = 36;
   const col = 14;
   const lines = [
@@ -52,20 +73,32 @@ function formatReport(bench: ArenaBenchResult): string {
   ];
   if (derived.cpuPerUpdateRatio !== undefined) {
     lines.push(
-      `CPU per delivered update, P3 / raw: ${fmt(derived.cpuPerUpdateRatio, 2)}x (target <= 1.5x: ${derived.p3MeetsCpu ? 'met' : 'MISSED'})`,
+      `CPU per delivered update, P3 log on / raw: ${fmt(derived.cpuPerUpdateRatio, 2)}x (target <= 1.5x: ${derived.p3MeetsCpu ? 'met' : 'MISSED'})`,
     );
   }
-  const p3 = results.find((r) => r.kind === 'p3');
+  if (derived.p3NoLogCpuPerUpdateRatio !== undefined) {
+    lines.push(`CPU per delivered update, P3 log off / raw: ${fmt(derived.p3NoLogCpuPerUpdateRatio, 2)}x`);
+  }
+  const p3 = results.find((r) => r.kind === Target.P3);
+  const p3NoLog = results.find((r) => r.kind === Target.P3NoLog);
+  if (derived.logCpuCostRatio !== undefined && p3 && p3NoLog) {
+    lines.push(
+      `cost of the log: CPU per delivered update log on / log off ${fmt(derived.logCpuCostRatio, 2)}x ` +
+        `(${fmt(p3.cpuMicrosPerUpdate - p3NoLog.cpuMicrosPerUpdate, 3)} us per update); ` +
+        `ack latency p50/p99 ${ackFigure(p3, 'p50')}/${ackFigure(p3, 'p99')} ms vs ${ackFigure(p3NoLog, 'p50')}/${ackFigure(p3NoLog, 'p99')} ms`,
+    );
+  }
   if (p3) {
     lines.push(
-      `P3 latency p99 ${fmt(p3.load.latencyMs.p99, 2)} ms vs target ${fmt(derived.p99TargetMs, 1)} ms (1 tick + 5 ms): ` +
-        (derived.p3MeetsLatency ? 'met' : 'MISSED'),
+      `P3 log on latency p99 ${fmt(p3.load.latencyMs.p99, 2)} ms vs target ${fmt(derived.p99TargetMs, 1)} ms (1 tick + 5 ms): ` +
+        (derived.p3MeetsLatency ? 'met' : 'MISSED') +
+        (p3NoLog ? ` (log off: ${fmt(p3NoLog.load.latencyMs.p99, 2)} ms)` : ''),
     );
     if (derived.tickedFloorP99Ms !== undefined) {
       lines.push(
         `ticked floor: the raw floor's latencies plus a wait for the next tick give p99 ${fmt(derived.tickedFloorP99Ms, 2)} ms ` +
           `on this machine and load (what a ticked server adding nothing else would measure); ` +
-          `P3 is ${fmt(p3.load.latencyMs.p99 - derived.tickedFloorP99Ms, 2)} ms above it`,
+          `P3 log on is ${fmt(p3.load.latencyMs.p99 - derived.tickedFloorP99Ms, 2)} ms above it`,
       );
     }
   }
@@ -85,45 +118,64 @@ function formatReport(bench: ArenaBenchResult): string {
   return lines.join('\n');
 }
 
+/** The per-round line: P3 log on ("on"), P3 log off ("off"), the floor, and the log's cost. */
+const roundColumns: ReadonlyArray<readonly [string, number, (f: ArenaRoundsResult['median']) => string]> = [
+  ['on p99', 8, (f) => fmt(f.p3LatencyP99Ms, 2)],
+  ['off p99', 9, (f) => fmt(f.p3NoLogLatencyP99Ms, 2)],
+  ['floor p99', 11, (f) => fmt(f.rawLatencyP99Ms, 2)],
+  ['ticked', 8, (f) => fmt(f.tickedFloorP99Ms, 2)],
+  ['on us/upd', 11, (f) => fmt(f.p3CpuMicrosPerUpdate, 3)],
+  ['off us/upd', 12, (f) => fmt(f.p3NoLogCpuMicrosPerUpdate, 3)],
+  ['raw us/upd', 12, (f) => fmt(f.rawCpuMicrosPerUpdate, 3)],
+  ['on/raw', 8, (f) => fmt(f.cpuPerUpdateRatio, 2)],
+  ['on/off', 8, (f) => fmt(f.logCpuCostRatio, 2)],
+  ['ack p99 on', 12, (f) => fmt(f.p3AckLatencyP99Ms, 0)],
+  ['off', 7, (f) => fmt(f.p3NoLogAckLatencyP99Ms, 0)],
+  ['append p99', 12, (f) => fmt(f.logAppendP99Ms, 1)],
+  ['syncs/s', 9, (f) => fmt(f.logSyncsPerSecond, 0)],
+  ['other %', 9, (f) => fmt(f.otherCpuPercent, 1)],
+];
+
 /**
- * One round: its table. Several: the table of the median round (by P3 p99), then one line per round and the
- * verdicts on the medians, which are the figures to quote.
+ * One round: its table. Several: the table of the median round (by P3 log on p99), then one line per round and
+ * the verdicts on the medians, which are the figures to quote.
  */
 export function formatRoundsReport(run: ArenaRoundsResult): string {
   const { rounds, figures, median: m } = run;
   if (rounds.length === 1) return formatReport(rounds[0] as ArenaBenchResult);
   const lines = [
-    `median round (${run.representative + 1} of ${rounds.length}, by P3 latency p99):`,
+    `median round (${run.representative + 1} of ${rounds.length}, by P3 log on latency p99):`,
     formatReport(rounds[run.representative] as ArenaBenchResult),
     '',
-    `${rounds.length} rounds (odd rounds ran P3 first, even rounds the raw floor first):`,
-    `${'round'.padEnd(7)}${'P3 p99'.padStart(9)}${'floor p99'.padStart(11)}${'ticked floor'.padStart(14)}` +
-      `${'P3 us/upd'.padStart(11)}${'raw us/upd'.padStart(12)}${'ratio'.padStart(8)}${'other CPU %'.padStart(13)}`,
+    `${rounds.length} rounds (the servers' order rotates by one each round; latencies in ms; "on" P3 log on, ` +
+      `"off" P3 log off, "ticked" the ticked floor p99):`,
+    'round'.padEnd(7) + roundColumns.map(([name, width]) => name.padStart(width)).join(''),
   ];
   const row = (name: string, f: (typeof figures)[number]): string =>
-    name.padEnd(7) +
-    fmt(f.p3LatencyP99Ms, 2).padStart(9) +
-    fmt(f.rawLatencyP99Ms, 2).padStart(11) +
-    fmt(f.tickedFloorP99Ms, 2).padStart(14) +
-    fmt(f.p3CpuMicrosPerUpdate, 3).padStart(11) +
-    fmt(f.rawCpuMicrosPerUpdate, 3).padStart(12) +
-    fmt(f.cpuPerUpdateRatio, 2).padStart(8) +
-    fmt(f.otherCpuPercent, 1).padStart(13);
+    name.padEnd(7) + roundColumns.map(([, width, value]) => value(f).padStart(width)).join('');
   figures.forEach((f, i) => lines.push(row(String(i + 1), f)));
   lines.push(row('median', m), '');
   if (m.cpuPerUpdateRatio !== undefined) {
     lines.push(
-      `median CPU per delivered update, P3 / raw: ${fmt(m.cpuPerUpdateRatio, 2)}x (target <= 1.5x: ${run.p3MeetsCpu ? 'met' : 'MISSED'})`,
+      `median CPU per delivered update, P3 log on / raw: ${fmt(m.cpuPerUpdateRatio, 2)}x (target <= 1.5x: ${run.p3MeetsCpu ? 'met' : 'MISSED'})` +
+        (m.p3NoLogCpuPerUpdateRatio === undefined
+          ? ''
+          : `; log off / raw: ${fmt(m.p3NoLogCpuPerUpdateRatio, 2)}x`),
+    );
+  }
+  if (m.logCpuCostRatio !== undefined) {
+    lines.push(
+      `median cost of the log (CPU per delivered update, log on / log off): ${fmt(m.logCpuCostRatio, 2)}x`,
     );
   }
   if (m.p3LatencyP99Ms !== undefined) {
     lines.push(
-      `median P3 latency p99 ${fmt(m.p3LatencyP99Ms, 2)} ms vs target ${fmt(run.p99TargetMs, 1)} ms (1 tick + 5 ms): ` +
+      `median P3 log on latency p99 ${fmt(m.p3LatencyP99Ms, 2)} ms vs target ${fmt(run.p99TargetMs, 1)} ms (1 tick + 5 ms): ` +
         (run.p3MeetsLatency ? 'met' : 'MISSED'),
     );
     if (m.tickedFloorP99Ms !== undefined) {
       lines.push(
-        `median ticked floor p99 ${fmt(m.tickedFloorP99Ms, 2)} ms: P3 is ${fmt(m.p3LatencyP99Ms - m.tickedFloorP99Ms, 2)} ms above it`,
+        `median ticked floor p99 ${fmt(m.tickedFloorP99Ms, 2)} ms: P3 log on is ${fmt(m.p3LatencyP99Ms - m.tickedFloorP99Ms, 2)} ms above it`,
       );
     }
   }

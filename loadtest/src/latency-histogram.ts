@@ -50,6 +50,11 @@ export class LatencyHistogram {
     return histogram;
   }
 
+  /** Samples added so far. */
+  get sampleCount(): number {
+    return this.count;
+  }
+
   add(ms: number): void {
     // Sender and receiver share one clock, so a sample is never negative; the guard also turns NaN into 0, which
     // keeps the bucket index an integer (a NaN index would set a property on the typed array, counting nothing).

@@ -10,6 +10,7 @@ import type { LoadProcessSummary, LoadSummary } from './load-summary.js';
 export function mergeLoadSummaries(
   parts: readonly LoadProcessSummary[],
   latency: LatencyHistogram = mergeHistograms(parts),
+  ackLatency: LatencyHistogram = mergeHistograms(parts, 'ackLatencyHistogram'),
 ): LoadSummary {
   const first = parts[0];
   if (first === undefined) throw new Error('no load summary to merge');
@@ -45,6 +46,8 @@ export function mergeLoadSummaries(
     messagesPerClientPerSecond: perClient((p) => p.messagesPerClientPerSecond),
     sentPerSecond: sum((p) => p.sentPerSecond),
     latencyMs: latency.summary(),
+    acksAwaited: sum((p) => p.acksAwaited),
+    ackLatencyMs: ackLatency.summary(),
     pairsSeen: sum((p) => p.pairsSeen),
     pairsExpected: sum((p) => p.pairsExpected),
     acks: sum((p) => p.acks),
@@ -58,9 +61,12 @@ export function mergeLoadSummaries(
   };
 }
 
-/** The latency histogram of the whole load: every process's buckets added up. */
-export function mergeHistograms(parts: readonly LoadProcessSummary[]): LatencyHistogram {
+/** A latency histogram of the whole load (update latency, or ack latency): every process's buckets added up. */
+export function mergeHistograms(
+  parts: readonly LoadProcessSummary[],
+  which: 'latencyHistogram' | 'ackLatencyHistogram' = 'latencyHistogram',
+): LatencyHistogram {
   const latency = new LatencyHistogram();
-  for (const part of parts) latency.addData(part.latencyHistogram);
+  for (const part of parts) latency.addData(part[which]);
   return latency;
 }

@@ -14,6 +14,10 @@ export interface LoadWindowCounts {
   readonly latency: LatencySummary;
   /** The same samples, for the orchestrator to merge with the other load processes'. */
   readonly latencyHistogram: LatencyHistogramData;
+  /** P3: `ops` messages sent in the window whose ack was awaited, and how long each waited (see AckTimes). */
+  readonly acksAwaited: number;
+  readonly ackLatency: LatencySummary;
+  readonly ackLatencyHistogram: LatencyHistogramData;
   /** (receiver, sender) pairs of the same room for which the receiver got at least one update in the window. */
   readonly pairsSeen: number;
   readonly pairsExpected: number;
@@ -39,7 +43,11 @@ export class LoadStats {
   catchups = 0;
   decodeErrors = 0;
   unexpectedCloses = 0;
+  /** P3: window sends whose ack is awaited; each ack that covers one adds a sample to `ackLatency`. */
+  acksAwaited = 0;
   private readonly latency = new LatencyHistogram();
+  private readonly ackLatency = new LatencyHistogram();
+  private ackWaiter: (() => void) | undefined;
   private readonly seen: Uint8Array;
   private readonly firstIndex: number;
 
@@ -60,6 +68,8 @@ export class LoadStats {
     this.messages = 0;
     this.sent = 0;
     this.latency.reset();
+    this.ackLatency.reset();
+    this.acksAwaited = 0;
     this.seen.fill(0);
     this.measuring = true;
   }
@@ -91,6 +101,30 @@ export class LoadStats {
     if (this.measuring) this.sent++;
   }
 
+  /** An ack ended the wait of a window send after `ms` (it may arrive after the window closed). */
+  acked(ms: number): void {
+    this.ackLatency.add(ms);
+    if (this.ackWaiter !== undefined && this.ackLatency.sampleCount >= this.acksAwaited) this.ackWaiter();
+  }
+
+  /**
+   * Resolves once every window send awaiting an ack got one, or after `timeoutMs` (acks that never came then show
+   * as `acksAwaited` above the ack latency count). P3 acks a member that keeps sending once a second, so the sends
+   * of the window's last second are acked after it closed.
+   */
+  whenAcked(timeoutMs: number): Promise<void> {
+    if (this.ackLatency.sampleCount >= this.acksAwaited) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.ackWaiter = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.ackWaiter = done;
+    });
+  }
+
   /** Window figures, after `end()`. */
   counts(): LoadWindowCounts {
     let pairsSeen = 0;
@@ -108,6 +142,9 @@ export class LoadStats {
       sent: this.sent,
       latency: this.latency.summary(),
       latencyHistogram: this.latency.toData(),
+      acksAwaited: this.acksAwaited,
+      ackLatency: this.ackLatency.summary(),
+      ackLatencyHistogram: this.ackLatency.toData(),
       pairsSeen,
       pairsExpected: this.rooms * this.clients * (this.clients - 1),
     };

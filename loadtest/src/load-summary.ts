@@ -22,6 +22,14 @@ export interface LoadSummary {
   readonly sentPerSecond: number;
   /** Sender's performance.now() to a peer's receipt, both ends in one process (rooms never straddle processes). */
   readonly latencyMs: LatencySummary;
+  /**
+   * P3 only: `ops` messages sent in the window, and for those acked (possibly after the window closed: the load
+   * process waits a few seconds for them), the time from sending one to the first ack covering it. Acks are
+   * batched (one a second per sending member) and, with the room log, wait until what they cover is durable.
+   * `acksAwaited - ackLatencyMs.count` sends were never acked. Raw floor: 0 and an empty summary.
+   */
+  readonly acksAwaited: number;
+  readonly ackLatencyMs: LatencySummary;
   readonly pairsSeen: number;
   readonly pairsExpected: number;
   readonly acks: number;
@@ -43,6 +51,7 @@ export interface LoadProcessSummary extends LoadSummary {
   /** First global room index of this process; it ran rooms `roomOffset .. roomOffset + rooms - 1`. */
   readonly roomOffset: number;
   readonly latencyHistogram: LatencyHistogramData;
+  readonly ackLatencyHistogram: LatencyHistogramData;
 }
 
 /** Narrows one parsed stdout line of a load process. */

@@ -1,27 +1,40 @@
-// The P3 side of the arena benchmark, in its own process: a P3Server (gateway + simulator, in-memory storage)
-// hosting the bench world. Prints `{"port": N}` on stdout once listening; stops with its parent, on SIGTERM, or
-// after --lifetime seconds. Run it under `node --cpu-prof` to profile (the orchestrator's --cpu-prof does so).
+// The P3 side of the arena benchmark, in its own process: a P3Server (gateway + simulator) hosting the bench
+// world, either with its durable room log (`--storage file --data-dir DIR`: file storage, durability `log`, acks
+// wait for the log) or without (`--storage memory`: in-memory storage, no log). Prints `{"port": N}` on stdout
+// once listening; stops with its parent, on SIGTERM, or after --lifetime seconds. Run it under `node --cpu-prof`
+// to profile (the orchestrator's --cpu-prof does so).
 import { defineWorld } from '@p3/engine';
 import { P3Server } from '@p3/server';
 import { parseArgs } from 'node:util';
 import { arenaBenchSchema } from './arena-schema.js';
 import { emitLine, stopWithParent } from './child-lifetime.js';
-import { intFlag, numberFlag } from './bench-options.js';
+import { intFlag, numberFlag, oneOf } from './bench-options.js';
 
 const { values } = parseArgs({
-  options: { lifetime: { type: 'string' }, 'tick-rate': { type: 'string' } },
+  options: {
+    lifetime: { type: 'string' },
+    'tick-rate': { type: 'string' },
+    storage: { type: 'string' },
+    'data-dir': { type: 'string' },
+  },
   strict: true,
 });
 const problems: string[] = [];
 const lifetimeSeconds = numberFlag(values.lifetime, 'lifetime', 120, 1, 86_400, problems);
 const tickRate = intFlag(values['tick-rate'], 'tick-rate', 30, 1, 240, problems);
+const storage = oneOf(values.storage, 'storage', ['memory', 'file'] as const, 'memory', problems);
+const dataDir = values['data-dir'];
+// The data directory is the orchestrator's to create and remove: never fall back to the server's ./data.
+if (storage === 'file' && dataDir === undefined) problems.push('--storage file needs --data-dir');
 if (problems.length > 0) throw new Error(problems.join('; '));
 
 const server = new P3Server({
   host: '127.0.0.1',
   port: 0,
   tickRate,
-  storage: 'memory',
+  ...(storage === 'file'
+    ? { storage: 'file' as const, dataDir: dataDir as string, durability: 'log' as const }
+    : { storage: 'memory' as const, durability: 'snapshot' as const }),
   logLevel: 'silent',
   world: defineWorld({ schema: arenaBenchSchema }),
   gateway: {

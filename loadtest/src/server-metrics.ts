@@ -5,6 +5,13 @@ export interface ServerScrape {
   /** Cumulative bucket counts (`le` in seconds, ascending, +Inf last) of the tick histograms. */
   readonly tickLateness: readonly HistogramBucket[];
   readonly tickWork: readonly HistogramBucket[];
+  /** The same for `p3_simulator_log_append_seconds` (empty without a room log), and its `_sum` in seconds. */
+  readonly logAppend: readonly HistogramBucket[];
+  readonly logAppendSumSeconds: number | undefined;
+  /** `p3_log_syncs_total` / `p3_log_records_total` / `p3_log_bytes_total` (file log only; undefined otherwise). */
+  readonly logSyncs: number | undefined;
+  readonly logRecords: number | undefined;
+  readonly logBytes: number | undefined;
 }
 
 export interface HistogramBucket {
@@ -22,6 +29,19 @@ export interface ServerWindowFigures {
    */
   readonly tickLatenessP99Ms: number | undefined;
   readonly tickWorkP99Ms: number | undefined;
+  /**
+   * Room log: time from a step appending its record until it was durable, p50/p99 as upper bucket bounds (0.2,
+   * 0.5, 1, 2, 5, 10, 20, 50 ms...) and the exact mean; undefined without a log or without appends in the window.
+   */
+  readonly logAppendP50Ms: number | undefined;
+  readonly logAppendP99Ms: number | undefined;
+  readonly logAppendMeanMs: number | undefined;
+  /** Records appended (and made durable) in the window: the histogram's count. */
+  readonly logAppends: number | undefined;
+  /** File log: fdatasync calls, records and bytes they made durable, over the window. */
+  readonly logSyncs: number | undefined;
+  readonly logRecords: number | undefined;
+  readonly logBytes: number | undefined;
 }
 
 /** Scrapes P3's /metrics; undefined when it cannot be read (the figures are then left out, not guessed). */
@@ -35,24 +55,53 @@ export async function scrapeServer(port: number): Promise<ServerScrape | undefin
 }
 
 export function parseScrape(text: string): ServerScrape {
-  const lag = /^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text);
+  const lag = sample(text, 'nodejs_eventloop_lag_p99_seconds');
   return {
-    loopDelayP99Ms: lag ? Number(lag[1]) * 1000 : undefined,
+    loopDelayP99Ms: lag === undefined ? undefined : lag * 1000,
     tickLateness: buckets(text, 'p3_simulator_tick_lateness_seconds'),
     tickWork: buckets(text, 'p3_simulator_tick_seconds'),
+    logAppend: buckets(text, 'p3_simulator_log_append_seconds'),
+    logAppendSumSeconds: sample(text, 'p3_simulator_log_append_seconds_sum'),
+    logSyncs: sample(text, 'p3_log_syncs_total'),
+    logRecords: sample(text, 'p3_log_records_total'),
+    logBytes: sample(text, 'p3_log_bytes_total'),
   };
 }
 
-/** Figures between two scrapes (histograms are cumulative: the window's counts are the differences). */
+/** Figures between two scrapes (histograms and counters are cumulative: the window's are the differences). */
 export function windowFigures(
   start: ServerScrape | undefined,
   end: ServerScrape | undefined,
 ): ServerWindowFigures {
+  const both = start !== undefined && end !== undefined;
+  const delta = (pick: (scrape: ServerScrape) => number | undefined): number | undefined => {
+    if (!both) return undefined;
+    const [a, b] = [pick(start), pick(end)];
+    return a === undefined || b === undefined ? undefined : b - a;
+  };
+  const logAppends = both ? windowCount(start.logAppend, end.logAppend) : undefined;
+  const logAppendSeconds = delta((s) => s.logAppendSumSeconds);
   return {
     loopDelayP99Ms: end?.loopDelayP99Ms,
-    tickLatenessP99Ms: start && end ? p99Ms(start.tickLateness, end.tickLateness) : undefined,
-    tickWorkP99Ms: start && end ? p99Ms(start.tickWork, end.tickWork) : undefined,
+    tickLatenessP99Ms: both ? quantileMs(start.tickLateness, end.tickLateness, 0.99) : undefined,
+    tickWorkP99Ms: both ? quantileMs(start.tickWork, end.tickWork, 0.99) : undefined,
+    logAppendP50Ms: both ? quantileMs(start.logAppend, end.logAppend, 0.5) : undefined,
+    logAppendP99Ms: both ? quantileMs(start.logAppend, end.logAppend, 0.99) : undefined,
+    logAppendMeanMs:
+      logAppends !== undefined && logAppends > 0 && logAppendSeconds !== undefined
+        ? (logAppendSeconds * 1000) / logAppends
+        : undefined,
+    logAppends,
+    logSyncs: delta((s) => s.logSyncs),
+    logRecords: delta((s) => s.logRecords),
+    logBytes: delta((s) => s.logBytes),
   };
+}
+
+/** The value of an unlabelled sample line `name value`. */
+function sample(text: string, name: string): number | undefined {
+  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return match ? Number(match[1]) : undefined;
 }
 
 function buckets(text: string, name: string): HistogramBucket[] {
@@ -65,12 +114,24 @@ function buckets(text: string, name: string): HistogramBucket[] {
   return list.sort((a, b) => a.le - b.le);
 }
 
-/** The upper bound of the bucket holding the window's p99, in ms; undefined without samples or bucket layouts. */
-function p99Ms(start: readonly HistogramBucket[], end: readonly HistogramBucket[]): number | undefined {
+/** Samples in the window (the +Inf bucket's difference); undefined without a histogram. */
+function windowCount(start: readonly HistogramBucket[], end: readonly HistogramBucket[]): number | undefined {
   if (end.length === 0 || end.length !== start.length) return undefined;
-  const total = (end.at(-1)?.count ?? 0) - (start.at(-1)?.count ?? 0);
-  if (total <= 0) return undefined;
-  const rank = Math.ceil(0.99 * total);
+  return (end.at(-1)?.count ?? 0) - (start.at(-1)?.count ?? 0);
+}
+
+/**
+ * The upper bound of the bucket holding the window's q-quantile (nearest rank), in ms; undefined without samples
+ * or bucket layouts.
+ */
+function quantileMs(
+  start: readonly HistogramBucket[],
+  end: readonly HistogramBucket[],
+  q: number,
+): number | undefined {
+  const total = windowCount(start, end);
+  if (total === undefined || total <= 0) return undefined;
+  const rank = Math.max(1, Math.ceil(q * total));
   for (let i = 0; i < end.length; i++) {
     const bucket = end[i] as HistogramBucket;
     if (bucket.count - (start[i]?.count ?? 0) >= rank) return bucket.le * 1000;

@@ -1,12 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { median, summarizeRounds } from '../src/arena-rounds.js';
 import type { ArenaBenchResult, TargetResult } from '../src/arena-runner.js';
-import { defaultArenaOptions } from '../src/bench-options.js';
+import { defaultArenaOptions, serverKinds, type ServerKind } from '../src/bench-options.js';
 import { formatRoundsJsonLine, formatRoundsReport } from '../src/bench-report.js';
 
 /** A target result with the figures the rounds summary reads; the rest is zero (not read here). */
-function target(kind: 'p3' | 'raw', p99: number, cpuMicros: number, other: number): TargetResult {
+function target(kind: ServerKind, p99: number, cpuMicros: number, other: number): TargetResult {
   const latencyMs = { count: 1, overflow: 0, p50: p99 / 2, p90: p99, p99, max: p99, mean: p99 / 2 };
+  // Acks: about one a second; P3 with the log waits a little longer for durability.
+  const ack = kind === 'p3' ? 1020 : 1000;
+  const ackLatencyMs =
+    kind === 'raw'
+      ? { count: 0, overflow: 0, p50: 0, p90: 0, p99: 0, max: 0, mean: 0 }
+      : { count: 10, overflow: 0, p50: ack / 2, p90: ack, p99: ack, max: ack, mean: ack / 2 };
+  const withLog = kind === 'p3';
   return {
     kind,
     serverCpuPercent: 30,
@@ -15,15 +22,23 @@ function target(kind: 'p3' | 'raw', p99: number, cpuMicros: number, other: numbe
     serverLoopDelayP99Ms: undefined,
     serverTickLatenessP99Ms: undefined,
     serverTickWorkP99Ms: undefined,
+    serverLogAppendP50Ms: withLog ? 1 : undefined,
+    serverLogAppendP99Ms: withLog ? 5 : undefined,
+    serverLogAppendMeanMs: withLog ? 1.2 : undefined,
+    logSyncsPerSecond: withLog ? 30 : undefined,
+    logRecordsPerSync: withLog ? 20 : undefined,
+    logRecordsPerSecond: withLog ? 600 : undefined,
+    logBytesPerSecond: withLog ? 600 * 300 : undefined,
     loadCpuPercent: 50,
     loadCpuPercentMax: 25,
     otherCpuPercent: other,
     windowSeconds: 20,
-    load: { latencyMs } as unknown as TargetResult['load'],
+    load: { latencyMs, ackLatencyMs, acksAwaited: ackLatencyMs.count } as unknown as TargetResult['load'],
     latencyWithTickWaitP99Ms: undefined,
   };
 }
 
+/** A round of the three servers; P3 without the log costs `noLogShare` of P3 with it, at the same p99 less 1 ms. */
 function round(
   p3P99: number,
   rawP99: number,
@@ -31,6 +46,7 @@ function round(
   p3Cpu: number,
   rawCpu: number,
   other = 1,
+  noLogShare = 0.9,
 ): ArenaBenchResult {
   return {
     options: defaultArenaOptions,
@@ -38,9 +54,15 @@ function round(
     loadProcesses: 2,
     loadAverageBefore: [0, 0, 0],
     loadAverageAfter: [0, 0, 0],
-    results: [target('p3', p3P99, p3Cpu, other), target('raw', rawP99, rawCpu, 1)],
+    results: [
+      target('p3', p3P99, p3Cpu, other),
+      target('p3-nolog', p3P99 - 1, p3Cpu * noLogShare, 1),
+      target('raw', rawP99, rawCpu, 1),
+    ],
     derived: {
       cpuPerUpdateRatio: p3Cpu / rawCpu,
+      p3NoLogCpuPerUpdateRatio: (p3Cpu * noLogShare) / rawCpu,
+      logCpuCostRatio: 1 / noLogShare,
       p99TargetMs: 1000 / 30 + 5,
       tickedFloorP99Ms: floor,
       p3MeetsLatency: p3P99 <= 1000 / 30 + 5,
@@ -50,6 +72,14 @@ function round(
 }
 
 describe('arena bench rounds', () => {
+  it('rotates the order of the servers each round, so none always runs first', () => {
+    expect(serverKinds('all', 0)).toEqual(['p3', 'p3-nolog', 'raw']);
+    expect(serverKinds('all', 1)).toEqual(['p3-nolog', 'raw', 'p3']);
+    expect(serverKinds('both', 2)).toEqual(['raw', 'p3', 'p3-nolog']);
+    expect(serverKinds('all', 3)).toEqual(['p3', 'p3-nolog', 'raw']);
+    expect(serverKinds('p3-nolog', 1)).toEqual(['p3-nolog']);
+  });
+
   it('takes medians (the mean of the middle two for an even count)', () => {
     expect(median([])).toBeUndefined();
     expect(median([3])).toBe(3);
@@ -68,6 +98,12 @@ describe('arena bench rounds', () => {
     expect(run.median.tickedFloorP99Ms).toBe(35.5);
     expect(run.median.cpuPerUpdateRatio).toBeCloseTo(1.4 / 1.1);
     expect(run.median.otherCpuPercent).toBe(1);
+    expect(run.median.p3NoLogLatencyP99Ms).toBe(36);
+    expect(run.median.logCpuCostRatio).toBeCloseTo(1 / 0.9);
+    expect(run.median.p3AckLatencyP99Ms).toBe(1020);
+    expect(run.median.p3NoLogAckLatencyP99Ms).toBe(1000);
+    expect(run.median.logAppendP99Ms).toBe(5);
+    expect(run.median.logSyncsPerSecond).toBe(30);
     expect(run.p3MeetsLatency).toBe(true);
     expect(run.p3MeetsCpu).toBe(true);
     // The table printed in full is the round with the median P3 p99.
@@ -88,7 +124,12 @@ describe('arena bench rounds', () => {
     ]);
     const text = formatRoundsReport(run);
     expect(text).toMatch(/^median round \(2 of 3/);
-    expect(text).toMatch(/median P3 latency p99 37\.00 ms vs target 38\.3 ms \(1 tick \+ 5 ms\): met/);
+    expect(text).toMatch(/median P3 log on latency p99 37\.00 ms vs target 38\.3 ms \(1 tick \+ 5 ms\): met/);
+    expect(text).toMatch(/median cost of the log \(CPU per delivered update, log on \/ log off\): 1\.11x/);
+    // The median round's table: one column per server, the log's figures only where there is a log.
+    expect(text).toMatch(/^ +P3 log on +P3 log off +raw uWS$/m);
+    expect(text).toMatch(/^log syncs \/ s +30\.0 +- +-$/m);
+    expect(text).toMatch(/^ack latency p99 \(ms\) +1,020\.0 +1,000\.0 +-$/m);
     expect(text.split('\n').filter((l) => /^[123] {6}/.test(l))).toHaveLength(3);
     const json = JSON.parse(formatRoundsJsonLine(run)) as {
       bench: string;
@@ -97,7 +138,7 @@ describe('arena bench rounds', () => {
       summary: { median: { p3LatencyP99Ms: number }; p3MeetsLatency: boolean; representative: number };
     };
     expect(json.bench).toBe('arena');
-    expect(json.results).toHaveLength(2);
+    expect(json.results).toHaveLength(3);
     expect(json.rounds).toHaveLength(3);
     expect(json.summary.median.p3LatencyP99Ms).toBe(37);
     expect(json.summary.representative).toBe(1);

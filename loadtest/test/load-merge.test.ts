@@ -8,9 +8,12 @@ function part(
   rooms: number,
   latencies: readonly number[],
   overrides: Partial<LoadProcessSummary> = {},
+  ackLatencies: readonly number[] = [],
 ): LoadProcessSummary {
   const histogram = new LatencyHistogram();
   for (const ms of latencies) histogram.add(ms);
+  const acks = new LatencyHistogram();
+  for (const ms of ackLatencies) acks.add(ms);
   const clients = 4;
   return {
     event: 'summary',
@@ -29,6 +32,9 @@ function part(
     sentPerSecond: 80,
     latencyMs: histogram.summary(),
     latencyHistogram: histogram.toData(),
+    acksAwaited: ackLatencies.length,
+    ackLatencyMs: acks.summary(),
+    ackLatencyHistogram: acks.toData(),
     pairsSeen: rooms * clients * (clients - 1),
     pairsExpected: rooms * clients * (clients - 1),
     acks: 1,
@@ -82,6 +88,17 @@ describe('mergeLoadSummaries', () => {
     expect(latencyMs.p50).toBeCloseTo(10, 9);
     expect(latencyMs.mean).toBeCloseTo(6.4, 9);
     expect(latencyMs.max).toBe(10);
+  });
+
+  it('merges ack latencies from the histograms too, and adds up the sends awaiting an ack', () => {
+    const { ackLatencyMs, acksAwaited } = mergeLoadSummaries([
+      part(0, 1, [1], { acksAwaited: 4 }, [100, 200, 900]),
+      part(1, 1, [1], {}, [500, 1000]),
+    ]);
+    expect(acksAwaited).toBe(6);
+    expect(ackLatencyMs.count).toBe(5);
+    expect(ackLatencyMs.p50).toBeCloseTo(500.01, 9);
+    expect(ackLatencyMs.max).toBe(1000);
   });
 
   it('refuses overlapping rooms, mixed runs and nothing', () => {

@@ -16,7 +16,45 @@ function metrics(lateness: readonly number[], work: readonly number[], lagSecond
   ].join('\n');
 }
 
+/** A /metrics text of a server with the file log: the append histogram (0.5, 1, 5 ms, +Inf) and the counters. */
+function logMetrics(append: readonly number[], sumSeconds: number, syncs: number, records: number): string {
+  return [
+    ...['0.0005', '0.001', '0.005', '+Inf'].map(
+      (le, i) => `p3_simulator_log_append_seconds_bucket{le="${le}"} ${append[i]}`,
+    ),
+    `p3_simulator_log_append_seconds_sum ${sumSeconds}`,
+    `p3_simulator_log_append_seconds_count ${append[3]}`,
+    '# HELP p3_log_syncs_total fdatasync calls of the room log (each covers every record appended before it)',
+    '# TYPE p3_log_syncs_total counter',
+    `p3_log_syncs_total ${syncs}`,
+    `p3_log_records_total ${records}`,
+    `p3_log_bytes_total ${records * 300}`,
+  ].join('\n');
+}
+
 describe('server metrics over the window', () => {
+  it('takes the log append p50/p99 and mean, syncs and records of the window', () => {
+    const start = parseScrape(logMetrics([10, 10, 10, 10], 0.004, 5, 10));
+    // In the window: 200 appends, 150 within 0.5 ms, 48 within 1 ms, 2 within 5 ms, 0.12 s in all; 20 syncs.
+    const end = parseScrape(logMetrics([160, 208, 210, 210], 0.124, 25, 210));
+    const figures = windowFigures(start, end);
+    expect(figures.logAppendP50Ms).toBe(0.5);
+    expect(figures.logAppendP99Ms).toBe(1);
+    expect(figures.logAppendMeanMs).toBeCloseTo(0.6, 9);
+    expect(figures).toMatchObject({ logAppends: 200, logSyncs: 20, logRecords: 200, logBytes: 60_000 });
+  });
+
+  it('leaves the log figures out for a server without a log', () => {
+    const scrape = parseScrape(metrics([1, 1, 1, 1], [1, 1, 1, 1]));
+    expect(windowFigures(scrape, scrape)).toMatchObject({
+      logAppendP50Ms: undefined,
+      logAppendP99Ms: undefined,
+      logAppendMeanMs: undefined,
+      logSyncs: undefined,
+      logRecords: undefined,
+    });
+  });
+
   it('takes the p99 from the window only (end minus start), as the upper bound of its bucket', () => {
     // Before the window: 1,000 ticks, all late by over 10 ms (they must not count).
     const start = parseScrape(metrics([0, 0, 0, 1000], [1000, 1000, 1000, 1000]));
@@ -32,10 +70,11 @@ describe('server metrics over the window', () => {
   it('leaves figures out when a scrape failed or no tick ran in the window', () => {
     const same = parseScrape(metrics([1, 1, 1, 1], [1, 1, 1, 1]));
     expect(windowFigures(same, same).tickLatenessP99Ms).toBeUndefined();
-    expect(windowFigures(undefined, same)).toEqual({
+    expect(windowFigures(undefined, same)).toMatchObject({
       loopDelayP99Ms: 12.3,
       tickLatenessP99Ms: undefined,
       tickWorkP99Ms: undefined,
+      logAppendP99Ms: undefined,
     });
   });
 });
