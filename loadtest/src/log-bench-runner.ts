@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileRoomLog, type FileRoomLogStats, type RoomKey } from '@p3/runtime';
+import { DEFAULT_COMMIT_INTERVAL_MS, FileRoomLog, type FileRoomLogStats, type RoomKey } from '@p3/runtime';
 import { LatencyHistogram, type LatencySummary } from './latency-histogram.js';
 import { botEntityId } from './raw-update-reader.js';
 import { SendScheduler, type UpdateSender } from './send-scheduler.js';
@@ -63,7 +63,6 @@ export interface LogBenchResult {
 }
 
 /** FileRoomLog's own default, resolved for the report. */
-const DEFAULT_COMMIT_INTERVAL_MS = 10;
 
 /**
  * Runs the load against a group-commit log, then the same load against the baseline (`commitIntervalMs: 0`), each

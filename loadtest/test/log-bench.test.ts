@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_COMMIT_INTERVAL_MS } from '@p3/runtime';
 import { formatLogBenchJsonLine, formatLogBenchReport } from '../src/log-bench-report.js';
 import { runLogBench } from '../src/log-bench-runner.js';
 
@@ -19,7 +20,7 @@ describe('log benchmark', () => {
         commitIntervalMs: undefined,
         dataDir,
       });
-      expect(result.groupCommit.commitIntervalMs).toBe(10);
+      expect(result.groupCommit.commitIntervalMs).toBe(DEFAULT_COMMIT_INTERVAL_MS);
       expect(result.baseline.commitIntervalMs).toBe(0);
       for (const run of [result.groupCommit, result.baseline]) {
         // 600 appends a second offered; timers may run a little late on a busy machine.

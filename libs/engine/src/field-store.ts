@@ -1,5 +1,5 @@
 import type { FieldValue } from '@p3/protocol';
-import type { StoreLogChange } from './store-log.js';
+import { StoreLogKind, type StoreLogChange } from './store-log.js';
 import { UndoKind, type RevertStep, type UndoLog } from './undo-log.js';
 
 /** The existence marker of a key. `false` is a tombstone; a write without it implies `true` (seed 003). */
@@ -307,12 +307,12 @@ export class FieldStore {
 
   /**
    * What changed since the last call (or `trackLog`), in the order keys were first changed: applied with
-   * `applyStoreLogChanges` to the store's state at the last call, it gives the state now (versions, tombstones and
-   * the prune horizon included). A key written normally lists only the fields written since (they carry versions
-   * above the last call's); a key created, deleted or rolled back since is listed whole, and a key that left the
-   * store (its creation rolled back, its tombstone pruned) as gone.
+   * `applyStoreLogChanges` (as a batch of version `at`) to the store's state at the last call, it gives the state
+   * now (versions, tombstones and the prune horizon included). A key written normally lists only the fields written
+   * since (`Fields` when all were written at `at`, else `FieldsAt` with their versions); a key created, deleted or
+   * rolled back since is listed whole (`Entry`), and a key that left the store as `Gone`.
    */
-  takeLogChanges(): StoreLogChange[] {
+  takeLogChanges(at: number): StoreLogChange[] {
     const list = this.logDirty;
     if (list === undefined || list.length === 0) return [];
     this.logDirty = [];
@@ -328,20 +328,37 @@ export class FieldStore {
       const live = this.entries.get(entry.key);
       if (live !== entry) {
         // A replacement entry of the same key is listed on its own (its creation marked it).
-        if (live === undefined) out.push({ key: entry.key, kind: 'gone' });
+        if (live === undefined) out.push([entry.key, StoreLogKind.Gone]);
         continue;
       }
-      const fields = record<FieldValue>();
-      const versions = record<number>();
-      let any = false;
-      for (const [field, cell] of entry.fields) {
-        if (!whole && cell.version <= since) continue;
-        fields[field] = cell.value;
-        versions[field] = cell.version;
-        any = true;
+      if (whole) {
+        const change: [string, StoreLogKind, ...FieldValue[]] = [
+          entry.key,
+          StoreLogKind.Entry,
+          entry.clearedAt,
+        ];
+        for (const [field, cell] of entry.fields) change.push(field, cell.value, cell.version);
+        out.push(change);
+        continue;
       }
-      if (whole) out.push({ key: entry.key, kind: 'entry', fields, versions, clearedAt: entry.clearedAt });
-      else if (any) out.push({ key: entry.key, kind: 'fields', fields, versions });
+      let allAt = true;
+      let any = false;
+      for (const cell of entry.fields.values()) {
+        if (cell.version <= since) continue;
+        any = true;
+        if (cell.version !== at) allAt = false;
+      }
+      if (!any) continue;
+      const change: [string, StoreLogKind, ...FieldValue[]] = [
+        entry.key,
+        allAt ? StoreLogKind.Fields : StoreLogKind.FieldsAt,
+      ];
+      for (const [field, cell] of entry.fields) {
+        if (cell.version <= since) continue;
+        if (allAt) change.push(field, cell.value);
+        else change.push(field, cell.value, cell.version);
+      }
+      out.push(change);
     }
     return out;
   }

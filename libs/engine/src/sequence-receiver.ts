@@ -31,11 +31,11 @@ interface EmitterState {
  */
 export type StampExport = readonly number[];
 
-/** An emitter's receiving state at rest: the current stamp, and the one before it while it is still honoured. */
-export interface EmitterExport {
-  readonly current: StampExport;
-  readonly previous?: StampExport;
-}
+/**
+ * An emitter's receiving state at rest: `[current]`, or `[current, previous]` while the stamp before the current one
+ * is still honoured (compact: it is logged for every client heard from, up to 30 times a second per room).
+ */
+export type EmitterExport = readonly [current: StampExport, previous?: StampExport];
 
 export interface SequenceReceiverOptions {
   /** How far past the contiguous point a sequence number may be (bounds memory per emitter). Default 4096. */
@@ -163,8 +163,8 @@ export class SequenceReceiver {
       this.emitters.delete(emitter);
       this.emitters.set(emitter, {
         emitter,
-        current: importStamp(state.current),
-        previous: state.previous === undefined ? undefined : importStamp(state.previous),
+        current: importStamp(state[0]),
+        previous: state[1] === undefined ? undefined : importStamp(state[1]),
         heard: ++this.heardCount,
         changed: false,
       });
@@ -253,8 +253,8 @@ function exportStamp(state: StampState): StampExport {
 
 function exportEmitter(e: EmitterState): EmitterExport {
   return e.previous === undefined
-    ? { current: exportStamp(e.current) }
-    : { current: exportStamp(e.current), previous: exportStamp(e.previous) };
+    ? [exportStamp(e.current)]
+    : [exportStamp(e.current), exportStamp(e.previous)];
 }
 
 function importStamp(data: StampExport): StampState {
@@ -269,7 +269,8 @@ function importStamp(data: StampExport): StampState {
  * hosts that acknowledge only what is durable keep the export of the last durable record and answer from it.
  */
 export function ackOfExport(e: EmitterExport, stamp: number, maxRanges = 64): SequenceAck | undefined {
-  const state = e.current[0] === stamp ? e.current : e.previous?.[0] === stamp ? e.previous : undefined;
+  const [current, previous] = e;
+  const state = current[0] === stamp ? current : previous?.[0] === stamp ? previous : undefined;
   if (state === undefined) return undefined;
   const [, contiguous = 0, ...ahead] = state;
   const missing: Array<readonly [number, number]> = [];

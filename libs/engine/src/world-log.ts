@@ -1,5 +1,5 @@
 import type { ConnectionInfo } from './world-definition.js';
-import { applyStoreLogChanges, type StoreLogChange } from './store-log.js';
+import { applyStoreLogChanges, type StoreLogBatch, type StoreLogChange } from './store-log.js';
 import {
   storeSnapshotOf,
   worldSnapshotOf,
@@ -7,11 +7,9 @@ import {
   type WorldSnapshot,
 } from './world-snapshot.js';
 
-/** A connection that left the world (in a log record's connection changes). */
-export interface ConnectionGone {
-  readonly id: string;
-  readonly gone: true;
-}
+/** A connection in a log record: `[id, firstSeen, lastSeen]` as it is now, or `[id]` when it left. */
+export type LoggedConnection =
+  readonly [id: string, firstSeen: number, lastSeen: number] | readonly [id: string];
 
 /**
  * What one step changed in a world, for a durable log (`World.takeLogRecord`): a physical redo record (the
@@ -23,10 +21,10 @@ export interface WorldLogRecord {
   readonly frame: number;
   /** The store's prune horizon. */
   readonly horizon: number;
-  /** Entity changes (internal fields included). */
+  /** Entity changes (internal fields included); `Fields` changes were written at `frame`. */
   readonly entities: readonly StoreLogChange[];
   /** Connections that joined, left or were seen, as they are now. */
-  readonly connections?: ReadonlyArray<ConnectionInfo | ConnectionGone>;
+  readonly connections?: readonly LoggedConnection[];
   /** True when `connections` is the whole list (after a rewind), replacing what was there. */
   readonly connectionsWhole?: true;
   /** Commands accepted since the previous record for frames after `frame`, in application order. */
@@ -41,7 +39,7 @@ export interface WorldLogRecord {
 export function recoverWorldSnapshot(base: WorldSnapshot, records: readonly WorldLogRecord[]): WorldSnapshot {
   const after = records.filter((r) => r.frame > base.frame);
   if (after.length === 0) return base;
-  const changes: StoreLogChange[] = [];
+  const batches: StoreLogBatch[] = [];
   let horizon = base.horizon;
   const connections = new Map<string, ConnectionInfo>(
     base.connections.map((c) => [c.id, { id: c.id, firstSeen: c.firstSeen, lastSeen: c.lastSeen }]),
@@ -49,18 +47,18 @@ export function recoverWorldSnapshot(base: WorldSnapshot, records: readonly Worl
   // By arrival order: a command scheduled before the snapshot is listed again by the next record.
   const pending = new Map<number, PendingCommand>((base.pending ?? []).map((c) => [c.order, c]));
   for (const record of after) {
-    for (const change of record.entities) changes.push(change);
+    batches.push({ version: record.frame, changes: record.entities });
     horizon = Math.max(horizon, record.horizon);
     if (record.connectionsWhole) connections.clear();
-    for (const c of record.connections ?? []) {
-      if ('gone' in c) connections.delete(c.id);
-      else connections.set(c.id, { id: c.id, firstSeen: c.firstSeen, lastSeen: c.lastSeen });
+    for (const [id, firstSeen, lastSeen] of record.connections ?? []) {
+      if (firstSeen === undefined) connections.delete(id);
+      else connections.set(id, { id, firstSeen, lastSeen: lastSeen ?? firstSeen });
     }
     for (const [order, command] of pending) if (command.frame <= record.frame) pending.delete(order);
     for (const command of record.pending ?? []) pending.set(command.order, command);
   }
   const frame = after[after.length - 1]!.frame;
-  const raw = applyStoreLogChanges(storeSnapshotOf(base), changes, frame, horizon);
+  const raw = applyStoreLogChanges(storeSnapshotOf(base), batches, horizon);
   return worldSnapshotOf(raw, {
     frame,
     tickRate: base.tickRate,

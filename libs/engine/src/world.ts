@@ -27,7 +27,7 @@ import type { UndoLog } from './undo-log.js';
 import { uuidv7 } from './uuid.js';
 import type { ConnectionInfo, Entity, TickContext, WorldDefinition } from './world-definition.js';
 import { entityUpdatesSince, fullEntityUpdate } from './world-delta.js';
-import type { ConnectionGone, WorldLogRecord } from './world-log.js';
+import type { LoggedConnection, WorldLogRecord } from './world-log.js';
 import {
   restoreWorldState,
   toPendingCommand,
@@ -790,7 +790,7 @@ export class World implements EntityHost {
    */
   takeLogRecord(): WorldLogRecord | undefined {
     if (!this.logging) return undefined;
-    const entities = this.store.takeLogChanges();
+    const entities = this.store.takeLogChanges(this.current);
     let pending: PendingCommand[] | undefined;
     if (this.loggedPending.length > 0) {
       for (const command of this.loggedPending) {
@@ -798,17 +798,15 @@ export class World implements EntityHost {
       }
       this.loggedPending = [];
     }
-    let connections: Array<ConnectionInfo | ConnectionGone> | undefined;
+    let connections: LoggedConnection[] | undefined;
     const whole = this.connectionsRewound;
     if (whole) {
-      connections = this.connections();
+      connections = [...this.simConnections.values()].map((c) => [c.id, c.firstSeen, c.lastSeen] as const);
     } else if (this.loggedConnections.size > 0) {
       connections = [];
       for (const id of this.loggedConnections) {
         const c = this.simConnections.get(id);
-        connections.push(
-          c === undefined ? { id, gone: true } : { id, firstSeen: c.firstSeen, lastSeen: c.lastSeen },
-        );
+        connections.push(c === undefined ? [id] : [id, c.firstSeen, c.lastSeen]);
       }
     }
     this.loggedConnections.clear();

@@ -25,6 +25,8 @@ export interface RoomHostOptions {
    * Without it (durability `snapshot`) a crash loses what changed since the last snapshot.
    */
   readonly log?: RoomLog;
+  /** With a log: at most one record per room per this many ms (see TickedRoomOptions.logIntervalMs). Default 100. */
+  readonly logIntervalMs?: number;
   readonly output: RoomOutput;
   readonly events?: RoomEvents;
   readonly logger?: Logger;
@@ -199,6 +201,7 @@ export class RoomHost implements RoomService {
       events: this.wrapEvents(key),
       ...(restored === undefined ? {} : { restored, resumeFrame: startFrame }),
       ...(options.log === undefined ? {} : { log: options.log }),
+      ...(options.logIntervalMs === undefined ? {} : { logIntervalMs: options.logIntervalMs }),
       ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
       seed: randomSeed(),
       epochMs: wallNow - (startFrame * 1000) / tickRate,

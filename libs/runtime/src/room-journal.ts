@@ -56,15 +56,18 @@ export class RoomJournal {
   }
 
   /**
-   * Sends `message` once everything accepted so far is durable: through the record being appended now
-   * (`pending: false`, inside a step), or through the next one (`pending: true`, between steps: the next step's
-   * record will hold what was just accepted).
+   * Sends `message` once everything accepted so far is durable: once the next record is (the room appends one at
+   * its next step when a message waits: see `awaitingRecord`).
    */
-  sendWhenDurable(connectionId: string, message: ServerMessage, pending: boolean): void {
+  sendWhenDurable(connectionId: string, message: ServerMessage): void {
     if (this.failed) return;
-    const after = pending ? this.appended + 1 : this.appended;
-    if (after <= this.durable && this.outbox.length === 0) this.send(connectionId, message);
-    else this.outbox.push({ after, connectionId, message });
+    this.outbox.push({ after: this.appended + 1, connectionId, message });
+  }
+
+  /** A message waits for a record not appended yet: the room appends one at its next step, changed or not. */
+  get awaitingRecord(): boolean {
+    const last = this.outbox[this.outbox.length - 1];
+    return last !== undefined && last.after > this.appended;
   }
 
   /** The ack of (client, stamp) as far as it is durable. */
@@ -76,11 +79,6 @@ export class RoomJournal {
   /** Highest contiguous sequence number of (client, stamp) that is durable. */
   lastSeq(clientId: string, stamp: number): number {
     return this.ack(clientId, stamp)?.seq ?? 0;
-  }
-
-  /** Records appended and not yet durable (the room stalls its ticks past a bound: see TickedRoom). */
-  get inFlight(): number {
-    return this.appended - this.durable;
   }
 
   private durableThrough(n: number, sequences: TickedRoomLogRecord['sequences']): void {

@@ -82,6 +82,12 @@ export interface TickedRoomOptions {
   readonly log?: RoomLog;
   /** Wall-clock ms, only for the `wallMs` of log records and snapshots. Default Date.now. */
   readonly wallClock?: () => number;
+  /**
+   * With a log: at most one record per this many ms of the room's clock (default 100). Longer intervals write
+   * less (an entity changed every tick is logged once per record) and delay acks by up to the interval; acks of a
+   * member that keeps sending go out once a second anyway.
+   */
+  readonly logIntervalMs?: number;
   readonly seed: number;
   /** Wall-clock ms at frame 0 (timestamps of ids the world creates). */
   readonly epochMs: number;
@@ -110,6 +116,9 @@ interface Member {
   unacked: number;
   /** Frame of the last ack sent. */
   ackedAt: number;
+  /** Stamp and sequence number of the last ack sent. */
+  ackedStamp: number;
+  ackedSeq: number;
 }
 
 /** An ack goes out once this many ops wait for one, even before its second is up (bounds the client's resend log). */
@@ -128,6 +137,8 @@ export class TickedRoom {
   private readonly receiver = new SequenceReceiver();
   private readonly announced = new Set<string>();
   private readonly journal: RoomJournal | undefined;
+  /** Clock time of the last log record (see journalStep). */
+  private journaledAt = -Infinity;
   /** Members joined or removed since the last log record (by client id). */
   private readonly memberChanges = new Map<string, MemberRecord | MemberGone>();
   private owningTeam: string | undefined;
@@ -305,17 +316,13 @@ export class TickedRoom {
     this.flushAcks(result.frame.id);
     for (const rejection of result.rejections) {
       if (rejection.origin === null || rejection.ref === undefined) continue;
-      this.sendAcknowledging(
-        rejection.origin,
-        {
-          type: 'reject',
-          stamp: rejection.ref.stamp,
-          seq: rejection.ref.seq,
-          code: rejection.error.code,
-          reason: rejection.error.message,
-        },
-        false,
-      );
+      this.sendAcknowledging(rejection.origin, {
+        type: 'reject',
+        stamp: rejection.ref.stamp,
+        seq: rejection.ref.seq,
+        code: rejection.error.code,
+        reason: rejection.error.message,
+      });
     }
     for (const error of result.errors) events?.error?.(this, error);
     this.announceCreations(result.frame, result.corrections);
@@ -323,17 +330,27 @@ export class TickedRoom {
     return result.frame;
   }
 
-  /** Appends what this step changed to the room log (nothing without a log, or when nothing changed). */
+  /**
+   * Appends what changed since the last record to the room log, at most once per `logIntervalMs` (a record then
+   * covers several steps, each entity once at its latest value), or at once when a message waits for it. Nothing
+   * without a log, or when nothing changed.
+   */
   private journalStep(): void {
     const journal = this.journal;
     if (journal === undefined) return;
+    const now = this.options.clock.now();
+    const forced = journal.awaitingRecord;
+    if (!forced && now - this.journaledAt < (this.options.logIntervalMs ?? 100)) return;
+    this.journaledAt = now;
     const world = this.world.takeLogRecord();
     const sequences = this.receiver.takeChanges();
     const members = this.memberChanges.size > 0 ? [...this.memberChanges.values()] : undefined;
     this.memberChanges.clear();
     const team = this.teamChanged ? this.owningTeam : undefined;
     this.teamChanged = false;
-    if (world === undefined && sequences.length === 0 && members === undefined && team === undefined) return;
+    const changed =
+      world !== undefined || sequences.length > 0 || members !== undefined || team !== undefined;
+    if (!changed && !forced) return;
     const record: TickedRoomLogRecord = {
       world: world ?? { frame: this.world.frame, horizon: this.world.store.horizon, entities: [] },
       ...(members === undefined ? {} : { members }),
@@ -347,11 +364,11 @@ export class TickedRoom {
   }
 
   /**
-   * Sends a message that acknowledges accepted state (an ack, the refusal of a consumed sequence number): with a
-   * log, once that state is durable. `pending`: accepted since the last step (the next record will hold it).
+   * Sends a message that acknowledges accepted state (the refusal of a consumed sequence number): with a log, once
+   * that state is durable.
    */
-  private sendAcknowledging(connectionId: string, message: ServerMessage, pending: boolean): void {
-    if (this.journal) this.journal.sendWhenDurable(connectionId, message, pending);
+  private sendAcknowledging(connectionId: string, message: ServerMessage): void {
+    if (this.journal) this.journal.sendWhenDurable(connectionId, message);
     else this.options.output.send(this.key, connectionId, message);
   }
 
@@ -412,6 +429,8 @@ export class TickedRoom {
         unacked: 0,
         // A member's first ack is not held back: only a member that keeps sending waits for its second.
         ackedAt: -Infinity,
+        ackedStamp: 0,
+        ackedSeq: 0,
       };
       this.members.set(connectionId, member);
       this.byClient.set(clientId, connectionId);
@@ -478,6 +497,8 @@ export class TickedRoom {
       ackDue: undefined,
       unacked: 0,
       ackedAt: -Infinity,
+      ackedStamp: 0,
+      ackedSeq: 0,
     };
     this.members.set(member.connectionId, member);
     this.byClient.set(member.clientId, member.connectionId);
@@ -578,11 +599,13 @@ export class TickedRoom {
       const result = this.world.submit(member.connectionId, op, { stamp, seq });
       if (result.ok) continue;
       // The sequence number is consumed: its refusal acknowledges it, like an ack.
-      this.sendAcknowledging(
-        member.connectionId,
-        { type: 'reject', stamp, seq, code: result.error.code, reason: result.error.message },
-        true,
-      );
+      this.sendAcknowledging(member.connectionId, {
+        type: 'reject',
+        stamp,
+        seq,
+        code: result.error.code,
+        reason: result.error.message,
+      });
       if (result.error.code === ErrorCode.FrameDropped) {
         events?.frameDropped?.(this, {
           connectionId: member.connectionId,
@@ -607,13 +630,16 @@ export class TickedRoom {
     for (const member of this.members.values()) {
       if (member.ackDue === undefined) continue;
       if (frame - member.ackedAt < this.ackEveryTicks && member.unacked < ACK_AFTER_OPS) continue;
-      // With a log, an ack waits until what it covers is durable (a record or two: the next tick, at most).
-      if (
-        this.journal !== undefined &&
-        this.journal.lastSeq(member.clientId, member.ackDue) <
-          this.receiver.lastSeq(member.clientId, member.ackDue)
-      )
-        continue;
+      // With a log, an ack covers only what is durable. A member that keeps sending always has ops in the next
+      // record: it gets what is durable now (when that moved), and the rest stays due.
+      if (this.journal !== undefined) {
+        const durable = this.journal.lastSeq(member.clientId, member.ackDue);
+        if (durable < this.receiver.lastSeq(member.clientId, member.ackDue)) {
+          const moved = durable > (member.ackedStamp === member.ackDue ? member.ackedSeq : 0);
+          if (member.attached && moved) this.sendAck(member, member.ackDue);
+          continue;
+        }
+      }
       if (member.attached) this.sendAck(member, member.ackDue);
       else member.unacked = 0;
       member.ackDue = undefined;
@@ -621,12 +647,14 @@ export class TickedRoom {
   }
 
   private sendAck(member: Member, stamp: number): void {
-    member.unacked = 0;
-    member.ackedAt = this.world.frame;
     const ack = this.journal
       ? this.journal.ack(member.clientId, stamp)
       : this.receiver.ack(member.clientId, stamp);
     if (!ack) return;
+    member.unacked = 0;
+    member.ackedAt = this.world.frame;
+    member.ackedStamp = ack.stamp;
+    member.ackedSeq = ack.seq;
     this.options.output.send(this.key, member.connectionId, {
       type: 'ack',
       stamp: ack.stamp,

@@ -76,7 +76,7 @@ export interface P3ServerOptions {
   readonly durability?: 'log' | 'snapshot';
   /** The room log, with a custom `storage` store (file and Postgres storage open their own). */
   readonly log?: RoomLog;
-  /** File log group commit: under load at most one fdatasync per this many ms. Default 10. */
+  /** File log group commit: under load at most one fdatasync per this many ms. Default 20. */
   readonly logCommitIntervalMs?: number;
   readonly logger?: Logger;
   readonly logLevel?: Level | 'silent';

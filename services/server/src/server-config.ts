@@ -38,7 +38,7 @@ export function serverConfigFromEnv(env: Readonly<Record<string, string | undefi
     durability: r.string('P3_DURABILITY', storage === 'memory' ? 'snapshot' : 'log', {
       oneOf: ['log', 'snapshot'],
     }) as 'log' | 'snapshot',
-    logCommitIntervalMs: r.int('P3_LOG_COMMIT_INTERVAL_MS', 10, { min: 0, max: 1000 }),
+    logCommitIntervalMs: r.int('P3_LOG_COMMIT_INTERVAL_MS', 20, { min: 0, max: 1000 }),
     logLevel: r.string('P3_LOG_LEVEL', 'info', {
       oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     }),

@@ -6,6 +6,8 @@ export interface SimulatorConfig {
   readonly idleTimeoutMs: number;
   readonly resumeGraceMs: number;
   readonly snapshotIntervalMs: number;
+  /** With the room log: at most one record per room per this many ms. */
+  readonly logIntervalMs: number;
   readonly maxRooms: number | undefined;
 }
 
@@ -15,6 +17,7 @@ export const defaultSimulatorConfig: SimulatorConfig = {
   idleTimeoutMs: 30_000,
   resumeGraceMs: 10_000,
   snapshotIntervalMs: 5_000,
+  logIntervalMs: 100,
   maxRooms: undefined,
 };
 
@@ -30,6 +33,7 @@ export function simulatorConfigFromEnv(
     idleTimeoutMs: r.int('P3_ROOM_IDLE_TIMEOUT_MS', base.idleTimeoutMs, { min: 0 }),
     resumeGraceMs: r.int('P3_RESUME_GRACE_MS', base.resumeGraceMs, { min: 0 }),
     snapshotIntervalMs: r.int('P3_SNAPSHOT_INTERVAL_MS', base.snapshotIntervalMs, { min: 50 }),
+    logIntervalMs: r.int('P3_LOG_INTERVAL_MS', base.logIntervalMs, { min: 0, max: 10_000 }),
     maxRooms: maxRooms === 0 ? undefined : maxRooms,
   };
   r.done();

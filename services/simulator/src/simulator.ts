@@ -55,6 +55,7 @@ export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): Si
     idleTimeoutMs: config.idleTimeoutMs,
     resumeGraceMs: config.resumeGraceMs,
     snapshotIntervalMs: config.snapshotIntervalMs,
+    logIntervalMs: config.logIntervalMs,
     ...(config.maxRooms === undefined ? {} : { maxRooms: config.maxRooms }),
     events: {
       ...events,

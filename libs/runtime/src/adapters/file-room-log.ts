@@ -16,12 +16,15 @@ import {
 } from './file-log-segment.js';
 import { checkLogVersion, roomMapKey } from './room-log-entries.js';
 
+/** Group commit under load: at most one sync per this many ms unless the options say otherwise. */
+export const DEFAULT_COMMIT_INTERVAL_MS = 20;
+
 export interface FileRoomLogOptions {
   /** Where the segment files live (created if missing). One directory per process: the log is not shared. */
   readonly dir: string;
   /**
    * Group commit: after a sync starts, the next waits this long (unless the log was idle), so a busy log costs at
-   * most 1000 / commitIntervalMs syncs per second whatever the append rate. Default 10 ms.
+   * most 1000 / commitIntervalMs syncs per second whatever the append rate. Default 20 ms.
    */
   readonly commitIntervalMs?: number;
   /** A new segment file starts once the current one holds this many bytes. Default 16 MiB. */
@@ -105,7 +108,7 @@ export class FileRoomLog implements RoomLog {
   private readWaiters: (() => void)[] = [];
 
   constructor(options: FileRoomLogOptions) {
-    const { commitIntervalMs = 10, maxSegmentBytes = 16 * 1024 * 1024 } = options;
+    const { commitIntervalMs = DEFAULT_COMMIT_INTERVAL_MS, maxSegmentBytes = 16 * 1024 * 1024 } = options;
     if (!(commitIntervalMs >= 0 && Number.isFinite(commitIntervalMs))) {
       throw new RangeError(`commitIntervalMs must be a finite number >= 0, got ${commitIntervalMs}`);
     }

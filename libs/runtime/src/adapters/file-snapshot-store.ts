@@ -17,6 +17,8 @@ import {
 export class FileSnapshotStore implements SnapshotStore {
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly cleaned = new Map<string, Promise<void>>();
+  /** (epoch, version) of the snapshot this store last wrote per file: the fencing check needs no read then. */
+  private readonly written = new Map<string, Pick<StoredSnapshot, 'epoch' | 'version'>>();
   private counter = 0;
 
   constructor(private readonly dir: string) {}
@@ -74,7 +76,8 @@ export class FileSnapshotStore implements SnapshotStore {
   }
 
   private async write(key: RoomKey, path: string, snapshot: StoredSnapshot): Promise<SaveOutcome> {
-    const current = await this.load(key);
+    // One process owns a data directory: what it wrote last is what the file holds.
+    const current = this.written.get(path) ?? (await this.load(key));
     if (current && !isNewer(snapshot, current)) return 'stale';
     const folder = join(this.dir, encodeURIComponent(key.tenant));
     await mkdir(folder, { recursive: true });
@@ -98,6 +101,7 @@ export class FileSnapshotStore implements SnapshotStore {
     } finally {
       await handle.close();
     }
+    this.written.set(path, { epoch: snapshot.epoch, version: snapshot.version });
     return 'saved';
   }
 
