@@ -5,6 +5,7 @@
 // to profile (the orchestrator's --cpu-prof does so).
 import { defineWorld } from '@p3/engine';
 import { P3Server } from '@p3/server';
+import { simulatorConfigFromEnv } from '@p3/simulator';
 import { parseArgs } from 'node:util';
 import { arenaBenchSchema } from './arena-schema.js';
 import { emitLine, stopWithParent } from './child-lifetime.js';
@@ -37,6 +38,12 @@ const server = new P3Server({
     : { storage: 'memory' as const, durability: 'snapshot' as const }),
   logLevel: 'silent',
   world: defineWorld({ schema: arenaBenchSchema }),
+  // The simulator's and the log's settings come from the environment, like `npm start`'s (e.g. P3_LOG_INTERVAL_MS,
+  // P3_LOG_COMMIT_INTERVAL_MS): the bench measures what a user would configure.
+  simulator: { ...simulatorConfigFromEnv(process.env), tickRate },
+  ...(process.env.P3_LOG_COMMIT_INTERVAL_MS === undefined
+    ? {}
+    : { logCommitIntervalMs: Number(process.env.P3_LOG_COMMIT_INTERVAL_MS) }),
   gateway: {
     // Clients send 20 messages per second; the defaults (120/s) would already do, but the bench must never be
     // throttled by a limit, only by the server's work.

@@ -125,6 +125,9 @@ async function setUp(log: RoomLog | undefined): Promise<{
     scheduler,
     store: new MemorySnapshotStore(),
     ...(log === undefined ? {} : { log }),
+    ...(process.env.P3_LOG_INTERVAL_MS === undefined
+      ? {}
+      : { logIntervalMs: Number(process.env.P3_LOG_INTERVAL_MS) }),
     output: fanout,
     logger,
     wallClock: () => 0,

@@ -733,15 +733,19 @@ export class World implements EntityHost {
     );
   }
 
-  /** Seed-000 snapshot of the world (entities, connections, buffered frames) plus field versions. */
-  snapshot(): WorldSnapshot {
+  /**
+   * Seed-000 snapshot of the world (entities, connections, buffered frames) plus field versions. `frames: false`
+   * leaves the buffered frames out (a durable snapshot: a restored world cannot rewind them anyway, and they are
+   * most of its size).
+   */
+  snapshot(options: { readonly frames?: boolean } = {}): WorldSnapshot {
     return toWorldSnapshot(
       this.store,
       this.schema,
       this.current,
       this.tickRate,
       this.connections(),
-      this.frames(),
+      options.frames === false ? [] : this.frames(),
       this.pendingCommands(),
     );
   }

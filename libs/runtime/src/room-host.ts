@@ -25,7 +25,7 @@ export interface RoomHostOptions {
    * Without it (durability `snapshot`) a crash loses what changed since the last snapshot.
    */
   readonly log?: RoomLog;
-  /** With a log: at most one record per room per this many ms (see TickedRoomOptions.logIntervalMs). Default 100. */
+  /** With a log: at most one record per room per this many ms (see TickedRoomOptions.logIntervalMs). Default 250. */
   readonly logIntervalMs?: number;
   readonly output: RoomOutput;
   readonly events?: RoomEvents;
@@ -36,7 +36,10 @@ export interface RoomHostOptions {
   readonly idleTimeoutMs?: number;
   /** A member whose socket closed keeps its session this long. Default 10 s. */
   readonly resumeGraceMs?: number;
-  /** Snapshot period for rooms that changed. Default 5 s. */
+  /**
+   * Snapshot period for rooms that changed. Default 30 s with a log (snapshots then only bound recovery time and the
+   * log's size), 5 s without (what changed since the last snapshot is what a crash loses).
+   */
   readonly snapshotIntervalMs?: number;
   /** Frames of tombstones kept for deltas (older reconnects get a full state). Default 5 minutes of frames. */
   readonly tombstoneFrames?: number;
@@ -270,7 +273,7 @@ export class RoomHost implements RoomService {
 
   /** The first period of a room is a random fraction of the interval, so rooms do not all snapshot on one beat. */
   private scheduleSnapshot(hosted: Hosted, first = false): void {
-    const interval = this.options.snapshotIntervalMs ?? 5_000;
+    const interval = this.options.snapshotIntervalMs ?? (this.options.log ? 30_000 : 5_000);
     const delay = first ? interval * (0.5 + Math.random() * 0.5) : interval;
     hosted.snapshotTimer = this.options.scheduler.after(delay, () => {
       void this.save(hosted).finally(() => {

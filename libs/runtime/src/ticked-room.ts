@@ -83,7 +83,7 @@ export interface TickedRoomOptions {
   /** Wall-clock ms, only for the `wallMs` of log records and snapshots. Default Date.now. */
   readonly wallClock?: () => number;
   /**
-   * With a log: at most one record per this many ms of the room's clock (default 100). Longer intervals write
+   * With a log: at most one record per this many ms of the room's clock (default 250). Longer intervals write
    * less (an entity changed every tick is logged once per record) and delay acks by up to the interval; acks of a
    * member that keeps sending go out once a second anyway.
    */
@@ -211,11 +211,11 @@ export class TickedRoom {
     return `${this.world.store.version}:${this.changes}`;
   }
 
-  /** The whole room at rest, for a snapshot (see TickedRoomSnapshot). */
+  /** The whole room at rest, for a durable snapshot (see TickedRoomSnapshot), without its frame history. */
   snapshotState(): TickedRoomSnapshot {
     return {
       format: 'p3.room/1',
-      world: this.world.snapshot(),
+      world: this.world.snapshot({ frames: false }),
       members: [...this.members.values()].map(memberRecord),
       sequences: this.receiver.exportAll(),
       wallMs: (this.options.wallClock ?? Date.now)(),
@@ -340,7 +340,7 @@ export class TickedRoom {
     if (journal === undefined) return;
     const now = this.options.clock.now();
     const forced = journal.awaitingRecord;
-    if (!forced && now - this.journaledAt < (this.options.logIntervalMs ?? 100)) return;
+    if (!forced && now - this.journaledAt < (this.options.logIntervalMs ?? 250)) return;
     this.journaledAt = now;
     const world = this.world.takeLogRecord();
     const sequences = this.receiver.takeChanges();

@@ -5,7 +5,8 @@ export interface SimulatorConfig {
   readonly bufferFrame: number;
   readonly idleTimeoutMs: number;
   readonly resumeGraceMs: number;
-  readonly snapshotIntervalMs: number;
+  /** Undefined: 30 s with the room log, 5 s without (see RoomHostOptions.snapshotIntervalMs). */
+  readonly snapshotIntervalMs: number | undefined;
   /** With the room log: at most one record per room per this many ms. */
   readonly logIntervalMs: number;
   readonly maxRooms: number | undefined;
@@ -16,8 +17,8 @@ export const defaultSimulatorConfig: SimulatorConfig = {
   bufferFrame: 20,
   idleTimeoutMs: 30_000,
   resumeGraceMs: 10_000,
-  snapshotIntervalMs: 5_000,
-  logIntervalMs: 100,
+  snapshotIntervalMs: undefined,
+  logIntervalMs: 250,
   maxRooms: undefined,
 };
 
@@ -32,7 +33,10 @@ export function simulatorConfigFromEnv(
     bufferFrame: r.int('P3_BUFFER_FRAME', base.bufferFrame, { min: 1, max: 1000 }),
     idleTimeoutMs: r.int('P3_ROOM_IDLE_TIMEOUT_MS', base.idleTimeoutMs, { min: 0 }),
     resumeGraceMs: r.int('P3_RESUME_GRACE_MS', base.resumeGraceMs, { min: 0 }),
-    snapshotIntervalMs: r.int('P3_SNAPSHOT_INTERVAL_MS', base.snapshotIntervalMs, { min: 50 }),
+    snapshotIntervalMs:
+      env.P3_SNAPSHOT_INTERVAL_MS === undefined || env.P3_SNAPSHOT_INTERVAL_MS === ''
+        ? base.snapshotIntervalMs
+        : r.int('P3_SNAPSHOT_INTERVAL_MS', 0, { min: 50 }),
     logIntervalMs: r.int('P3_LOG_INTERVAL_MS', base.logIntervalMs, { min: 0, max: 10_000 }),
     maxRooms: maxRooms === 0 ? undefined : maxRooms,
   };

@@ -54,7 +54,7 @@ export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): Si
     logger: deps.logger,
     idleTimeoutMs: config.idleTimeoutMs,
     resumeGraceMs: config.resumeGraceMs,
-    snapshotIntervalMs: config.snapshotIntervalMs,
+    ...(config.snapshotIntervalMs === undefined ? {} : { snapshotIntervalMs: config.snapshotIntervalMs }),
     logIntervalMs: config.logIntervalMs,
     ...(config.maxRooms === undefined ? {} : { maxRooms: config.maxRooms }),
     events: {
