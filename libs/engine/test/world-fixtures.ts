@@ -38,3 +38,33 @@ export const ids = {
   b: '0190d7a0-0000-7000-8000-00000000000b',
   c: '0190d7a0-0000-7000-8000-00000000000c',
 };
+
+/** Two players of a re-simulation or recovery script (the ids they create their avatars with). */
+export const scriptPlayers = {
+  c1: '0190d7a0-0000-7000-8000-0000000000c1',
+  c2: '0190d7a0-0000-7000-8000-0000000000c2',
+} as const;
+
+/**
+ * Players move with `right` and get a random `y` every frame; logic creates a crate every third frame and removes
+ * the oldest every fifth; an event whose data is an entity id costs it 10 hp: world logic that writes, creates and
+ * removes on its own (re-simulation, recovery).
+ */
+export const scriptedLogic = defineWorld({
+  schema,
+  tick(ctx) {
+    for (const p of ctx.entities('player')) {
+      if (p.isOn('right')) p.set('x', Math.min(100, p.get<number>('x') + 0.25));
+      p.set('y', Math.floor(ctx.random() * 100));
+    }
+    if (ctx.frame % 3 === 0) ctx.create('crate', { weight: 1 + Math.floor(ctx.random() * 9) });
+    if (ctx.frame % 5 === 0) {
+      const oldest = ctx.entities('crate')[0];
+      if (oldest) ctx.remove(oldest.id);
+    }
+    for (const event of ctx.events) {
+      const target = typeof event.data === 'string' ? ctx.entity(event.data) : undefined;
+      if (target) target.set('hp', Math.max(0, target.get<number>('hp') - 10));
+    }
+  },
+});

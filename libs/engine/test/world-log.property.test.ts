@@ -6,7 +6,6 @@ import {
   UndoLog,
   World,
   applyStoreLogChanges,
-  defineWorld,
   emptyWorldSnapshot,
   recoverWorldSnapshot,
   type StoreLogChange,
@@ -15,7 +14,7 @@ import {
   type WorldSnapshot,
 } from '@p3/engine';
 import type { Op } from '@p3/protocol';
-import { schema } from './world-fixtures.js';
+import { scriptedLogic, scriptPlayers } from './world-fixtures.js';
 
 // A durable room log holds one physical redo record per step. Recovery = the latest snapshot + the records after
 // it; whatever prefix of records survived a crash and wherever the last snapshot was taken, recovery must give
@@ -23,27 +22,9 @@ import { schema } from './world-fixtures.js';
 
 const limits = { numRuns: 120, interruptAfterTimeLimit: 20_000 } as const;
 
-const players = {
-  c1: '0190d7a0-0000-7000-8000-0000000000c1',
-  c2: '0190d7a0-0000-7000-8000-0000000000c2',
-} as const;
+const players = scriptPlayers;
 type Client = keyof typeof players;
-
-/** Players move with `right`; logic creates a crate every third frame and removes the oldest every fifth. */
-const logic = defineWorld({
-  schema,
-  tick(ctx) {
-    for (const p of ctx.entities('player')) {
-      if (p.isOn('right')) p.set('x', Math.min(100, p.get<number>('x') + 0.25));
-      p.set('y', Math.floor(ctx.random() * 100));
-    }
-    if (ctx.frame % 3 === 0) ctx.create('crate', { weight: 1 + Math.floor(ctx.random() * 9) });
-    if (ctx.frame % 5 === 0) {
-      const oldest = ctx.entities('crate')[0];
-      if (oldest) ctx.remove(oldest.id);
-    }
-  },
-});
+const logic = scriptedLogic;
 
 const BUFFER = 4;
 const STEPS = 20;

@@ -1,37 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { defineWorld, World } from '@p3/engine';
+import { World } from '@p3/engine';
 import type { Frame, Op } from '@p3/protocol';
-import { schema } from './world-fixtures.js';
+import { scriptedLogic, scriptPlayers } from './world-fixtures.js';
 
 // Late ops inside the window must leave the world exactly as if they had come on time: the rewind (undo logs
 // reused from frame to frame, index and connection reverts) and the re-run together are invisible.
 
-const players = {
-  c1: '0190d7a0-0000-7000-8000-0000000000c1',
-  c2: '0190d7a0-0000-7000-8000-0000000000c2',
-} as const;
+const players = scriptPlayers;
 type Client = keyof typeof players;
-
-/** Players move with `right`; logic creates a crate every third frame, and removes the oldest every fifth. */
-const logic = defineWorld({
-  schema,
-  tick(ctx) {
-    for (const p of ctx.entities('player')) {
-      if (p.isOn('right')) p.set('x', Math.min(100, p.get<number>('x') + 0.25));
-      p.set('y', Math.floor(ctx.random() * 100));
-    }
-    if (ctx.frame % 3 === 0) ctx.create('crate', { weight: 1 + Math.floor(ctx.random() * 9) });
-    if (ctx.frame % 5 === 0) {
-      const oldest = ctx.entities('crate')[0];
-      if (oldest) ctx.remove(oldest.id);
-    }
-    for (const event of ctx.events) {
-      const target = typeof event.data === 'string' ? ctx.entity(event.data) : undefined;
-      if (target) target.set('hp', Math.max(0, target.get<number>('hp') - 10));
-    }
-  },
-});
+const logic = scriptedLogic;
 
 interface ScriptedOp {
   readonly frame: number;

@@ -418,20 +418,7 @@ export class TickedRoom {
     } else {
       let connectionId = randomId();
       while (this.members.has(connectionId)) connectionId = randomId();
-      member = {
-        connectionId,
-        clientId,
-        principal: request.principal,
-        stamp: sessionStamp,
-        attached: true,
-        graceTimer: undefined,
-        ackDue: undefined,
-        unacked: 0,
-        // A member's first ack is not held back: only a member that keeps sending waits for its second.
-        ackedAt: -Infinity,
-        ackedStamp: 0,
-        ackedSeq: 0,
-      };
+      member = newMember(connectionId, clientId, request.principal, sessionStamp, true);
       this.members.set(connectionId, member);
       this.byClient.set(clientId, connectionId);
       this.world.connect(connectionId);
@@ -487,19 +474,8 @@ export class TickedRoom {
   }
 
   private restoreMember(m: MemberRecord): void {
-    const member: Member = {
-      connectionId: m.connectionId,
-      clientId: m.clientId,
-      principal: m.user === undefined ? undefined : { user: m.user, team: m.team ?? '' },
-      stamp: 0,
-      attached: false,
-      graceTimer: undefined,
-      ackDue: undefined,
-      unacked: 0,
-      ackedAt: -Infinity,
-      ackedStamp: 0,
-      ackedSeq: 0,
-    };
+    const principal = m.user === undefined ? undefined : { user: m.user, team: m.team ?? '' };
+    const member = newMember(m.connectionId, m.clientId, principal, 0, false);
     this.members.set(member.connectionId, member);
     this.byClient.set(member.clientId, member.connectionId);
   }
@@ -666,6 +642,29 @@ export class TickedRoom {
 
 function positiveModulo(value: number, modulus: number): number {
   return ((value % modulus) + modulus) % modulus;
+}
+
+function newMember(
+  connectionId: string,
+  clientId: string,
+  principal: Principal | undefined,
+  stamp: number,
+  attached: boolean,
+): Member {
+  return {
+    connectionId,
+    clientId,
+    principal,
+    stamp,
+    attached,
+    graceTimer: undefined,
+    ackDue: undefined,
+    unacked: 0,
+    // A member's first ack is not held back: only a member that keeps sending waits for its second.
+    ackedAt: -Infinity,
+    ackedStamp: 0,
+    ackedSeq: 0,
+  };
 }
 
 function memberRecord(m: Member): MemberRecord {
