@@ -38,6 +38,11 @@ export class ClockSync {
     return this.best?.rtt;
   }
 
+  /** Round trip of the latest sample (ms); undefined before the first one. */
+  get lastRtt(): number | undefined {
+    return this.samples[this.samples.length - 1]?.rtt;
+  }
+
   get offset(): number | undefined {
     return this.best?.offset;
   }

@@ -78,7 +78,7 @@ export class P3Client {
       },
     });
     this.clock = new ClockSync(this.options.clock ?? performanceClock);
-    this.predictor = new Predictor(this.options.world);
+    this.predictor = new Predictor(this.options.world, (error) => this.emitter.emit('error', error));
     this.session = new Session({
       options: this.options,
       replica: this.replica,
@@ -184,6 +184,11 @@ export class P3Client {
   /** Lowest measured round trip (ms); undefined before clock sync. */
   get rtt(): number | undefined {
     return this.clock.rtt;
+  }
+
+  /** Round trip of the latest ping (ms): follows a latency change at once, where `rtt` keeps the lowest of eight. */
+  get lastRtt(): number | undefined {
+    return this.clock.lastRtt;
   }
 
   /** Ops not yet acknowledged by the server (the offline queue). */

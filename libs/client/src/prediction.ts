@@ -1,12 +1,21 @@
 import {
   CompiledSchema,
   World,
+  type CompiledType,
   defaultFieldValue,
   type SnapshotConnection,
   type WorldDefinition,
   type WorldSnapshot,
 } from '@p3/engine';
-import { FrameType, type EntityFields, type Op, type WorldSchema } from '@p3/protocol';
+import {
+  ErrorCode,
+  FrameType,
+  P3Error,
+  isP3Error,
+  type EntityFields,
+  type Op,
+  type WorldSchema,
+} from '@p3/protocol';
 import { applyChanges, diffWorlds, entityState, type WorldState } from './entity-state.js';
 import type { LocalOp } from './outbound.js';
 import { frameView, type P3Frame } from './p3-frame.js';
@@ -31,8 +40,10 @@ interface Prediction {
   readonly base: number;
   readonly interval: number;
   readonly frames: P3Frame[];
-  readonly world: World | undefined;
+  /** The simulation; undefined without a world definition, and once a predicted tick failed. */
+  world: World | undefined;
   state: WorldState;
+  readonly input: PredictionInput;
 }
 
 /** Far enough that no queued op is refused as "too far ahead" by the local simulation. */
@@ -45,12 +56,23 @@ const unboundedLead = 1_000_000;
  * future frame is the authoritative world plus the pending ops applied optimistically. Predictions are cached
  * until `invalidate()` (a new authoritative frame, a correction, a local op, an ack or a rejection): a correction
  * therefore rolls the prediction back to the corrected state and replays the pending ops on top of it.
+ *
+ * The simulation is not the authority (`ctx.authority` is false): logic the server alone can run is skipped, and a
+ * read of a non-replicable field throws, since the client cannot know it. A predicted tick whose logic throws is
+ * not shown: from that frame on the prediction is the optimistic one (authoritative world + pending ops), and the
+ * error is reported once through `onError`. So a prediction never invents state the server does not have (an idle
+ * player stays where the server has it).
  */
 export class Predictor {
   private readonly compiled: CompiledSchema | undefined;
   private cache: Prediction | undefined;
+  /** Messages of prediction failures already reported (each is reported once, not once per prediction). */
+  private readonly reported = new Set<string>();
 
-  constructor(private readonly definition: WorldDefinition | undefined) {
+  constructor(
+    private readonly definition: WorldDefinition | undefined,
+    private readonly onError: (error: P3Error) => void = () => undefined,
+  ) {
     this.compiled = definition === undefined ? undefined : new CompiledSchema(definition.schema);
   }
 
@@ -83,14 +105,19 @@ export class Predictor {
       { id, type: FrameType.Predicted, time: id * interval, events: [], entities, removed },
       state,
     );
-    return { base: input.base.frame.id, interval, frames: [first], world: undefined, state };
+    return { base: input.base.frame.id, interval, frames: [first], world: undefined, state, input };
   }
 
   private simulated(input: PredictionInput): Prediction {
     const base = input.base.frame.id;
     const world = new World(
       this.definition!,
-      { tickRate: input.tickRate, bufferFrame: Math.max(1, input.bufferFrame), maxLeadFrames: unboundedLead },
+      {
+        tickRate: input.tickRate,
+        bufferFrame: Math.max(1, input.bufferFrame),
+        maxLeadFrames: unboundedLead,
+        authority: false,
+      },
       this.snapshotOf(input.base, input.tickRate),
     );
     const connectionId = input.connectionId ?? '';
@@ -99,7 +126,7 @@ export class Predictor {
       // Ops the simulation refuses (not ours, unknown entity) are left out, as the server will leave them out.
       world.submit(connectionId, { ...local.op, frame });
     }
-    return { base, interval: 1000 / input.tickRate, frames: [], world, state: input.base.world };
+    return { base, interval: 1000 / input.tickRate, frames: [], world, state: input.base.world, input };
   }
 
   private next(cache: Prediction): P3Frame {
@@ -111,12 +138,35 @@ export class Predictor {
         cache.state,
       );
     }
-    const { frame } = cache.world.step();
+    const { frame, errors } = cache.world.step();
+    if (errors.length > 0) {
+      // Logic that cannot run here (e.g. it reads a server-only field outside `ctx.authority`): nothing it computed
+      // is shown. The rest of this prediction is the authoritative world plus the pending ops, without logic.
+      this.report(id, errors[0]);
+      const state = this.optimistic(cache.input).state;
+      const { entities, removed } = diffWorlds(cache.state, state);
+      cache.world = undefined;
+      cache.state = state;
+      return frameView(
+        { id, type: FrameType.Predicted, time: id * cache.interval, events: [], entities, removed },
+        state,
+      );
+    }
     cache.state = applyChanges(cache.state, frame.entities, frame.removed);
     return frameView({ ...frame, type: FrameType.Predicted }, cache.state);
   }
 
-  /** The authoritative world as an engine snapshot (fields the server keeps to itself take their defaults). */
+  private report(frame: number, cause: unknown): void {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    if (this.reported.has(message)) return;
+    if (this.reported.size < 64) this.reported.add(message);
+    const code = isP3Error(cause) ? cause.code : ErrorCode.Internal;
+    this.onError(
+      new P3Error(code, `prediction of frame ${frame} stopped (world logic threw): ${message}`, { cause }),
+    );
+  }
+
+  /** The authoritative world as an engine snapshot (fields the server keeps to itself are left out: unknown here). */
   private snapshotOf(base: HeldFrame, tickRate: number): WorldSnapshot {
     const frame = base.frame.id;
     const owned = new Map<string, string[]>();
@@ -127,7 +177,7 @@ export class Predictor {
         typeName: e.typeName,
         firstSeen: frame,
         lastSeen: frame,
-        data: { ...this.compiled?.type(e.typeName)?.defaults, ...e.fields },
+        data: { ...replicableDefaults(this.compiled?.type(e.typeName)), ...e.fields },
         connectionId: e.owner,
         input: { ...e.input },
         versions: {},
@@ -195,6 +245,13 @@ export function overlayOps(
     }
   }
   return next;
+}
+
+function replicableDefaults(type: CompiledType | undefined): EntityFields {
+  const out: EntityFields = {};
+  if (type === undefined) return out;
+  for (const name of type.replicableNames) out[name] = type.defaults[name]!;
+  return out;
 }
 
 function defaultsOf(schema: WorldSchema | undefined, typeName: string): EntityFields {

@@ -52,6 +52,13 @@ const quickPingSpacingMs = 50;
 const pingIntervalMs = 2000;
 /** Consecutive undecodable messages after which the socket is dropped and a fresh session is made. */
 const maxDecodeFailures = 3;
+/**
+ * A `resync` not answered by a catch-up this long is sent again (the catch-up was lost: the room reloaded, a
+ * gateway dropped it); frames wait meanwhile. The wait doubles per resend; after the last one the socket is dropped
+ * and the reconnect's welcome brings the state instead.
+ */
+const catchupTimeoutMs = 2000;
+const catchupResends = 2;
 
 /**
  * The protocol spoken on one socket after it opens: join and welcome, frames in order (gaps resynced, corrections
@@ -69,6 +76,9 @@ export class Session {
   /** Server messages waiting for the welcome or for a catch-up, in arrival order. */
   private inbox: ServerMessage[] = [];
   private awaitingCatchup = false;
+  /** Sends again the pending `resync` (see catchupTimeoutMs); how many times it was resent. */
+  private catchupTimer: ReturnType<typeof setTimeout> | undefined;
+  private catchupResent = 0;
   private joinStamp = 0;
   private joinSentAt = 0;
   private pingId = 0;
@@ -108,6 +118,7 @@ export class Session {
     this.phase = 'joining';
     this.inbox = [];
     this.awaitingCatchup = false;
+    this.stopCatchupTimer();
     this.decodeFailures = 0;
     this.lastCover = -1;
     // A new socket may reach a room whose clock restarted (failover, snapshot restore): sync again.
@@ -278,6 +289,7 @@ export class Session {
     }
     if (!this.awaitingCatchup && c.to < replica.frame) return;
     this.awaitingCatchup = false;
+    this.stopCatchupTimer();
     this.authoritative(
       replica.bootstrap(c.to, c.to * this.tickInterval, c.entities, c.removed, c.full, c.from),
     );
@@ -316,6 +328,30 @@ export class Session {
   private resync(from: number): void {
     this.awaitingCatchup = true;
     this.send({ type: 'resync', frame: from });
+    this.stopCatchupTimer();
+    this.catchupResent = 0;
+    this.armCatchupTimer(from);
+  }
+
+  /** Sends the pending `resync` again when its catch-up does not come in time (see catchupTimeoutMs). */
+  private armCatchupTimer(from: number): void {
+    const wait = catchupTimeoutMs * 2 ** this.catchupResent;
+    this.catchupTimer = setTimeout(() => {
+      this.catchupTimer = undefined;
+      if (this.phase !== 'joined' || !this.awaitingCatchup) return;
+      if (this.catchupResent >= catchupResends) {
+        this.connection?.drop(CloseCode.Internal, 'catch-up not received');
+        return;
+      }
+      this.catchupResent++;
+      this.send({ type: 'resync', frame: from });
+      this.armCatchupTimer(from);
+    }, wait);
+  }
+
+  private stopCatchupTimer(): void {
+    if (this.catchupTimer !== undefined) clearTimeout(this.catchupTimer);
+    this.catchupTimer = undefined;
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -333,6 +369,7 @@ export class Session {
     if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
     this.flushTimer = undefined;
     this.pingTimer = undefined;
+    this.stopCatchupTimer();
   }
 
   private ping(): void {

@@ -23,6 +23,15 @@ describe('ClockSync', () => {
     now = 2000;
     expect(clock.serverTime()).toBe(2000 + 7000 + 20 - 1040);
   });
+
+  it('[CLIENT-8] lastRtt is the latest sample: a latency rise shows at once while rtt keeps the lowest', () => {
+    const clock = new ClockSync({ now: () => 0 });
+    expect(clock.lastRtt).toBeUndefined();
+    clock.addSample(0, 100, 10);
+    clock.addSample(100, 300, 400);
+    expect(clock.rtt).toBe(10);
+    expect(clock.lastRtt).toBe(300);
+  });
 });
 
 describe('Connection backoff', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { capped } from '@p3/test-support/property';
 import type { EntityUpdate, Frame, FrameType } from '@p3/protocol';
 import { Replica } from '../src/replica.js';
 import { applyChanges, diffWorlds, emptyWorld } from '../src/entity-state.js';
@@ -111,6 +112,7 @@ describe('Replica', () => {
         const rebuilt = applyChanges(a, diff.entities, diff.removed);
         expect(Object.fromEntries(rebuilt)).toEqual(Object.fromEntries(b));
       }),
+      capped(),
     );
   });
 });

@@ -19,7 +19,7 @@ import { EphemeralState } from './EphemeralState.js';
 import { errorResponse, salvageMessageId } from './errorResponse.js';
 import { loadDocument } from './loadDocument.js';
 import { buildReconnectDiff } from './reconnectDiff.js';
-import { parseRoomSnapshot, toRoomSnapshot, toStoreSnapshot } from './roomSnapshot.js';
+import { FilledIn, parseRoomSnapshot, toRoomSnapshot, toStoreSnapshot } from './roomSnapshot.js';
 import { SaveScheduler } from './SaveScheduler.js';
 import { closeSocket, refuseSocket, Session, type PendingSession } from './Session.js';
 import { SessionRegistry } from './SessionRegistry.js';
@@ -88,9 +88,16 @@ const maxQueuedBeforeAccept = 256;
  */
 export class Room {
   private store = new FieldStore();
+  /** What the loaded snapshot's shape left out (`_exists` of upstream snapshots): getSnapshot leaves it out too. */
+  private filledIn: FilledIn | undefined;
   private readonly ephemeral = new EphemeralState();
   private readonly sessions = new SessionRegistry((session, text) => this.sendText(session, text));
   private readonly pending = new Map<string, PendingSession>();
+  /**
+   * Per session id, closes still to come from replaced sockets without `addEventListener` ([SYNC-15]): their owner
+   * forwards them as `handleSocketClose(sessionId)`, which must not end the connection that replaced them.
+   */
+  private readonly staleCloses = new Map<string, number>();
   private readonly storage: SyncStorage;
   private readonly log: ChangeLog | undefined;
   /** With a log: the log, and what leaves the room, held until durable ([LOG-1]). */
@@ -130,7 +137,9 @@ export class Room {
       (e) => this.report(e, 'save'),
     );
     if (options.initialSnapshot !== undefined) {
-      this.store = FieldStore.fromSnapshot(toStoreSnapshot(parseRoomSnapshot(options.initialSnapshot)));
+      const parsed = parseRoomSnapshot(options.initialSnapshot);
+      this.filledIn = new FilledIn(parsed.timestamp);
+      this.store = FieldStore.fromSnapshot(toStoreSnapshot(parsed, this.filledIn));
     }
     this.outbox = this.newOutbox();
   }
@@ -152,7 +161,9 @@ export class Room {
 
   /**
    * Hands a socket to the room. Resolves true once accepted, false when refused. Without an async
-   * `onBeforeConnect` the session is live before this returns.
+   * `onBeforeConnect` the session is live before this returns. A session id that is still connected (or waiting
+   * for `onBeforeConnect`) is taken over ([SYNC-15]): the old socket, perhaps half-open, is closed with 4004
+   * (`CloseCode.Replaced`), its session ends as if it had closed, and nothing queued for it reaches the new socket.
    */
   handleSocketConnect(connection: {
     sessionId: string;
@@ -164,16 +175,7 @@ export class Room {
       closeSocket(socket, CloseCode.RoomClosed, 'room closed', this.report);
       return Promise.resolve(false);
     }
-    if (this.sessions.get(sessionId) !== undefined || this.pending.has(sessionId)) {
-      refuseSocket(
-        socket,
-        ErrorCode.AlreadyJoined,
-        'session id already connected',
-        CloseCode.BadHandshake,
-        this.report,
-      );
-      return Promise.resolve(false);
-    }
+    this.replace(sessionId, socket);
     const waiting: PendingSession = { sessionId, clientId, socket, queue: [], closed: false };
     this.pending.set(sessionId, waiting);
     this.attachListeners(sessionId, socket);
@@ -194,8 +196,12 @@ export class Room {
     );
   }
 
-  /** Manual forwarding for sockets without `addEventListener`. Never throws. */
-  handleSocketMessage(sessionId: string, data: unknown): void {
+  /**
+   * Manual forwarding for sockets without `addEventListener`. Never throws. Pass `socket` where a session id can be
+   * reused by a new connection ([SYNC-15]): events of a socket that was replaced are then ignored.
+   */
+  handleSocketMessage(sessionId: string, data: unknown, socket?: WebSocketLike): void {
+    if (socket !== undefined && !this.isCurrent(sessionId, socket)) return;
     const session = this.sessions.get(sessionId);
     if (session !== undefined) {
       this.receive(session, data);
@@ -216,7 +222,15 @@ export class Room {
     }
   }
 
-  handleSocketClose(sessionId: string): void {
+  /**
+   * The socket of this session closed. Without `socket`, the first close forwarded after a replacement ([SYNC-15])
+   * is taken as the replaced socket's and ignored; with it, only the current socket's close counts.
+   */
+  handleSocketClose(sessionId: string, socket?: WebSocketLike): void {
+    if (socket !== undefined ? !this.isCurrent(sessionId, socket) : this.takeStaleClose(sessionId)) {
+      if (socket !== undefined) this.takeStaleClose(sessionId);
+      return;
+    }
     const waiting = this.pending.get(sessionId);
     if (waiting !== undefined) {
       waiting.closed = true;
@@ -226,21 +240,25 @@ export class Room {
     if (session !== undefined) this.removeSession(session);
   }
 
-  /** A socket error ends its session (the socket is closed). */
-  handleSocketError(sessionId: string, error: unknown): void {
-    const socket = this.sessions.get(sessionId)?.socket ?? this.pending.get(sessionId)?.socket;
-    if (socket === undefined) return;
+  /** A socket error ends its session (the socket is closed). With `socket`, errors of a replaced socket are ignored. */
+  handleSocketError(sessionId: string, error: unknown, from?: WebSocketLike): void {
+    const socket = this.currentSocket(sessionId);
+    if (socket === undefined || (from !== undefined && from !== socket)) return;
     this.report(error, `socket of session ${sessionId}`);
-    this.handleSocketClose(sessionId);
+    this.handleSocketClose(sessionId, socket);
     closeSocket(socket, CloseCode.Internal, 'socket error', this.report);
   }
 
   // ------------------------------------------------------------------------------------------------------------
   // State access
 
-  /** The document as the seed's serializable snapshot. Field values are shared with the room: do not mutate. */
+  /**
+   * The document as the seed's serializable snapshot. Field values are shared with the room: do not mutate. A
+   * snapshot the room was loaded from comes back in its own shape ([SNAP-2]): keys stored without `_exists` (the
+   * upstream server's) stay without it until they change.
+   */
   getSnapshot(): RoomSnapshot {
-    return toRoomSnapshot(this.store.snapshot());
+    return toRoomSnapshot(this.store.snapshot(), this.filledIn);
   }
 
   getSessionCount(): number {
@@ -502,17 +520,52 @@ export class Room {
   private attachListeners(sessionId: string, socket: WebSocketLike): void {
     if (typeof socket.addEventListener !== 'function') return;
     // Events are routed by socket identity: a stale socket never reaches a later session with the same id.
-    const owns = () =>
-      (this.sessions.get(sessionId)?.socket ?? this.pending.get(sessionId)?.socket) === socket;
-    socket.addEventListener('message', (event) => {
-      if (owns()) this.handleSocketMessage(sessionId, event.data);
-    });
-    socket.addEventListener('close', () => {
-      if (owns()) this.handleSocketClose(sessionId);
-    });
-    socket.addEventListener('error', (error) => {
-      if (owns()) this.handleSocketError(sessionId, error);
-    });
+    socket.addEventListener('message', (event) => this.handleSocketMessage(sessionId, event.data, socket));
+    socket.addEventListener('close', () => this.handleSocketClose(sessionId, socket));
+    socket.addEventListener('error', (error) => this.handleSocketError(sessionId, error, socket));
+  }
+
+  /** The socket that holds this session id now (accepted or waiting for `onBeforeConnect`). */
+  private currentSocket(sessionId: string): WebSocketLike | undefined {
+    return this.sessions.get(sessionId)?.socket ?? this.pending.get(sessionId)?.socket;
+  }
+
+  private isCurrent(sessionId: string, socket: WebSocketLike): boolean {
+    return this.currentSocket(sessionId) === socket;
+  }
+
+  /**
+   * [SYNC-15] `socket` takes over a session id that is still connected: the old session ends as if its socket had
+   * closed (clientCount, ephemeral cleanup, `onSessionRemoved`), then the old socket is closed with 4004. Its
+   * queued output stays behind: the outbox delivers only to the Session object it was posted for.
+   */
+  private replace(sessionId: string, socket: WebSocketLike): void {
+    const previous = this.currentSocket(sessionId);
+    if (previous === undefined || previous === socket) return;
+    const waiting = this.pending.get(sessionId);
+    if (waiting !== undefined) {
+      waiting.closed = true;
+      this.pending.delete(sessionId);
+    }
+    const session = this.sessions.get(sessionId);
+    if (session !== undefined) this.removeSession(session);
+    if (typeof previous.addEventListener !== 'function')
+      this.staleCloses.set(sessionId, (this.staleCloses.get(sessionId) ?? 0) + 1);
+    closeSocket(
+      previous,
+      CloseCode.Replaced,
+      'replaced by a new connection with this session id',
+      this.report,
+    );
+  }
+
+  /** True (and one fewer expected) when a replaced socket of this session id still owed its close. */
+  private takeStaleClose(sessionId: string): boolean {
+    const owed = this.staleCloses.get(sessionId);
+    if (owed === undefined) return false;
+    if (owed > 1) this.staleCloses.set(sessionId, owed - 1);
+    else this.staleCloses.delete(sessionId);
+    return true;
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -520,11 +573,12 @@ export class Room {
 
   private async loadFromStorage(): Promise<void> {
     if (this.options.initialSnapshot !== undefined) return;
-    const store = await loadDocument(this.storage, this.log);
-    if (store === undefined) return;
+    const loaded = await loadDocument(this.storage, this.log);
+    if (loaded === undefined) return;
     if (this.store.version > 0 || this.sessions.size > 0)
       throw new Error('Room.load() must complete before the room is used');
-    this.store = store;
+    this.store = loaded.store;
+    this.filledIn = loaded.filledIn;
     // Everything loaded is durable: storage and log hold it.
     this.outbox = this.newOutbox();
   }

@@ -77,6 +77,43 @@ export class RoomManager {
     }
   }
 
+  /**
+   * The room of this id when it is loaded and open, else undefined; never loads one (upstream parity: check
+   * whether a room is live without opening it, e.g. to route a message or to list presence).
+   */
+  getExistingRoom(roomId: string): Room | undefined {
+    const entry = this.entries.get(roomId);
+    const room = entry?.loaded;
+    if (room === undefined || entry?.closing !== undefined || room.isClosed()) return undefined;
+    return room;
+  }
+
+  /**
+   * Closes the room of this id (upstream parity): its sockets are closed with 4003 (clients reconnect), what is
+   * unsaved is saved (a failed final save is reported to `onError`), its storage is closed, and it is forgotten.
+   * Resolves once all that is done; a later `getRoom` loads it again from storage (calls made meanwhile wait for
+   * the close). A no-op for an id that is not open.
+   */
+  async closeRoom(roomId: string): Promise<void> {
+    for (;;) {
+      const entry = this.entries.get(roomId);
+      if (entry === undefined) return;
+      if (entry.closing !== undefined) {
+        // An idle close or a retirement is running: wait for it (an idle close may keep the room open).
+        await entry.closing;
+        continue;
+      }
+      // A loaded room is retired at once (a getRoom racing this call then waits for the close); a loading one first.
+      const room = entry.loaded ?? (await entry.room.catch(() => undefined));
+      // A failed load forgets its entry by itself.
+      if (room === undefined) return;
+      if (this.entries.get(roomId) !== entry || entry.closing !== undefined) continue;
+      this.retire(entry, room);
+      await entry.closing;
+      return;
+    }
+  }
+
   /** Ids of the rooms open or loading. */
   getRoomIds(): string[] {
     return [...this.entries.keys()];

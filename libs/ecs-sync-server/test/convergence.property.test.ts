@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { capped } from '@p3/test-support/property';
 import { describe, expect, it } from 'vitest';
 import { Room, type ComponentData, type Patch, type RoomSnapshot } from '../src/index.js';
 import { applyPatch, EcsSyncTestClient } from '@p3/test-support';
@@ -186,15 +187,17 @@ async function simulate(ops: readonly Op[]): Promise<void> {
 
 describe('convergence', () => {
   it('[SYNC-4][SYNC-5][SYNC-6] random patches, drops, offline edits, reconnects and restarts end with every client equal to the room', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(op, { maxLength: 80, size: 'max' }), simulate), {
-      numRuns: 300,
-    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 80, size: 'max' }), simulate),
+      capped({ numRuns: 300 }, 20_000),
+    );
   });
 
   it('[SYNC-6][SYNC-9] sessions of edits, offline periods and reconnects converge', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(session, { maxLength: 60, size: 'max' }), simulate), {
-      numRuns: 300,
-    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(session, { maxLength: 60, size: 'max' }), simulate),
+      capped({ numRuns: 300 }, 20_000),
+    );
   });
 
   it('a client offline while another deletes and re-creates a key drops the old fields', async () => {

@@ -186,6 +186,72 @@ describe('RoomManager', () => {
     await Promise.all(disks.storages.map((s) => s.closed));
   });
 
+  it('[MGR-3] after room.close() getRoom loads a fresh room from the final save, and it accepts sockets', async () => {
+    const disks = new Disks();
+    manager = new RoomManager({ createStorage: disks.create, roomOptions: { saveThrottleMs: 60_000 } });
+    const room = await manager.getRoom('doc');
+    const alice = await MemoryConnection.join(room, new EcsSyncTestClient('alice'));
+    alice.client.edit({ e: { x: 1 } });
+    alice.flush();
+    // Closed by its owner, not through the manager: the manager must not hand the closed room out again.
+    void room.close();
+    const fresh = await manager.getRoom('doc');
+    expect(fresh).not.toBe(room);
+    expect(fresh.isClosed()).toBe(false);
+    expect(fresh.getSnapshot().state.e).toEqual({ _exists: true, x: 1 });
+    const bob = await MemoryConnection.join(fresh, new EcsSyncTestClient('bob'));
+    expect(bob.closeCodes).toEqual([]);
+    expect(fresh.getSessionCount()).toBe(1);
+    expect(manager.getExistingRoom('doc')).toBe(fresh);
+  });
+
+  it('[MGR-4] closeRoom(id) closes the room (sockets get 4003, it is saved, its storage closed) and forgets it', async () => {
+    const disks = new Disks();
+    manager = new RoomManager({ createStorage: disks.create, roomOptions: { saveThrottleMs: 60_000 } });
+    const room = await manager.getRoom('doc');
+    const alice = await MemoryConnection.join(room, new EcsSyncTestClient('alice'));
+    alice.client.edit({ e: { x: 2 } });
+    alice.flush();
+    await manager.closeRoom('doc');
+    expect(alice.closeCodes).toEqual([4003]);
+    expect(room.isClosed()).toBe(true);
+    expect(disks.storages[0]!.saves.map((s) => s.timestamp)).toEqual([1]);
+    await disks.storages[0]!.closed;
+    expect(manager.getRoomIds()).toEqual([]);
+    expect(manager.getExistingRoom('doc')).toBeUndefined();
+    // Unknown ids (and a second close) are no-ops.
+    await manager.closeRoom('doc');
+    await manager.closeRoom('never-opened');
+    const again = await manager.getRoom('doc');
+    expect(again).not.toBe(room);
+    expect(again.getSnapshot().state.e).toEqual({ _exists: true, x: 2 });
+  });
+
+  it('[MGR-4] getRoom during closeRoom waits for the close and loads the final save', async () => {
+    const disks = new Disks();
+    manager = new RoomManager({ createStorage: disks.create, roomOptions: { saveThrottleMs: 60_000 } });
+    const room = await manager.getRoom('doc');
+    room.applyPatches([{ e: { x: 3 } }], 'server');
+    const closing = manager.closeRoom('doc');
+    const next = await manager.getRoom('doc');
+    await closing;
+    expect(next).not.toBe(room);
+    expect(next.getSnapshot().state.e).toEqual({ _exists: true, x: 3 });
+  });
+
+  it('[MGR-4] getExistingRoom answers only a loaded, open room and never loads one', async () => {
+    const disks = new Disks();
+    manager = new RoomManager({ createStorage: disks.create });
+    expect(manager.getExistingRoom('doc')).toBeUndefined();
+    expect(disks.storages).toHaveLength(0);
+    const loading = manager.getRoom('doc');
+    expect(manager.getExistingRoom('doc')).toBeUndefined();
+    const room = await loading;
+    expect(manager.getExistingRoom('doc')).toBe(room);
+    void room.close();
+    expect(manager.getExistingRoom('doc')).toBeUndefined();
+  });
+
   it('validates idleTimeout', () => {
     expect(() => new RoomManager({ createStorage: () => new MemoryStorage(), idleTimeout: -1 })).toThrow(
       RangeError,

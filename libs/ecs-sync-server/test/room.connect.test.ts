@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { CloseCode } from '@p3/protocol';
 import { Room, type SessionRemovedInfo, type WebSocketLike } from '../src/index.js';
-import { EcsSyncTestClient } from '@p3/test-support';
+import { EcsSyncTestClient, WsTestClient } from '@p3/test-support';
+import { ControlledLog, settle } from './helpers/ControlledLog.js';
 import { MemoryConnection } from './helpers/MemoryConnection.js';
 import { roomFixture, type RoomFixture } from './helpers/roomFixture.js';
 
@@ -182,19 +184,127 @@ describe('[SYNC-13] sockets without addEventListener', () => {
     expect(room.getSessionCount()).toBe(0);
   });
 
-  it('a second connection with a session id in use is refused', async () => {
+  it('[SYNC-15] a second connection with a session id in use replaces the first (4004); a late forwarded close of the first is ignored', async () => {
     const room = new Room();
-    const sent: string[] = [];
-    const socket: WebSocketLike = { send: () => undefined, close: () => undefined };
-    const closed: (number | undefined)[] = [];
-    const second: WebSocketLike = { send: (d) => sent.push(d), close: (code) => closed.push(code) };
-    expect(await room.handleSocketConnect({ sessionId: 's', socket, clientId: 'a' })).toBe(true);
-    expect(await room.handleSocketConnect({ sessionId: 's', socket: second, clientId: 'b' })).toBe(false);
-    expect(sent.map((s) => JSON.parse(s) as unknown)).toEqual([
-      { type: 'error', code: 'ALREADY_JOINED', reason: 'session id already connected' },
-    ]);
-    expect(closed).toEqual([4103]);
-    expect(room.getSessions()).toEqual([{ sessionId: 's', clientId: 'a' }]);
+    const first = await MemoryConnection.join(room, new EcsSyncTestClient('alice'), 's');
+    first.client.edit({ e: { x: 1 } });
+    first.flush();
+    // The first connection goes half-open: the room does not notice.
+    first.clientDrops({ lose: false, zombie: true });
+    const second = await MemoryConnection.join(room, new EcsSyncTestClient('alice'), 's');
+    expect(first.closeCodes).toEqual([4004]);
+    expect(second.closeCodes).toEqual([]);
+    expect(room.getSessions()).toEqual([{ sessionId: 's', clientId: 'alice' }]);
+    expect(second.client.document()).toEqual({ e: { _exists: true, x: 1 } });
+    // A socket library without addEventListener forwards the replaced socket's close later (Bun): not the new one's.
+    room.handleSocketClose('s');
+    expect(room.getSessionCount()).toBe(1);
+    second.client.edit({ e: { x: 2 } });
+    second.flush();
+    expect(second.client.received.at(-1)).toEqual({ type: 'ack', messageId: 'alice-1', timestamp: 2 });
+    // The new connection's own close still ends it.
+    second.clientDrops({ lose: false, zombie: false });
+    expect(room.getSessionCount()).toBe(0);
+  });
+
+  it('[SYNC-15] with the socket passed, events of a replaced socket are ignored whatever their order', async () => {
+    const room = new Room();
+    const sent: string[][] = [[], []];
+    const closed: number[][] = [[], []];
+    const sockets: WebSocketLike[] = [0, 1].map((i) => ({
+      send: (text: string) => sent[i]!.push(text),
+      close: (code?: number) => closed[i]!.push(code ?? 1000),
+    }));
+    expect(await room.handleSocketConnect({ sessionId: 's', socket: sockets[0]!, clientId: 'a' })).toBe(true);
+    expect(await room.handleSocketConnect({ sessionId: 's', socket: sockets[1]!, clientId: 'a' })).toBe(true);
+    expect(closed).toEqual([[4004], []]);
+    room.handleSocketMessage(
+      's',
+      JSON.stringify({ type: 'patch', messageId: 'old', documentPatches: [{ e: { x: 1 } }] }),
+      sockets[0],
+    );
+    room.handleSocketError('s', new Error('reset'), sockets[0]);
+    room.handleSocketClose('s', sockets[0]);
+    expect(room.getVersion()).toBe(0);
+    expect(room.getSessionCount()).toBe(1);
+    room.handleSocketMessage(
+      's',
+      JSON.stringify({ type: 'patch', messageId: 'new', documentPatches: [{ e: { x: 1 } }] }),
+      sockets[1],
+    );
+    expect(room.getVersion()).toBe(1);
+    expect(sent[1]!.map((text) => JSON.parse(text) as unknown).at(-1)).toEqual({
+      type: 'ack',
+      messageId: 'new',
+      timestamp: 1,
+    });
+    room.handleSocketClose('s', sockets[1]);
+    expect(room.getSessionCount()).toBe(0);
+  });
+
+  it('[SYNC-15] a half-open ws connection is replaced by a new one with its session id (real sockets)', async () => {
+    fixture = await roomFixture();
+    const url = fixture.server.url;
+    const old = new WsTestClient(url, 'alice', 'room', { sessionId: 'tab-1' });
+    const fresh = new WsTestClient(url, 'alice', 'room', { sessionId: 'tab-1' });
+    const bob = new WsTestClient(url, 'bob', 'room', { sessionId: 'tab-2' });
+    try {
+      await old.join();
+      await bob.join();
+      old.edit({ e: { x: 1 } });
+      await old.sync();
+      await fresh.join();
+      expect(await old.until(() => old.closes[0])).toEqual({
+        code: CloseCode.Replaced,
+        reason: 'replaced by a new connection with this session id',
+      });
+      fresh.edit({ e: { y: 2 } });
+      await fresh.sync();
+      await bob.until(() => (bob.document().e?.y === 2 ? true : undefined));
+      // The old socket's close reached the server by now (its close frame was answered): the new session lives on.
+      expect(
+        fixture.room
+          .getSessions()
+          .map((s) => s.sessionId)
+          .sort(),
+      ).toEqual(['tab-1', 'tab-2']);
+      expect(fresh.closes).toEqual([]);
+      expect(fresh.document()).toEqual({ e: { _exists: true, x: 1, y: 2 } });
+    } finally {
+      await Promise.all([old.disconnect(), fresh.disconnect(), bob.disconnect()]);
+    }
+  });
+
+  it('[SYNC-15] with a change log, what was queued for the replaced session never reaches the new socket', async () => {
+    const log = new ControlledLog();
+    const room = new Room({ log, onError: () => undefined });
+    await room.load();
+    const first = await MemoryConnection.join(room, new EcsSyncTestClient('alice'), 's');
+    await settle();
+    first.flush();
+    first.client.edit({ e: { x: 1 } });
+    first.flush();
+    await settle();
+    // The ack of that patch waits in the outbox for its append.
+    expect(log.pendingTimestamps()).toEqual([1]);
+    first.clientDrops({ lose: true, zombie: true });
+    const second = await MemoryConnection.open(room, new EcsSyncTestClient('alice'), 's');
+    expect(first.closeCodes).toEqual([4004]);
+    log.release();
+    await room.whenDurable(1);
+    await settle();
+    second.flush();
+    await settle();
+    second.flush();
+    const types = second.client.received.map((m) => m.type);
+    expect(types).not.toContain('ack');
+    expect(second.client.received).toContainEqual({
+      type: 'patch',
+      documentPatches: [{ e: { _exists: true, x: 1 } }],
+      clientId: '',
+      timestamp: 1,
+    });
+    expect(room.getSessions()).toEqual([{ sessionId: 's', clientId: 'alice' }]);
   });
 
   it('a socket that throws on send does not break the room', async () => {

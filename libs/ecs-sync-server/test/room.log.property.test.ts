@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { capped } from '@p3/test-support/property';
 import { describe, expect, it } from 'vitest';
 import {
   MemoryStorage,
@@ -126,7 +127,7 @@ describe('[LOG-2] recovery property', () => {
         await full.load();
         expect(observe(full)).toEqual(observe(room));
       }),
-      { numRuns: 150, interruptAfterTimeLimit: 20_000 },
+      capped({ numRuns: 150 }, 20_000),
     );
   });
 });
@@ -273,7 +274,7 @@ describe('[LOG-1] convergence with a log and crashes', () => {
         await simulation.settleAll();
         simulation.check();
       }),
-      { numRuns: 500, interruptAfterTimeLimit: 20_000 },
+      capped({ numRuns: 500 }, 20_000),
     );
   });
 });

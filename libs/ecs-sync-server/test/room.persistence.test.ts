@@ -181,11 +181,14 @@ describe('[SNAP-1] snapshots', () => {
     });
     await given.load();
     expect(storage.loads).toBe(1);
-    // A snapshot without field timestamps or _exists (older servers) loads as existing keys at its timestamp.
-    expect(given.getSnapshot()).toEqual({
+    // A snapshot without field timestamps or _exists (older servers) loads as existing keys at its timestamp,
+    // and reads back as it was given ([SNAP-2]).
+    expect(given.getSnapshot()).toEqual({ timestamp: 3, state: { k: { v: 1 } }, timestamps: {} });
+    expect(await replyFor(given, 0)).toEqual({
+      type: 'patch',
+      documentPatches: [{ k: { v: 1, _exists: true } }],
+      clientId: '',
       timestamp: 3,
-      state: { k: { v: 1, _exists: true } },
-      timestamps: { k: { v: 3, _exists: 3 } },
     });
   });
 
@@ -240,10 +243,76 @@ describe('[SNAP-1] snapshots', () => {
       timestamps: { k: { _exists: 1 } },
     };
     const room = new Room({ initialSnapshot: snapshot });
-    expect(room.getSnapshot()).toEqual({
-      timestamp: 2,
-      state: snapshot.state,
-      timestamps: { k: { _exists: 1, toString: 2, valueOf: 2 } },
+    expect(room.getSnapshot()).toEqual(snapshot);
+    expect(Object.keys(room.getSnapshot().timestamps.k!)).toEqual(['_exists']);
+    room.applyPatches([{ k: { other: 1 } }], 'server');
+    expect(room.getSnapshot().timestamps).toEqual({ k: { _exists: 1, toString: 2, valueOf: 2, other: 3 } });
+  });
+});
+
+describe('[SNAP-2] a loaded snapshot reads back in its own shape', () => {
+  /** The upstream server's shape: live keys without `_exists`, every field timestamped. */
+  const upstream = (): RoomSnapshot => ({
+    timestamp: 9,
+    state: {
+      'e1/Pos': { x: 1, y: 2 },
+      'e2/Pos': { x: 5 },
+      'e3/Tag': {},
+      'e4/Pos': { _exists: false },
+      'e5/Pos': { _exists: true, x: 0 },
+    },
+    timestamps: {
+      'e1/Pos': { x: 4, y: 7 },
+      'e2/Pos': { x: 9 },
+      'e3/Tag': {},
+      'e4/Pos': { _exists: 8 },
+      'e5/Pos': { _exists: 2, x: 2 },
+    },
+  });
+
+  it('getSnapshot() returns a snapshot from storage or initialSnapshot unchanged, byte for byte', async () => {
+    const stored = upstream();
+    const bytes = JSON.stringify(stored);
+    const fromStorage = new Room({ storage: new MemoryStorage(stored) });
+    await fromStorage.load();
+    const given = new Room({ initialSnapshot: upstream() });
+    for (const room of [fromStorage, given]) {
+      expect(room.getSnapshot()).toEqual(stored);
+      expect(JSON.stringify(room.getSnapshot())).toBe(bytes);
+    }
+  });
+
+  it('a changed key takes the room shape; untouched keys keep theirs; a reload answers every reconnect alike ([SNAP-1])', async () => {
+    const room = new Room({ initialSnapshot: upstream() });
+    room.applyPatches([{ 'e1/Pos': { x: 2 } }, { 'e4/Pos': { x: 1 } }], 'server');
+    const snapshot = room.getSnapshot();
+    expect(snapshot.state).toEqual({
+      'e1/Pos': { x: 2, y: 2, _exists: true },
+      'e2/Pos': { x: 5 },
+      'e3/Tag': {},
+      'e4/Pos': { _exists: true, x: 1 },
+      'e5/Pos': { _exists: true, x: 0 },
     });
+    expect(snapshot.timestamps['e1/Pos']).toEqual({ x: 10, y: 7, _exists: 7 });
+    expect(snapshot.timestamps['e2/Pos']).toEqual({ x: 9 });
+    const reloaded = new Room({ initialSnapshot: JSON.parse(JSON.stringify(snapshot)) as RoomSnapshot });
+    expect(reloaded.getSnapshot()).toEqual(snapshot);
+    for (let t = 0; t <= 11; t++) expect(await replyFor(reloaded, t)).toEqual(await replyFor(room, t));
+  });
+
+  it('missing field timestamps stay missing while the room is at the snapshot timestamp, then are written out', async () => {
+    const stored: RoomSnapshot = {
+      timestamp: 5,
+      state: { a: { v: 1 }, b: { w: 2 } },
+      timestamps: { b: { w: 3 } },
+    };
+    const room = new Room({ initialSnapshot: stored });
+    expect(room.getSnapshot()).toEqual(stored);
+    room.applyPatches([{ c: { z: 1 } }], 'server');
+    const moved = room.getSnapshot();
+    // A reload at timestamp 6 would date a's field at 6: it is written out at 5 instead.
+    expect(moved.timestamps).toEqual({ a: { v: 5 }, b: { w: 3 }, c: { z: 6, _exists: 6 } });
+    const reloaded = new Room({ initialSnapshot: JSON.parse(JSON.stringify(moved)) as RoomSnapshot });
+    for (let t = 0; t <= 7; t++) expect(await replyFor(reloaded, t)).toEqual(await replyFor(room, t));
   });
 });

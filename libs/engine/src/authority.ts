@@ -53,7 +53,9 @@ export function checkClientData(
 
 /**
  * Checks data written by server code: any field, numbers clamped to min/max. `seed` fields stay read-only after
- * creation for the server too. Throws P3Error: a wrong type from server code is a bug to surface, not input.
+ * creation for the server too ([WORLD-16]): `world.updateEntity` throws SEED_FIELD to its caller, and a tick's
+ * `entity.set` throws it into the tick logic (uncaught, it is the tick's reported error); the value never changes.
+ * Throws P3Error: a wrong type from server code is a bug to surface, not input.
  */
 export function checkServerData(type: CompiledType, data: EntityFields, creating: boolean): EntityFields {
   const out: Record<string, FieldValue> = {};

@@ -1,4 +1,4 @@
-import type { FieldValue, InputState } from '@p3/protocol';
+import { ErrorCode, P3Error, type FieldValue, type InputState } from '@p3/protocol';
 import { checkServerField } from './authority.js';
 import type { CompiledType } from './compiled-schema.js';
 import type { EntryRef, FieldStore } from './field-store.js';
@@ -8,6 +8,8 @@ import type { Entity } from './world-definition.js';
 /** What an entity handle needs from its world. */
 export interface EntityHost {
   readonly store: FieldStore;
+  /** False in a client's prediction: non-replicable fields are unknown there (see `WorldOptions.authority`). */
+  readonly authority: boolean;
   writeAt(ref: EntryRef, field: string, value: FieldValue): void;
   assertInTick(): void;
 }
@@ -54,6 +56,8 @@ export class EntityHandle implements Entity {
   }
 
   get<T extends FieldValue = FieldValue>(field: string): T {
+    if (!this.host.authority && !this.type.replicable.has(field) && this.type.fields.has(field))
+      throw serverOnly(this.type, field);
     const ref = this.ref();
     return (ref === undefined ? undefined : this.host.store.getAt(ref, field)) as T;
   }
@@ -68,10 +72,20 @@ export class EntityHandle implements Entity {
 
   data(): Record<string, FieldValue> {
     const out: Record<string, FieldValue> = {};
-    for (const name of this.type.fieldNames) {
+    for (const name of this.host.authority ? this.type.fieldNames : this.type.replicableNames) {
       const value = this.host.store.get(this.id, name);
       if (value !== undefined) out[name] = value;
     }
     return out;
   }
+}
+
+/** A read of what only the server knows, from a world that is not the authority (a client's prediction). */
+function serverOnly(type: CompiledType, field: string): P3Error {
+  return new P3Error(
+    ErrorCode.UnknownField,
+    `${type.name}.${field} is known only to the server (replicable: false): a prediction cannot read it; ` +
+      'run the logic that needs it under `if (ctx.authority)`',
+    { detail: field },
+  );
 }

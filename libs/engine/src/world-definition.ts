@@ -15,9 +15,10 @@ export interface Entity {
   readonly input: Readonly<InputState>;
   /** Input state of the owner for this frame: `isOn('up')`. */
   isOn(name: string): boolean;
+  /** A field's value. Non-replicable fields in a non-authoritative world (a client's prediction) throw UNKNOWN_FIELD. */
   get<T extends FieldValue = FieldValue>(field: string): T;
   set(field: string, value: FieldValue): void;
-  /** All fields (including non-replicable ones) as a plain object. */
+  /** All fields as a plain object (non-replicable ones only where `ctx.authority`: elsewhere nobody knows them). */
   data(): Record<string, FieldValue>;
 }
 
@@ -35,6 +36,17 @@ export interface ConnectionInfo {
  * from here, never `Date.now()` or `Math.random()`, and keep simulation state in entities, not in closures.
  */
 export interface TickContext {
+  /**
+   * True where this run decides the state (the server's room: the default); false in a client's prediction
+   * (`WorldOptions.authority: false`). Logic that needs what only the server knows (non-replicable fields, random
+   * spawns, scoring, bots) runs under `if (ctx.authority)`: a client cannot reproduce it, so its prediction must not
+   * try. In a non-authoritative world a read of a non-replicable field throws UNKNOWN_FIELD instead of returning a
+   * value the server does not have.
+   *
+   * @example
+   * if (ctx.authority && !p.get<boolean>('spawned')) { p.set('x', ctx.random() * 100); p.set('spawned', true); }
+   */
+  readonly authority: boolean;
   readonly frame: number;
   /** Room time of this frame in ms (frame x 1000 / tickRate): monotonic, never wall-clock. */
   readonly time: number;

@@ -53,6 +53,12 @@ export interface WorldOptions {
    * issued again, and a delta asked from one of them is answered with the full state.
    */
   readonly resumeFrame?: number;
+  /**
+   * Whether this world decides the state (`ctx.authority`). Default true (the server's rooms). A client's prediction
+   * passes false: its tick logic sees `ctx.authority === false` and reads of non-replicable fields throw
+   * UNKNOWN_FIELD (the client cannot know them, so logic depending on them must not run there).
+   */
+  readonly authority?: boolean;
 }
 
 export interface StepResult {
@@ -95,6 +101,8 @@ export class World implements EntityHost {
   readonly tickRate: number;
   readonly bufferFrame: number;
   readonly store: FieldStore;
+  /** See `WorldOptions.authority`. */
+  readonly authority: boolean;
   private readonly definition: WorldDefinition;
   private readonly seed: number;
   private readonly epochMs: number;
@@ -113,6 +121,10 @@ export class World implements EntityHost {
   private readonly owned = new Map<string, Set<string>>();
   private readonly byType = new Map<string, Set<string>>();
   private readonly sortedCache = new Map<string, Entity[]>();
+  /**
+   * Handles of live entities, made on first access. A handle holds its store entry: a removed entity's handle is
+   * dropped (a rewind that revives it makes a new one), so removed entries are not kept alive.
+   */
   private readonly handles = new Map<string, EntityHandle>();
   // Network-level state: not simulation, never rewound.
   private readonly coverage = new Map<string, number>();
@@ -142,6 +154,7 @@ export class World implements EntityHost {
     if (!Number.isInteger(this.bufferFrame) || this.bufferFrame < 1)
       throw new RangeError('bufferFrame must be an integer >= 1');
     this.seed = options.seed ?? 1;
+    this.authority = options.authority ?? true;
     this.epochMs = options.epochMs ?? 0;
     this.maxLead = options.maxLeadFrames ?? Math.max(this.bufferFrame, Math.ceil(this.tickRate));
     this.ring = new FrameRing(this.bufferFrame);
@@ -402,10 +415,17 @@ export class World implements EntityHost {
     this.tickErrors = [];
     const id = this.current + 1;
     if (this.resimFrom !== undefined && this.logging) this.connectionsRewound = true;
+    const rewound = this.resimFrom !== undefined;
     const corrections = this.resimFrom === undefined ? [] : this.resimulate(this.resimFrom);
     if (corrections.length > 0) {
       this.corrections.push({ issuedAt: id, from: corrections[0]!.id });
       if (this.corrections.length > 256) this.corrections.shift();
+    }
+    // A rewind may have undone creations that the re-run did not repeat: their handles go too.
+    if (rewound) {
+      for (const handleId of this.handles.keys()) {
+        if (!this.store.exists(handleId)) this.handles.delete(handleId);
+      }
     }
     this.resimFrom = undefined;
     const commands = this.scheduled.get(id) ?? [];
@@ -571,6 +591,7 @@ export class World implements EntityHost {
     const type = this.typeOf(id);
     const owner = this.store.get(id, OWNER) as string | null | undefined;
     this.store.delete(id, this.tickFrame);
+    this.handles.delete(id);
     if (type) this.indexRemove(this.byType, type.name, id);
     if (typeof owner === 'string') this.indexRemove(this.owned, owner, id);
   }
@@ -652,6 +673,11 @@ export class World implements EntityHost {
       this.handles.set(id, handle);
     }
     return handle;
+  }
+
+  /** Entity handles held (at most one per live entity; see `entity`). */
+  get handleCount(): number {
+    return this.handles.size;
   }
 
   /** Live entities (optionally of one type), ordered by id. */
@@ -837,6 +863,7 @@ export class World implements EntityHost {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const world = this;
     return {
+      authority: this.authority,
       get frame() {
         return world.tickFrame;
       },

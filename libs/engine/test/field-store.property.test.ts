@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { capped } from '@p3/test-support/property';
 import { describe, expect, it } from 'vitest';
 import { FieldStore, UndoLog } from '@p3/engine';
 
@@ -56,7 +57,7 @@ describe('FieldStore properties', () => {
           }
         },
       ),
-      { numRuns: 500 },
+      capped({ numRuns: 500 }),
     );
   });
 
@@ -72,6 +73,7 @@ describe('FieldStore properties', () => {
         }
         expect(visible(twice)).toEqual(visible(once));
       }),
+      capped(),
     );
   });
 
@@ -91,7 +93,7 @@ describe('FieldStore properties', () => {
         atV.applyChanges(delta.changes, delta.version);
         expect(visible(atV)).toEqual(visible(store));
       }),
-      { numRuns: 500 },
+      capped({ numRuns: 500 }),
     );
   });
 
@@ -108,7 +110,7 @@ describe('FieldStore properties', () => {
         atV.applyChanges(delta.changes, delta.version);
         expect(visible(atV)).toEqual(visible(store));
       }),
-      { numRuns: 500 },
+      capped({ numRuns: 500 }),
     );
   });
 
@@ -130,7 +132,7 @@ describe('FieldStore properties', () => {
           expect(store.snapshot()).toEqual(snapshot);
         },
       ),
-      { numRuns: 300 },
+      capped({ numRuns: 300 }),
     );
   });
 });

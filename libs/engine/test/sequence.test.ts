@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { capped } from '@p3/test-support/property';
 import { describe, expect, it } from 'vitest';
 import { OutboundLog, SequenceReceiver } from '@p3/engine';
 
@@ -74,6 +75,7 @@ describe('SequenceReceiver', () => {
           expect(r.ack('e')).toEqual({ stamp: 9, seq: n, missing: [] });
         },
       ),
+      capped(),
     );
   });
 });
@@ -153,6 +155,7 @@ describe('OutboundLog', () => {
           expect(applied.sort((a, b) => a - b)).toEqual(drops.map((_, i) => i));
         },
       ),
+      capped(),
     );
   });
 });

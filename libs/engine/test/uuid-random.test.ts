@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { capped } from '@p3/test-support/property';
 import { describe, expect, it } from 'vitest';
 import { isUuid } from '@p3/protocol';
 import { createRandom, frameSeed, uuidv7, uuidv7Time } from '@p3/engine';
@@ -17,6 +18,7 @@ describe('uuidv7', () => {
           expect(uuidv7Time(id)).toBe(ms);
         },
       ),
+      capped(),
     );
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { capped } from '@p3/test-support/property';
 import {
   FieldStore,
   SequenceReceiver,
@@ -20,7 +21,7 @@ import { scriptedLogic, scriptPlayers } from './world-fixtures.js';
 // it; whatever prefix of records survived a crash and wherever the last snapshot was taken, recovery must give
 // exactly the state the world had after the last surviving record.
 
-const limits = { numRuns: 120, interruptAfterTimeLimit: 20_000 } as const;
+const limits = { numRuns: 120 } as const;
 
 const players = scriptPlayers;
 type Client = keyof typeof players;
@@ -136,7 +137,7 @@ describe('World change log (property)', () => {
           expect(state(recovered)).toEqual(state(states.get(frame)!));
         },
       ),
-      limits,
+      capped(limits, 20_000),
     );
   });
 
@@ -155,7 +156,7 @@ describe('World change log (property)', () => {
         }
         expect(state(restored.snapshot())).toEqual(state(world.snapshot()));
       }),
-      limits,
+      capped(limits, 20_000),
     );
   });
 });
@@ -236,7 +237,7 @@ describe('FieldStore change log (property)', () => {
         }
         check();
       }),
-      limits,
+      capped(limits, 20_000),
     );
   });
 });
@@ -274,7 +275,7 @@ describe('SequenceReceiver change log (property)', () => {
         expect(view(restored)).toEqual(view(live));
         expect(restored.emitterCount).toBe(live.emitterCount);
       }),
-      limits,
+      capped(limits, 20_000),
     );
   });
 });

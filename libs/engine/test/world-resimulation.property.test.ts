@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { capped } from '@p3/test-support/property';
 import { World } from '@p3/engine';
 import type { Frame, Op } from '@p3/protocol';
 import { scriptedLogic, scriptPlayers } from './world-fixtures.js';
@@ -104,7 +105,7 @@ describe('World re-simulation (property)', () => {
           expect(lateState).toEqual(onTimeState);
         },
       ),
-      { numRuns: 150 },
+      capped({ numRuns: 150 }),
     );
   });
 });

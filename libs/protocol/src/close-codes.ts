@@ -3,11 +3,14 @@
  * - 4000-4099: transient. Reconnect with backoff (same or another gateway).
  * - 4100-4199: terminal. Do not retry without a change (new token, upgrade, smaller messages).
  * - 4200-4299: reserved for application-defined closes issued by world logic.
- * Standard codes 1000/1001 keep their meaning (1001 = server going away, reconnect elsewhere).
+ * Standard codes 1000/1001/1009 keep their meaning (1001 = server going away, reconnect elsewhere; 1009 = message
+ * too big).
  */
 export const CloseCode = {
   Normal: 1000,
   GoingAway: 1001,
+  /** Standard: a message larger than the server's payload cap (`P3_MAX_PAYLOAD_BYTES`). */
+  MessageTooBig: 1009,
   // transient
   ServerDraining: 4000,
   Backpressure: 4001,
@@ -22,7 +25,9 @@ export const CloseCode = {
   BadHandshake: 4103,
   RoomFull: 4104,
   QuotaExceeded: 4105,
+  /** The protocol was broken, or the socket kept sending refused messages (`P3_REFUSAL_BURST`). */
   ProtocolViolation: 4106,
+  /** Messages kept being dropped by the message or byte rate limits (`P3_RATE_LIMIT_CLOSE_AFTER` in a row). */
   RateLimited: 4107,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

@@ -37,6 +37,12 @@ export const ErrorCode = {
   Unauthorized: 'UNAUTHORIZED',
   Forbidden: 'FORBIDDEN',
   RateLimited: 'RATE_LIMITED',
+  /** More bytes per second than the connection's or the room's byte budget allows: the message was dropped. */
+  ByteRateLimited: 'BYTE_RATE_LIMITED',
+  /** A browser request or upgrade from an origin not in `P3_ALLOWED_ORIGINS` (HTTP 403). */
+  OriginNotAllowed: 'ORIGIN_NOT_ALLOWED',
+  /** A request body of another media type than the endpoint accepts (HTTP 415). */
+  UnsupportedMediaType: 'UNSUPPORTED_MEDIA_TYPE',
   RoomFull: 'ROOM_FULL',
   QuotaExceeded: 'QUOTA_EXCEEDED',
   Backpressure: 'BACKPRESSURE',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { capped } from './property-cap.js';
 import {
   dequantize,
   planNumber,
@@ -155,7 +156,7 @@ describe('binary codec: round trips (property)', () => {
           check(late, bytes, m);
         }
       }),
-      { numRuns: 150 },
+      capped({ numRuns: 150 }),
     );
     // Property runs take ~2 s; the bound is for a loaded 2-core CI machine, not a timing assertion.
   }, 120_000);
@@ -190,7 +191,7 @@ describe('binary codec: round trips (property)', () => {
           expect(decoded).toEqual(alignClientMessage(wire, m, decoded, (id) => types.get(id)));
         }
       }),
-      { numRuns: 150 },
+      capped({ numRuns: 150 }),
     );
   });
 
@@ -213,7 +214,7 @@ describe('binary codec: round trips (property)', () => {
           expect(viaBinary).toEqual(alignClientMessage(wire, viaJson, viaBinary, () => undefined));
         }
       }),
-      { numRuns: 60 },
+      capped({ numRuns: 60 }),
     );
   });
 
@@ -274,7 +275,7 @@ describe('binary codec: round trips (property)', () => {
           if (message.type === 'ops' && message.ops.every((op) => op.op !== 'event')) fastPathHits++;
         }
       }),
-      { numRuns: 300 },
+      capped({ numRuns: 300 }),
     );
     expect(fastPathHits).toBeGreaterThan(30);
   });
@@ -741,7 +742,7 @@ describe('binary codec: entity directory', () => {
           simulateRoom(steps);
         },
       ),
-      { numRuns: 60, seed: 20240611 },
+      capped({ numRuns: 60, seed: 20240611 }),
     );
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { capped } from './property-cap.js';
 import {
   BinaryClientTag as CT,
   BinaryCodec,
@@ -620,7 +621,7 @@ describe('binary codec: arbitrary and mutated input (property)', () => {
           decodeSafely(() => server.decodeClient(input));
         },
       ),
-      { numRuns: 2000 },
+      capped({ numRuns: 2000 }),
     );
   });
 
@@ -636,7 +637,7 @@ describe('binary codec: arbitrary and mutated input (property)', () => {
           decodeSafely(() => client.decodeServer(input));
         },
       ),
-      { numRuns: 2000 },
+      capped({ numRuns: 2000 }),
     );
   });
 
@@ -650,7 +651,7 @@ describe('binary codec: arbitrary and mutated input (property)', () => {
           decodeSafely(() => server.decodeClient(input));
         },
       ),
-      { numRuns: 2000 },
+      capped({ numRuns: 2000 }),
     );
     fc.assert(
       fc.property(
@@ -665,7 +666,7 @@ describe('binary codec: arbitrary and mutated input (property)', () => {
           decodeSafely(() => new BinaryCodec().decodeServer(input));
         },
       ),
-      { numRuns: 1000 },
+      capped({ numRuns: 1000 }),
     );
   });
 });

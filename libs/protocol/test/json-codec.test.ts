@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { capped } from './property-cap.js';
 import { describe, expect, it } from 'vitest';
 import {
   defaultCodecLimits,
@@ -517,7 +518,7 @@ describe('JsonCodec: encode/decode round trip (property)', () => {
         expect(codec.decodeClient(wire)).toEqual({ ok: true, value: message });
         expect(codec.decodeClient(utf8.encode(wire))).toEqual({ ok: true, value: message });
       }),
-      fcParams(),
+      capped(fcParams()),
     );
   });
 
@@ -529,7 +530,7 @@ describe('JsonCodec: encode/decode round trip (property)', () => {
         expect(codec.decodeServer(wire)).toEqual({ ok: true, value: message });
         expect(codec.decodeServer(utf8.encode(wire))).toEqual({ ok: true, value: message });
       }),
-      fcParams(),
+      capped(fcParams()),
     );
   });
 });

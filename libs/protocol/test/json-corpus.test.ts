@@ -3,6 +3,7 @@
  * P3Error of the expected code. Never a throw, never a hang (the test timeout bounds every case).
  */
 import fc from 'fast-check';
+import { capped } from './property-cap.js';
 import { describe, expect, it } from 'vitest';
 import { decodeEcsSyncClientMessage, ErrorCode, JsonCodec, type Result } from '@p3/protocol';
 import { fcParams } from './json-arbitraries.js';
@@ -690,7 +691,7 @@ describe('corpus: arbitrary input never throws and always returns a Result (prop
           expect(isWellFormedResult(result), `${decoder}: ${JSON.stringify(result)}`).toBe(true);
         }
       }),
-      fcParams(500),
+      capped(fcParams(500)),
     );
   });
 });

@@ -17,3 +17,4 @@ export * from './config/env-reader.js';
 export * from './ticked-room-state.js';
 export * from './room-journal.js';
 export * from './adapters/postgres-table.js';
+export * from './team-scope.js';

@@ -2,14 +2,20 @@ import { CloseCode, ErrorCode, P3Error, PROTOCOL_VERSION, type ClientMessage } f
 import type { WorldDefinition } from '@p3/engine';
 import type { Logger } from 'pino';
 import type { Clock } from './ports/clock.js';
-import type { RoomLog } from './ports/room-log.js';
+import type { LogEntry, RoomLog } from './ports/room-log.js';
 import type { RoomOutput } from './ports/room-output.js';
 import type { Cancel, Scheduler } from './ports/scheduler.js';
-import type { RoomKey, SnapshotStore } from './ports/snapshot-store.js';
+import type { RoomKey, SnapshotStore, StoredSnapshot } from './ports/snapshot-store.js';
 import { randomSeed } from './random-id.js';
 import type { JoinRequest, JoinResult, RoomService } from './room-service.js';
+import { legacyRoomOf } from './team-scope.js';
 import { recoverTickedRoom, resumeFrame, tickedRoomSnapshotOf } from './ticked-room-state.js';
 import { TickedRoom, type RoomEvents } from './ticked-room.js';
+
+/** Default of RoomHostOptions.maxRooms. */
+export const defaultMaxRooms = 1000;
+/** Default of RoomHostOptions.maxMembersPerRoom. */
+export const defaultMaxMembersPerRoom = 500;
 
 export interface RoomHostOptions {
   /** The world every room runs (or one per room). */
@@ -44,9 +50,25 @@ export interface RoomHostOptions {
   /** Frames of tombstones kept for deltas (older reconnects get a full state). Default 5 minutes of frames. */
   readonly tombstoneFrames?: number;
   readonly maxCatchUpTicks?: number;
-  /** Refuses a new room when this many are hosted. Default unlimited. */
+  /**
+   * A join that would open a room beyond this many is refused (QUOTA_EXCEEDED, close 4105): any room name a
+   * client sends opens a room, so the number is bounded. Default 1000; `Infinity` for no limit.
+   */
   readonly maxRooms?: number;
+  /**
+   * A new member beyond this many in one room is refused (ROOM_FULL, close 4104); members within their resume
+   * grace keep their seat. Default 500; `Infinity` for no limit.
+   */
+  readonly maxMembersPerRoom?: number;
+  /**
+   * After a failed snapshot save a room retries after this long, doubling per failure in a row, up to the
+   * snapshot interval. Default 1 s.
+   */
+  readonly saveRetryMs?: number;
 }
+
+/** What failed (see RoomHost.storageError): snapshot saves, or room log appends. */
+export type StorageFailure = 'snapshot' | 'log';
 
 interface Hosted {
   readonly room: TickedRoom;
@@ -66,7 +88,10 @@ export class RoomHost implements RoomService {
   private readonly hosted = new Map<string, Hosted>();
   private readonly opening = new Map<string, Promise<Hosted>>();
   private readonly closing = new Map<string, Promise<void>>();
+  /** Rooms never closed for being idle: added once opened (a room that fails to open leaves no entry). */
   private readonly pinned = new Set<string>();
+  /** Storage failing now, with the latest error and how many failures in a row (see `healthy`). */
+  private readonly storageProblems = new Map<StorageFailure, { error: unknown; failures: number }>();
   private closed = false;
   /** Clock time of the first room's start: every room's tick phase is placed relative to it. */
   private phaseOrigin: number | undefined;
@@ -80,6 +105,35 @@ export class RoomHost implements RoomService {
     return this.hosted.size;
   }
 
+  /**
+   * False while storage is failing: a snapshot save failed and none has succeeded since, or a room log append
+   * failed and none has become durable since. A server wires it into readiness (`/readyz`).
+   */
+  get healthy(): boolean {
+    return this.storageProblems.size === 0;
+  }
+
+  /** The latest storage error while not `healthy`, with what failed. */
+  get storageError(): { readonly failing: StorageFailure; readonly error: unknown } | undefined {
+    for (const [failing, problem] of this.storageProblems) return { failing, error: problem.error };
+    return undefined;
+  }
+
+  /** Sizes of the host's own bookkeeping (tests check that they return to their baseline). */
+  get sizes(): {
+    readonly rooms: number;
+    readonly opening: number;
+    readonly closing: number;
+    readonly pinned: number;
+  } {
+    return {
+      rooms: this.hosted.size,
+      opening: this.opening.size,
+      closing: this.closing.size,
+      pinned: this.pinned.size,
+    };
+  }
+
   room(key: RoomKey): TickedRoom | undefined {
     return this.hosted.get(keyOf(key))?.room;
   }
@@ -88,10 +142,18 @@ export class RoomHost implements RoomService {
     return [...this.hosted.values()].map((h) => h.room);
   }
 
-  /** Returns the room, creating it (from its snapshot) if needed. A pinned room is never closed for being idle. */
+  /**
+   * Returns the room, creating it (from its snapshot) if needed. A pinned room is never closed for being idle;
+   * one that is not is closed after the idle timeout unless someone joins it.
+   */
   async open(key: RoomKey, options: { pinned?: boolean } = {}): Promise<TickedRoom> {
-    if (options.pinned) this.pinned.add(keyOf(key));
-    return (await this.ensure(key)).room;
+    const hosted = await this.ensure(key);
+    if (options.pinned) {
+      this.pinned.add(keyOf(key));
+      hosted.idleTimer?.();
+      hosted.idleTimer = undefined;
+    }
+    return hosted.room;
   }
 
   async join(request: JoinRequest): Promise<JoinResult> {
@@ -118,19 +180,15 @@ export class RoomHost implements RoomService {
         closeCode: CloseCode.Internal,
       };
     }
-    const team = request.principal?.team;
-    if (team !== undefined) {
-      if (!hosted.room.claimTeam(team)) {
-        return {
-          ok: false,
-          error: new P3Error(ErrorCode.Forbidden, `room ${request.key.room} belongs to another team`),
-          closeCode: CloseCode.Forbidden,
-        };
-      }
+    const result = hosted.room.join(request);
+    if (result.ok) {
+      hosted.idleTimer?.();
+      hosted.idleTimer = undefined;
+    } else if (hosted.room.memberCount === 0 && hosted.idleTimer === undefined) {
+      // A refused join leaves nobody in the room: it closes like any idle room.
+      this.scheduleIdle(hosted);
     }
-    hosted.idleTimer?.();
-    hosted.idleTimer = undefined;
-    return hosted.room.join(request);
+    return result;
   }
 
   receive(key: RoomKey, connectionId: string, message: ClientMessage): void {
@@ -153,6 +211,7 @@ export class RoomHost implements RoomService {
     this.closed = true;
     await Promise.allSettled([...this.opening.values()]);
     await Promise.all([...this.hosted.keys()].map((k) => this.closeRoom(k, true)));
+    this.pinned.clear();
   }
 
   private ensure(key: RoomKey): Promise<Hosted> {
@@ -161,6 +220,16 @@ export class RoomHost implements RoomService {
     if (existing) return Promise.resolve(existing);
     let opening = this.opening.get(id);
     if (!opening) {
+      // Counted with the rooms being opened: concurrent first joins of many names cannot overshoot the limit.
+      const maxRooms = this.options.maxRooms ?? defaultMaxRooms;
+      if (this.hosted.size + this.opening.size >= maxRooms) {
+        return Promise.reject(
+          new P3Error(
+            ErrorCode.QuotaExceeded,
+            `this server hosts at most ${maxRooms} rooms; no new room can open now`,
+          ),
+        );
+      }
       opening = (this.closing.get(id) ?? Promise.resolve()).then(() => this.create(key));
       this.opening.set(id, opening);
       void opening.finally(() => this.opening.delete(id)).catch(() => undefined);
@@ -180,12 +249,8 @@ export class RoomHost implements RoomService {
 
   private async create(key: RoomKey): Promise<Hosted> {
     const { options } = this;
-    if (options.maxRooms !== undefined && this.hosted.size >= options.maxRooms) {
-      throw new P3Error(ErrorCode.QuotaExceeded, `this server hosts at most ${options.maxRooms} rooms`);
-    }
-    const stored = await options.store.load(key);
+    const { stored, records } = await this.load(key);
     const base = tickedRoomSnapshotOf(stored);
-    const records = options.log ? await options.log.read(key, base?.world.frame ?? 0) : [];
     const world = typeof options.world === 'function' ? options.world(key) : options.world;
     const tickRate = base?.world.tickRate ?? options.tickRate;
     const wallNow = (options.wallClock ?? Date.now)();
@@ -210,6 +275,9 @@ export class RoomHost implements RoomService {
       epochMs: wallNow - (startFrame * 1000) / tickRate,
       resumeGraceMs: options.resumeGraceMs ?? 10_000,
       maxCatchUpTicks: options.maxCatchUpTicks ?? 5,
+      ...(Number.isFinite(options.maxMembersPerRoom ?? defaultMaxMembersPerRoom)
+        ? { maxMembers: options.maxMembersPerRoom ?? defaultMaxMembersPerRoom }
+        : {}),
       tickPhase: this.nextTickPhase(),
     });
     const hosted: Hosted = {
@@ -223,6 +291,8 @@ export class RoomHost implements RoomService {
     this.hosted.set(keyOf(key), hosted);
     room.start();
     this.scheduleSnapshot(hosted, true);
+    // Nobody is in it yet: whatever opened it (a join, refused or not, or `open`), it closes if nobody stays.
+    this.scheduleIdle(hosted);
     options.logger?.info(
       {
         room: key.room,
@@ -236,6 +306,26 @@ export class RoomHost implements RoomService {
       'room opened',
     );
     return hosted;
+  }
+
+  /**
+   * A room's snapshot and the log records after it. A team's room (`<team>/<name>`, see team-scope) with no
+   * snapshot of its own continues the room its team owned under the bare name before rooms were scoped by team:
+   * that snapshot and its log, then the scoped room's own records (written after it continued from them).
+   */
+  private async load(key: RoomKey): Promise<{ stored: StoredSnapshot | null; records: LogEntry[] }> {
+    const { store, log, tickRate } = this.options;
+    const stored = await store.load(key);
+    const read = (k: RoomKey, s: StoredSnapshot | null) =>
+      log ? log.read(k, tickedRoomSnapshotOf(s)?.world.frame ?? 0) : Promise.resolve([]);
+    const records = await read(key, stored);
+    const legacy = stored === null ? legacyRoomOf(key) : undefined;
+    if (legacy === undefined) return { stored, records };
+    const old = await store.load(legacy.key);
+    const oldRecords = await read(legacy.key, old);
+    if (old === null && oldRecords.length === 0) return { stored, records };
+    if (recoverTickedRoom(old, oldRecords, tickRate).team !== legacy.team) return { stored, records };
+    return { stored: old, records: [...oldRecords, ...records] };
   }
 
   /** Lets the host see disconnections (idle tracking) while forwarding every event to the listener. */
@@ -253,28 +343,68 @@ export class RoomHost implements RoomService {
         events.error?.(room, error);
       },
       logFailed: (room, error) => {
-        this.options.logger?.error(
-          { err: error, room: key.room },
-          'room log append failed: the room stops without a snapshot and reloads from storage on the next join',
+        this.storageFailed(
+          'log',
+          error,
+          key,
+          'room log appends are failing: rooms stop without a snapshot and reload from storage on their next join',
         );
         this.failRoom(keyOf(key));
         events.logFailed?.(room, error);
       },
+      logged: (room, latencyMs) => {
+        if (this.storageProblems.size > 0) this.storageRecovered('log');
+        events.logged?.(room, latencyMs);
+      },
     };
+  }
+
+  /**
+   * Storage failed: reported once per run of failures (the first, with its reason; readiness turns false), not
+   * once per room and retry; `storageRecovered` ends the run.
+   */
+  private storageFailed(failing: StorageFailure, error: unknown, key: RoomKey, message: string): void {
+    const problem = this.storageProblems.get(failing);
+    if (problem !== undefined) {
+      problem.error = error;
+      problem.failures++;
+      return;
+    }
+    this.storageProblems.set(failing, { error, failures: 1 });
+    this.options.logger?.error({ err: error, room: key.room, tenant: key.tenant }, message);
+  }
+
+  private storageRecovered(failing: StorageFailure): void {
+    const problem = this.storageProblems.get(failing);
+    if (problem === undefined) return;
+    this.storageProblems.delete(failing);
+    this.options.logger?.info(
+      { failures: problem.failures },
+      failing === 'snapshot' ? 'snapshot saves succeed again' : 'room log appends succeed again',
+    );
   }
 
   private scheduleIdle(hosted: Hosted): void {
     if (this.pinned.has(keyOf(hosted.room.key))) return;
     hosted.idleTimer?.();
     hosted.idleTimer = this.options.scheduler.after(this.options.idleTimeoutMs ?? 30_000, () => {
+      hosted.idleTimer = undefined;
       if (hosted.room.memberCount === 0) void this.closeRoom(keyOf(hosted.room.key));
     });
   }
 
-  /** The first period of a room is a random fraction of the interval, so rooms do not all snapshot on one beat. */
+  /**
+   * The first period of a room is a random fraction of the interval, so rooms do not all snapshot on one beat.
+   * While saves fail, a room retries sooner: after `saveRetryMs`, doubling per failure in a row, up to the interval.
+   */
   private scheduleSnapshot(hosted: Hosted, first = false): void {
     const interval = this.options.snapshotIntervalMs ?? (this.options.log ? 30_000 : 5_000);
-    const delay = first ? interval * (0.5 + Math.random() * 0.5) : interval;
+    const failures = this.storageProblems.get('snapshot')?.failures;
+    const retry =
+      failures === undefined
+        ? interval
+        : Math.min(interval, (this.options.saveRetryMs ?? 1000) * 2 ** Math.min(failures - 1, 20));
+    const delay = first ? interval * (0.5 + Math.random() * 0.5) : retry;
     hosted.snapshotTimer = this.options.scheduler.after(delay, () => {
       void this.save(hosted).finally(() => {
         if (this.hosted.get(keyOf(hosted.room.key)) === hosted) this.scheduleSnapshot(hosted);
@@ -291,25 +421,23 @@ export class RoomHost implements RoomService {
     const revision = room.revision;
     if (revision === hosted.savedRevision) return Promise.resolve();
     const state = room.snapshotState();
-    const snapshot = {
-      kind: 'world' as const,
-      version: state.world.frame,
-      epoch: 0,
-      data: state,
-      ...(state.team === undefined ? {} : { team: state.team }),
-    };
-    const { log, logger } = this.options;
+    // The team is the key's scope now (see team-scope): snapshots no longer record an owner.
+    const snapshot = { kind: 'world' as const, version: state.world.frame, epoch: 0, data: state };
+    const { log } = this.options;
     hosted.saving = this.options.store
       .save(room.key, snapshot)
       .then(async (outcome) => {
-        hosted.savedRevision = revision;
         // The snapshot holds every record up to its frame: the log can forget them.
         if (outcome === 'saved' && log) await log.truncate(room.key, snapshot.version);
+        hosted.savedRevision = revision;
+        this.storageRecovered('snapshot');
       })
       .catch((error: unknown) => {
-        logger?.error(
-          { err: error, room: room.key.room },
-          'snapshot save failed; retrying at the next interval',
+        this.storageFailed(
+          'snapshot',
+          error,
+          room.key,
+          'snapshot saves are failing: retrying with backoff; not ready until one succeeds',
         );
       })
       .finally(() => {

@@ -37,7 +37,10 @@ export interface TickedRoomSnapshot {
    * issued before a crash (and not in any record) are never issued again. 0 when unknown.
    */
   readonly wallMs: number;
-  /** The team owning the room (set by its first authenticated member). */
+  /**
+   * Snapshots written before rooms were scoped by team: the team that owned the room (its first authenticated
+   * member's). Read only to let that team's scoped room continue it (see RoomHost); no longer written.
+   */
   readonly team?: string;
 }
 
@@ -47,6 +50,7 @@ export interface TickedRoomLogRecord {
   readonly members?: ReadonlyArray<MemberRecord | MemberGone>;
   /** Sequence state of the clients heard from since the previous record; null: forgotten. */
   readonly sequences?: ReadonlyArray<readonly [emitter: string, state: EmitterExport | null]>;
+  /** Records written before rooms were scoped by team: the room's owning team (read, no longer written). */
   readonly team?: string;
   readonly wallMs: number;
 }
@@ -55,7 +59,10 @@ export interface TickedRoomLogRecord {
 export function tickedRoomSnapshotOf(stored: StoredSnapshot | null): TickedRoomSnapshot | null {
   if (stored === null || stored.kind !== 'world') return null;
   const data = stored.data as Partial<TickedRoomSnapshot> & Partial<WorldSnapshot>;
-  if (data.format === 'p3.room/1') return data as TickedRoomSnapshot;
+  if (data.format === 'p3.room/1') {
+    const room = data as TickedRoomSnapshot;
+    return room.team !== undefined || stored.team === undefined ? room : { ...room, team: stored.team };
+  }
   return {
     format: 'p3.room/1',
     world: data as WorldSnapshot,

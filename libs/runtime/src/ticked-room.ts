@@ -10,7 +10,14 @@ import {
   type ServerMessage,
   type WelcomeMessage,
 } from '@p3/protocol';
-import { SequenceReceiver, World, type WorldDefinition, type WorldSnapshot } from '@p3/engine';
+import {
+  SequenceReceiver,
+  World,
+  type LoggedConnection,
+  type WorldDefinition,
+  type WorldLogRecord,
+  type WorldSnapshot,
+} from '@p3/engine';
 import type { Clock } from './ports/clock.js';
 import type { RoomLog } from './ports/room-log.js';
 import type { RoomOutput } from './ports/room-output.js';
@@ -19,6 +26,7 @@ import type { RoomKey } from './ports/snapshot-store.js';
 import { randomId } from './random-id.js';
 import { RoomJournal } from './room-journal.js';
 import type { JoinRequest, JoinResult, Principal } from './room-service.js';
+import { unscopedRoomName } from './team-scope.js';
 import type {
   MemberGone,
   MemberRecord,
@@ -96,6 +104,11 @@ export interface TickedRoomOptions {
   /** Most ticks run at once to catch up after a stall; beyond it the room skips ahead. */
   readonly maxCatchUpTicks: number;
   /**
+   * A new member is refused (ROOM_FULL, close 4104) when the room has this many (detached members within their
+   * resume grace keep their seat; a member resuming its session is never refused). Default unlimited.
+   */
+  readonly maxMembers?: number;
+  /**
    * Where in the tick interval this room ticks, on the clock's timeline: ticks fall at `origin + phase x interval`
    * plus whole intervals (origin and phase in ms and 0..1). Hosts spread their rooms' phases so that ticks, and
    * the bursts of frames they send, do not all come at once. Default: the room ticks from its start.
@@ -109,6 +122,11 @@ interface Member {
   readonly principal: Principal | undefined;
   stamp: number;
   attached: boolean;
+  /**
+   * Counts the member's attachments (joins and resumes): a session's `leave` detaches only the attachment it was
+   * given, so the close of a replaced socket, whenever it runs, never detaches the connection that replaced it.
+   */
+  attachment: number;
   graceTimer: Cancel | undefined;
   /** Stamp with ops received since the last ack (acks are batched: see `flushAcks`). */
   ackDue: number | undefined;
@@ -135,15 +153,28 @@ export class TickedRoom {
   private readonly members = new Map<string, Member>();
   private readonly byClient = new Map<string, string>();
   private readonly receiver = new SequenceReceiver();
-  private readonly announced = new Set<string>();
+  /**
+   * Entities whose creation was reported (`entityCreated`), with the frame that created them: a correction may
+   * re-send that frame while it is inside the buffer window, never after, so older entries are forgotten.
+   */
+  private readonly announced = new Map<string, number>();
   private readonly journal: RoomJournal | undefined;
   /** Clock time of the last log record (see journalStep). */
   private journaledAt = -Infinity;
   /** Members joined or removed since the last log record (by client id). */
   private readonly memberChanges = new Map<string, MemberRecord | MemberGone>();
-  private owningTeam: string | undefined;
-  private teamChanged = false;
-  /** Counts changes outside the world's store (members, sequence numbers, team): a host saves when it moved. */
+  /**
+   * Clients with a member record in the durable state (the last snapshot plus the records appended since): a
+   * member that joined and changed nothing is not written anywhere (see journalStep), so its departure is not
+   * either.
+   */
+  private readonly durableClients = new Set<string>();
+  /** Connections of members not in the durable state yet: their world connection entries can wait too. */
+  private readonly ephemeralConnections = new Set<string>();
+  /** World connection entries of steps that changed nothing durable, carried into the next record. */
+  private deferredConnections: Map<string, LoggedConnection> | undefined;
+  private deferredWhole = false;
+  /** Counts changes outside the world's store (members, sequence numbers): a host saves when it moved. */
   private changes = 0;
   private epoch = 0;
   /** Ticks between two acks of a member that keeps sending: one second's worth. */
@@ -168,7 +199,6 @@ export class TickedRoom {
       restored?.world ?? options.snapshot,
     );
     if (restored !== undefined) {
-      this.owningTeam = restored.team;
       this.receiver.restore(restored.sequences);
       for (const m of restored.members) this.restoreMember(m);
     }
@@ -188,24 +218,11 @@ export class TickedRoom {
     }
   }
 
-  /** The team owning the room (its first authenticated member's), if any. */
-  get team(): string | undefined {
-    return this.owningTeam;
-  }
-
-  /** Gives the room to `team` if nobody owns it yet; true when `team` owns it now. */
-  claimTeam(team: string): boolean {
-    if (this.owningTeam === undefined) {
-      this.owningTeam = team;
-      this.teamChanged = true;
-      this.changes++;
-    }
-    return this.owningTeam === team;
-  }
-
   /**
-   * Moves whenever the room's durable state does (world changes, members, sequence numbers, team): a host saves a
-   * snapshot only when it moved since the last one.
+   * Moves whenever the room's durable state does (world changes, sequence numbers, the departure of a member the
+   * durable state holds): a host saves a snapshot only when it moved since the last one. A member joining does
+   * not move it: a member that changes nothing needs no durability (after a crash it simply gets a new
+   * connection and the full state), and one that changes something is written with that change.
    */
   get revision(): string {
     return `${this.world.store.version}:${this.changes}`;
@@ -213,14 +230,22 @@ export class TickedRoom {
 
   /** The whole room at rest, for a durable snapshot (see TickedRoomSnapshot), without its frame history. */
   snapshotState(): TickedRoomSnapshot {
+    // Everything in it is durable once saved (a failed save only makes a later departure logged needlessly).
+    this.durableClients.clear();
+    for (const m of this.members.values()) this.durableClients.add(m.clientId);
+    this.ephemeralConnections.clear();
     return {
       format: 'p3.room/1',
       world: this.world.snapshot({ frames: false }),
       members: [...this.members.values()].map(memberRecord),
       sequences: this.receiver.exportAll(),
       wallMs: (this.options.wallClock ?? Date.now)(),
-      ...(this.owningTeam === undefined ? {} : { team: this.owningTeam }),
     };
+  }
+
+  /** Entities whose creation report is kept to suppress a repeat from a correction (bounded by the window). */
+  get announcedCount(): number {
+    return this.announced.size;
   }
 
   /** Room time in ms: frame N is simulated at time N x tick interval. Monotonic, never wall-clock. */
@@ -333,7 +358,9 @@ export class TickedRoom {
   /**
    * Appends what changed since the last record to the room log, at most once per `logIntervalMs` (a record then
    * covers several steps, each entity once at its latest value), or at once when a message waits for it. Nothing
-   * without a log, or when nothing changed.
+   * without a log, or when nothing durable changed: members that joined and did nothing else (and their world
+   * connections) wait for the next record that holds a real change, and are dropped if they leave before it
+   * (nothing acknowledged depends on them: see `revision`).
    */
   private journalStep(): void {
     const journal = this.journal;
@@ -344,23 +371,78 @@ export class TickedRoom {
     this.journaledAt = now;
     const world = this.world.takeLogRecord();
     const sequences = this.receiver.takeChanges();
+    if (world?.connections !== undefined) this.deferConnections(world);
+    const durable =
+      forced ||
+      sequences.length > 0 ||
+      (world !== undefined && (world.entities.length > 0 || world.pending !== undefined)) ||
+      this.departuresPending() ||
+      this.durableConnectionsPending();
+    if (!durable) return;
     const members = this.memberChanges.size > 0 ? [...this.memberChanges.values()] : undefined;
     this.memberChanges.clear();
-    const team = this.teamChanged ? this.owningTeam : undefined;
-    this.teamChanged = false;
-    const changed =
-      world !== undefined || sequences.length > 0 || members !== undefined || team !== undefined;
-    if (!changed && !forced) return;
+    for (const m of members ?? []) {
+      if ('gone' in m) this.durableClients.delete(m.clientId);
+      else this.durableClients.add(m.clientId);
+    }
+    const connections = this.deferredConnections;
+    const whole = this.deferredWhole;
+    this.deferredConnections = undefined;
+    this.deferredWhole = false;
+    this.ephemeralConnections.clear();
+    const base: WorldLogRecord = world ?? {
+      frame: this.world.frame,
+      horizon: this.world.store.horizon,
+      entities: [],
+    };
+    const { connections: _taken, connectionsWhole: _whole, ...rest } = base;
     const record: TickedRoomLogRecord = {
-      world: world ?? { frame: this.world.frame, horizon: this.world.store.horizon, entities: [] },
+      world: {
+        ...rest,
+        ...(connections === undefined ? {} : { connections: [...connections.values()] }),
+        ...(whole ? { connectionsWhole: true as const } : {}),
+      },
       ...(members === undefined ? {} : { members }),
       ...(sequences.length === 0
         ? {}
         : { sequences: sequences.map(([emitter, state]) => [emitter, state ?? null] as const) }),
-      ...(team === undefined ? {} : { team }),
       wallMs: (this.options.wallClock ?? Date.now)(),
     };
     journal.append(this.world.frame, record);
+  }
+
+  /**
+   * Folds a step's world connection entries into those waiting for the next record (later entries of an id win,
+   * a whole list replaces what waits). A member that joined and left without being written leaves no trace.
+   */
+  private deferConnections(world: WorldLogRecord): void {
+    let waiting = this.deferredConnections;
+    if (world.connectionsWhole === true || waiting === undefined) waiting = new Map();
+    if (world.connectionsWhole === true) this.deferredWhole = true;
+    for (const entry of world.connections ?? []) {
+      const id = entry[0];
+      if (entry.length === 1 && this.ephemeralConnections.has(id)) {
+        waiting.delete(id);
+        this.ephemeralConnections.delete(id);
+        continue;
+      }
+      waiting.set(id, entry);
+    }
+    this.deferredConnections = waiting;
+  }
+
+  private departuresPending(): boolean {
+    for (const m of this.memberChanges.values()) if ('gone' in m) return true;
+    return false;
+  }
+
+  /** Connection entries that are not only of members still waiting to be written (a whole list always is). */
+  private durableConnectionsPending(): boolean {
+    if (this.deferredWhole) return true;
+    for (const id of this.deferredConnections?.keys() ?? []) {
+      if (!this.ephemeralConnections.has(id)) return true;
+    }
+    return false;
   }
 
   /**
@@ -383,9 +465,16 @@ export class TickedRoom {
     for (const f of [...corrections, frame]) {
       for (const entity of f.entities) {
         if (!entity.created || typeof entity.owner !== 'string' || this.announced.has(entity.id)) continue;
-        this.announced.add(entity.id);
+        this.announced.set(entity.id, f.id);
         created(this, entity.owner, entity);
       }
+    }
+    // Corrections re-send frames inside the window only: a creation older than it cannot be reported again.
+    // Insertion order is mostly frame order; a late creation inserted behind newer ones just waits for them.
+    const horizon = frame.id - this.world.bufferFrame - 1;
+    for (const [id, at] of this.announced) {
+      if (at > horizon) break;
+      this.announced.delete(id);
     }
   }
 
@@ -403,17 +492,32 @@ export class TickedRoom {
       };
     }
     const resumed = member !== undefined;
+    const { maxMembers } = this.options;
+    if (!resumed && maxMembers !== undefined && this.members.size >= maxMembers) {
+      return {
+        ok: false,
+        error: new P3Error(
+          ErrorCode.RoomFull,
+          `room ${unscopedRoomName(this.key.room)} is full (${maxMembers} members)`,
+        ),
+        closeCode: CloseCode.RoomFull,
+      };
+    }
     if (member) {
-      member.graceTimer?.();
-      member.graceTimer = undefined;
-      if (member.attached)
+      if (member.attached) {
+        // The gateway's close handler runs synchronously inside this call (uWS) and detaches the old socket's
+        // attachment, arming a grace timer: it is cancelled below, after the close, whenever that ran.
         this.options.output.close(
           this.key,
           member.connectionId,
           CloseCode.Replaced,
           'replaced by a newer connection of the same client',
         );
+      }
+      member.graceTimer?.();
+      member.graceTimer = undefined;
       member.attached = true;
+      member.attachment++;
       member.stamp = sessionStamp;
     } else {
       let connectionId = randomId();
@@ -432,7 +536,8 @@ export class TickedRoom {
       type: 'welcome',
       protocolVersion: PROTOCOL_VERSION,
       connectionId: member.connectionId,
-      room: this.key.room,
+      // The name the client asked for (the key holds the team's scope).
+      room: unscopedRoomName(this.key.room),
       schema: this.world.schema.wire,
       tickRate: this.world.tickRate,
       bufferFrame: this.world.bufferFrame,
@@ -448,21 +553,27 @@ export class TickedRoom {
     };
     if (!resumed) this.options.events?.connection?.(this, info(member));
     const connectionId = member.connectionId;
+    const attachment = member.attachment;
     return {
       ok: true,
       connectionId,
       welcome,
       session: {
         receive: (message) => this.receive(connectionId, message),
-        leave: () => this.detach(connectionId),
+        leave: () => this.detach(connectionId, attachment),
       },
     };
   }
 
-  /** The member's socket closed: keep its session for the resume grace period, then remove it. */
-  detach(connectionId: string): void {
+  /**
+   * The member's socket closed: keep its session for the resume grace period, then remove it. With `attachment`
+   * (a session's own `leave`), only when that attachment is still the member's current one: the close of a
+   * socket replaced by a newer connection of the same client must not detach the newer one.
+   */
+  detach(connectionId: string, attachment?: number): void {
     const member = this.members.get(connectionId);
     if (!member || !member.attached) return;
+    if (attachment !== undefined && attachment !== member.attachment) return;
     member.attached = false;
     this.armGrace(member);
   }
@@ -478,15 +589,27 @@ export class TickedRoom {
     const member = newMember(m.connectionId, m.clientId, principal, 0, false);
     this.members.set(member.connectionId, member);
     this.byClient.set(member.clientId, member.connectionId);
+    this.durableClients.add(member.clientId);
   }
 
+  /**
+   * A member joined or left. A join changes nothing durable by itself (see `revision` and `journalStep`); the
+   * departure of a member the durable state holds does, and one it does not hold cancels its pending join.
+   */
   private memberChanged(member: Member, gone: boolean): void {
+    if (!gone) {
+      if (this.journal === undefined) return;
+      this.ephemeralConnections.add(member.connectionId);
+      this.memberChanges.set(member.clientId, memberRecord(member));
+      return;
+    }
+    if (!this.durableClients.has(member.clientId)) {
+      this.memberChanges.delete(member.clientId);
+      return;
+    }
     this.changes++;
-    if (this.journal === undefined) return;
-    this.memberChanges.set(
-      member.clientId,
-      gone ? { clientId: member.clientId, gone: true } : memberRecord(member),
-    );
+    if (this.journal !== undefined)
+      this.memberChanges.set(member.clientId, { clientId: member.clientId, gone: true });
   }
 
   /** Removes a member at once: its connection leaves the world (connection-bound entities go). */
@@ -657,6 +780,7 @@ function newMember(
     principal,
     stamp,
     attached,
+    attachment: 0,
     graceTimer: undefined,
     ackDue: undefined,
     unacked: 0,

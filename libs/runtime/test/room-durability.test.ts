@@ -68,6 +68,8 @@ class HeldLog implements RoomLog {
 }
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** The output of each host: joins hand it their session, as a socket holds it (see RecordingOutput). */
+const outputs = new WeakMap<RoomHost, RecordingOutput>();
 
 function setup(shared: { store?: MemorySnapshotStore; log?: RoomLog; wall?: { now: number } } = {}) {
   const clock = new ManualClock();
@@ -99,6 +101,7 @@ function setup(shared: { store?: MemorySnapshotStore; log?: RoomLog; wall?: { no
       await settle();
     }
   };
+  outputs.set(host, output);
   return { clock, scheduler, output, store, log, host, advance, wall };
 }
 
@@ -110,6 +113,7 @@ async function join(host: RoomHost, clientId: string, stamp = 1, resumeFrame?: n
     ...(resumeFrame === undefined ? {} : { resumeFrame }),
   });
   if (!result.ok) throw result.error;
+  outputs.get(host)?.track(result);
   return result;
 }
 

@@ -6,6 +6,7 @@ import {
   ManualScheduler,
   MemorySnapshotStore,
   RoomHost,
+  scopedRoomKey,
   type RoomKey,
   type RoomOutput,
 } from '@p3/runtime';
@@ -25,6 +26,8 @@ const world = defineWorld({
 });
 
 const key: RoomKey = { tenant: 'default', room: 'lobby' };
+/** The output of each host: joins hand it their session, as a socket holds it (see RecordingOutput). */
+const outputs = new WeakMap<RoomHost, RecordingOutput>();
 const A = '0190d7a0-0000-7000-8000-0000000000aa';
 const N = '0190d7a0-0000-7000-8000-0000000000bb';
 
@@ -54,6 +57,7 @@ function setup(options: { store?: MemorySnapshotStore } = {}) {
       entityCreated: (_r, c, e) => events.push(`created ${e.typeName} by ${c}`),
     },
   });
+  outputs.set(host, output);
   return { clock, scheduler, output, store, host, events };
 }
 
@@ -65,6 +69,7 @@ async function join(host: RoomHost, clientId: string, extra: { resumeFrame?: num
     ...(extra.resumeFrame === undefined ? {} : { resumeFrame: extra.resumeFrame }),
   });
   if (!result.ok) throw result.error;
+  outputs.get(host)?.track(result);
   return result;
 }
 
@@ -382,31 +387,52 @@ describe('RoomHost', () => {
     expect(welcome.entities).toEqual([expect.objectContaining({ id: N, fields: { text: 'kept' } })]);
   });
 
-  it('keeps a room to the team of its first authenticated member, across a restart', async () => {
+  it('[ROOM-6] continues a team room saved under its bare name before rooms were scoped, for that team only', async () => {
     const store = new MemorySnapshotStore();
-    const first = setup({ store });
+    // A snapshot of the earlier layout: room `lobby`, owned by team blue (its first authenticated member).
+    const old = setup({ store });
+    const { connectionId } = await join(old.host, 'ann');
+    old.host.receive(key, connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'blue plans' } }],
+    });
+    old.scheduler.advance(300);
+    await old.host.close();
+    const saved = await store.load(key);
+    await store.save(key, { ...saved!, team: 'blue' });
     const blue = { user: 'ann', team: 'blue' };
     const red = { user: 'rob', team: 'red' };
-    expect((await first.host.join({ key, clientId: 'ann', sessionStamp: 1, principal: blue })).ok).toBe(true);
-    const refused = await first.host.join({ key, clientId: 'rob', sessionStamp: 1, principal: red });
-    expect(refused.ok ? undefined : [refused.error.code, refused.closeCode]).toEqual([
-      ErrorCode.Forbidden,
-      CloseCode.Forbidden,
-    ]);
-    await first.host.close();
-    expect((await store.load(key))?.team).toBe('blue');
-    const second = setup({ store });
-    const again = await second.host.join({ key, clientId: 'rob', sessionStamp: 1, principal: red });
-    expect(again.ok).toBe(false);
-    expect((await second.host.join({ key, clientId: 'ann', sessionStamp: 1, principal: blue })).ok).toBe(
-      true,
-    );
+    const host = setup({ store }).host;
+    const asBlue = await host.join({
+      key: scopedRoomKey('default', 'lobby', blue),
+      clientId: 'ann-laptop',
+      sessionStamp: 1,
+      principal: blue,
+    });
+    const asRed = await host.join({
+      key: scopedRoomKey('default', 'lobby', red),
+      clientId: 'rob',
+      sessionStamp: 1,
+      principal: red,
+    });
+    if (!asBlue.ok) throw asBlue.error;
+    expect(asBlue.welcome.entities.map((e) => e.fields)).toEqual([{ text: 'blue plans' }]);
+    expect(asBlue.ok && asBlue.welcome.room).toBe('lobby');
+    expect(asRed.ok && asRed.welcome.entities).toEqual([]);
   });
 
   it('drains on close: members are told to reconnect and the final state is saved', async () => {
     const store = new MemorySnapshotStore();
     const { host, scheduler, output } = setup({ store });
     const { connectionId } = await join(host, 'alice');
+    host.receive(key, connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create', entityId: N, typeName: 'note', data: { text: 'kept' } }],
+    });
     scheduler.advance(100);
     await host.close();
     expect(output.closed).toEqual([

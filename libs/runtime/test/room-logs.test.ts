@@ -13,6 +13,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { capped } from '@p3/test-support/property';
 import pg from 'pg';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { JsonValue } from '@p3/protocol';
@@ -360,7 +361,7 @@ describe('FileRoomLog', () => {
           }
         },
       ),
-      { numRuns: 100, interruptAfterTimeLimit: 15_000 },
+      capped({ numRuns: 100 }, 15_000),
     );
   });
 });

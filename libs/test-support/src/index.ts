@@ -3,3 +3,4 @@ export * from './services.js';
 export * from './ecs-sync-test-client.js';
 export * from './tokens.js';
 export * from './chromium.js';
+export * from './property.js';

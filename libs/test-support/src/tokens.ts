@@ -6,6 +6,8 @@ export interface TokenOptions {
   readonly username?: string;
   readonly team?: string;
   readonly audience?: string;
+  /** The `iss` claim; none when omitted. */
+  readonly issuer?: string;
   readonly secret?: string;
   /** Seconds from now; negative for an expired token. Default 3600. */
   readonly expiresIn?: number;
@@ -14,7 +16,9 @@ export interface TokenOptions {
 /** An HS256 client token as the managed service would mint it (username + team). */
 export async function mintToken(options: TokenOptions = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ username: options.username ?? 'ann', team: options.team ?? 'blue' })
+  const jwt = new SignJWT({ username: options.username ?? 'ann', team: options.team ?? 'blue' });
+  if (options.issuer !== undefined) jwt.setIssuer(options.issuer);
+  return jwt
     .setProtectedHeader({ alg: 'HS256' })
     .setIssuedAt(now - 60)
     .setExpirationTime(now + (options.expiresIn ?? 3600))

@@ -9,11 +9,12 @@ import {
   type JoinMessage,
   type P3Error,
 } from '@p3/protocol';
-import type { Clock, RoomService } from '@p3/runtime';
+import { scopedRoomKey, type Clock, type RoomKey, type RoomService } from '@p3/runtime';
 import type { Logger } from 'pino';
 import type { Authenticator } from './auth.js';
 import type { GatewayConfig } from './gateway-config.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
+import { roomBudgetKey } from './inbound-limits.js';
 import { endSocket, type RoomFanout } from './room-fanout.js';
 import type { SocketData } from './socket-data.js';
 import type { WebSocket } from './uws.js';
@@ -31,9 +32,11 @@ export interface SessionDeps {
 }
 
 /**
- * The protocol of one `/v1/connect` socket: rate limit and size limit first (cheap, before decoding), then decode
- * with the socket's codec, then `join` once or forward to the room. Every refusal is an `error` message with a
- * stable code; only handshake failures, protocol version mismatches and sustained floods close the socket.
+ * The protocol of one `/v1/connect` socket: rate limits (messages, bytes of the socket and of its room) and size
+ * limit first (cheap, before decoding), then decode with the socket's codec, then `join` once or forward to the
+ * room (`resync` only within its own rate). Every refusal is an `error` message with a stable code; only handshake
+ * failures, protocol version mismatches, sustained floods (4107) and sockets that keep sending refused messages
+ * (4106) are closed.
  */
 export class ClientSessions {
   constructor(private readonly deps: SessionDeps) {}
@@ -42,25 +45,23 @@ export class ClientSessions {
     const data = ws.getUserData();
     const { config, metrics } = this.deps;
     metrics.countBytesIn(bytes.byteLength);
-    if (!data.limiter.take()) {
-      data.dropped++;
-      metrics.countRejected(ErrorCode.RateLimited);
-      if (data.dropped >= config.rateLimit.closeAfterDropped) {
-        endSocket(ws, CloseCode.RateLimited, 'message rate limit exceeded for too long', metrics);
-        return;
-      }
-      const now = this.deps.clock.now();
-      if (now - data.lastRateError >= 1000) {
-        data.lastRateError = now;
-        this.error(
-          ws,
-          ErrorCode.RateLimited,
-          `more than ${config.rateLimit.messagesPerSecond} messages per second: messages are being dropped`,
-        );
-      }
+    if (bytes.byteLength > config.maxPayloadBytes) {
+      // Past the payload cap (uWS lets through up to twice it, then drops the connection without a close frame).
+      endSocket(
+        ws,
+        CloseCode.MessageTooBig,
+        `message of ${bytes.byteLength} bytes exceeds the payload cap of ${config.maxPayloadBytes}`,
+        metrics,
+      );
       return;
     }
-    data.dropped = 0;
+    const refusal = data.limits.admit(bytes.byteLength);
+    if (refusal !== undefined) {
+      metrics.countRejected(refusal.code);
+      if (refusal.close) endSocket(ws, refusal.close.code, refusal.close.reason, metrics);
+      else if (refusal.notify) this.error(ws, refusal.code, refusal.reason);
+      return;
+    }
     if (bytes.byteLength > config.maxMessageBytes) {
       this.refuse(
         ws,
@@ -85,6 +86,15 @@ export class ClientSessions {
       this.refuse(ws, ErrorCode.NotJoined, 'send join first');
       return;
     }
+    if (message.type === 'resync' && !data.limits.admitResync()) {
+      const { perSecond } = config.resyncRate;
+      this.refuse(
+        ws,
+        ErrorCode.RateLimited,
+        `at most ${perSecond} resync requests per second: this one is dropped`,
+      );
+      return;
+    }
     data.joined.session.receive(message as Exclude<ClientMessage, JoinMessage>);
   }
 
@@ -97,6 +107,7 @@ export class ClientSessions {
     const data = ws.getUserData();
     data.closed = true;
     data.joinTimer?.();
+    data.limits.leaveRoom();
     if (data.joined) {
       this.deps.fanout.removeMember(data.joined.key, data.joined.connectionId);
       data.joined.session.leave();
@@ -125,8 +136,8 @@ export class ClientSessions {
       return;
     }
     data.joining = true;
-    const key = { tenant: this.deps.config.tenant, room: message.room };
-    const principal = await this.deps.auth.authenticate(message.token, key);
+    let key: RoomKey = { tenant: this.deps.config.tenant, room: message.room };
+    const principal = await this.deps.auth.authenticate(message.token ?? data.token, key);
     if (data.closed) return;
     if (!principal.ok) {
       this.fail(
@@ -136,6 +147,8 @@ export class ClientSessions {
       );
       return;
     }
+    // Room names are per team: a team's `arena` is its own room (see scopedRoomKey in @p3/runtime).
+    key = scopedRoomKey(key.tenant, message.room, principal.value);
     const result = await this.deps.rooms.join({
       key,
       clientId: message.clientId,
@@ -156,6 +169,7 @@ export class ClientSessions {
     data.joining = false;
     const decoder = this.deps.fanout.addMember(key, result.connectionId, ws, data.codec, result.welcome);
     data.joined = { key, connectionId: result.connectionId, session: result.session, decoder };
+    data.limits.joinRoom(roomBudgetKey(key));
   }
 
   private fail(ws: WebSocket<SocketData>, error: P3Error, closeCode: number): void {
@@ -163,9 +177,13 @@ export class ClientSessions {
     endSocket(ws, closeCode, error.message, this.deps.metrics);
   }
 
+  /** Answers a refused message; a socket that used up its refusals is closed instead (ProtocolViolation). */
   private refuse(ws: WebSocket<SocketData>, code: ErrorCode, reason: string): void {
-    this.deps.metrics.countRejected(code);
+    const { metrics } = this.deps;
+    metrics.countRejected(code);
+    const close = ws.getUserData().limits.refused();
     this.error(ws, code, reason);
+    if (close) endSocket(ws, close.code, `${close.reason} (last: ${code})`, metrics);
   }
 
   /** Sends an error with the socket's codec (before join the handshake codec: errors need no schema). */

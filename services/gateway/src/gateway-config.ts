@@ -8,7 +8,10 @@ export interface GatewayConfig {
   readonly tenant: string;
   /** Largest client message handled; larger ones get a TOO_LARGE error and are dropped. */
   readonly maxMessageBytes: number;
-  /** Hard cap enforced by uWebSockets.js: a larger message closes the socket (1009). */
+  /**
+   * A larger message closes the socket with 1009 and a reason. uWebSockets.js receives up to twice this (the memory
+   * one socket can hold) and drops the connection beyond it, without a close frame (1006).
+   */
   readonly maxPayloadBytes: number;
   /** Seconds without traffic before uWS closes a socket; it pings automatically before that. */
   readonly idleTimeoutSeconds: number;
@@ -28,6 +31,32 @@ export interface GatewayConfig {
     /** A lagging socket gets its catch-up once drained below this. */
     readonly resumeBytes: number;
   };
+  /**
+   * Inbound bytes per second (token buckets, beside the message rate) of one connection and of one room (all its
+   * members on this gateway): what one client, or one room, can make the gateway fan out. Over budget a message is
+   * dropped with BYTE_RATE_LIMITED; a message larger than a burst takes the whole burst. `/v1/connect` and `/ecs-sync`.
+   */
+  readonly byteRate: {
+    readonly connectionBytesPerSecond: number;
+    readonly connectionBurstBytes: number;
+    readonly roomBytesPerSecond: number;
+    readonly roomBurstBytes: number;
+  };
+  /** `resync` requests per connection (each builds a catch-up, up to the full state): over it RATE_LIMITED. */
+  readonly resyncRate: { readonly perSecond: number; readonly burst: number };
+  /**
+   * Refused messages (bad, too large, `join` twice, `resync` over its rate, ...) a socket may send: a bucket of
+   * `burst` refilled at `perSecond`; once empty the socket is closed with ProtocolViolation (4106).
+   */
+  readonly refusals: { readonly perSecond: number; readonly burst: number };
+  /**
+   * Browser origins allowed on WebSocket upgrades and `/v1/rooms/*` besides the server's own (an `Origin` whose host
+   * is the request's `Host`). Entries: `*` (any), `scheme://host[:port]`, `:*` for any port, `*.` for subdomains.
+   * Requests without `Origin` (non-browser clients) are allowed; `Origin: null` only with `*`.
+   */
+  readonly allowedOrigins: readonly string[];
+  /** Server-sent events: a stream still behind (its socket full) after this long is ended (the client resumes). */
+  readonly sse: { readonly maxLagMs: number };
 }
 
 export const defaultGatewayConfig: GatewayConfig = {
@@ -40,14 +69,39 @@ export const defaultGatewayConfig: GatewayConfig = {
   joinTimeoutMs: 10_000,
   rateLimit: { messagesPerSecond: 120, burst: 240, closeAfterDropped: 2_000 },
   backpressure: { softBytes: 256 * 1024, hardBytes: 4 * 1024 * 1024, resumeBytes: 32 * 1024 },
+  byteRate: {
+    connectionBytesPerSecond: 256 * 1024,
+    connectionBurstBytes: 1024 * 1024,
+    roomBytesPerSecond: 1024 * 1024,
+    roomBurstBytes: 4 * 1024 * 1024,
+  },
+  resyncRate: { perSecond: 2, burst: 4 },
+  refusals: { perSecond: 1, burst: 50 },
+  allowedOrigins: [
+    'http://localhost:*',
+    'http://127.0.0.1:*',
+    'http://[::1]:*',
+    'https://localhost:*',
+    'https://127.0.0.1:*',
+    'https://[::1]:*',
+  ],
+  sse: { maxLagMs: 30_000 },
 };
 
-/** Gateway settings from P3_* environment variables (validated; all problems reported at once). */
+/** One `P3_ALLOWED_ORIGINS` entry: `*`, or `scheme://host[:port]` where the port may be `*` and the host start with `*.`. */
+const originEntry = String.raw`(\*|https?://(\*\.)?([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(:(\d{1,5}|\*))?)`;
+const originList = new RegExp(String.raw`^\s*${originEntry}(\s*,\s*${originEntry})*\s*$`);
+
+/**
+ * Gateway settings from P3_* environment variables (validated; all problems reported at once). Given an
+ * environment it throws a ConfigError at the end; given a shared EnvReader it only records problems (the owner
+ * of the reader calls `done()` once every reader ran, so one error lists them all).
+ */
 export function gatewayConfigFromEnv(
-  env: Readonly<Record<string, string | undefined>>,
+  env: Readonly<Record<string, string | undefined>> | EnvReader,
   base: GatewayConfig = defaultGatewayConfig,
 ): GatewayConfig {
-  const r = new EnvReader(env);
+  const r = EnvReader.shared(env);
   const d = base;
   const config: GatewayConfig = {
     host: r.string('P3_HOST', d.host),
@@ -73,7 +127,37 @@ export function gatewayConfigFromEnv(
       hardBytes: r.int('P3_BACKPRESSURE_HARD_BYTES', d.backpressure.hardBytes, { min: 2048 }),
       resumeBytes: r.int('P3_BACKPRESSURE_RESUME_BYTES', d.backpressure.resumeBytes, { min: 0 }),
     },
+    byteRate: {
+      connectionBytesPerSecond: r.int('P3_BYTE_RATE_PER_SECOND', d.byteRate.connectionBytesPerSecond, {
+        min: 1024,
+      }),
+      connectionBurstBytes: r.int('P3_BYTE_RATE_BURST', d.byteRate.connectionBurstBytes, { min: 1024 }),
+      roomBytesPerSecond: r.int('P3_ROOM_BYTE_RATE_PER_SECOND', d.byteRate.roomBytesPerSecond, { min: 1024 }),
+      roomBurstBytes: r.int('P3_ROOM_BYTE_RATE_BURST', d.byteRate.roomBurstBytes, { min: 1024 }),
+    },
+    resyncRate: {
+      perSecond: r.int('P3_RESYNC_RATE_PER_SECOND', d.resyncRate.perSecond, { min: 1, max: 10_000 }),
+      burst: r.int('P3_RESYNC_RATE_BURST', d.resyncRate.burst, { min: 1, max: 100_000 }),
+    },
+    refusals: {
+      perSecond: r.int('P3_REFUSAL_RATE_PER_SECOND', d.refusals.perSecond, { min: 0, max: 100_000 }),
+      burst: r.int('P3_REFUSAL_BURST', d.refusals.burst, { min: 1, max: 10_000_000 }),
+    },
+    allowedOrigins: parseOrigins(
+      r.string('P3_ALLOWED_ORIGINS', '', { pattern: originList }),
+      d.allowedOrigins,
+    ),
+    sse: { maxLagMs: r.int('P3_SSE_MAX_LAG_MS', d.sse.maxLagMs, { min: 100, max: 3_600_000 }) },
   };
-  r.done();
+  if (r !== env) r.done();
   return config;
+}
+
+/** `P3_ALLOWED_ORIGINS` (comma-separated, already validated): unset or empty keeps the default list. */
+function parseOrigins(text: string, fallback: readonly string[]): readonly string[] {
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  return entries.length === 0 ? fallback : entries;
 }

@@ -11,6 +11,9 @@ export class GatewayMetrics {
   readonly backpressure: Counter<'action'>;
   readonly closes: Counter<'code'>;
   readonly fanoutSeconds: Histogram;
+  /** Open server-sent-event streams (`GET /v1/rooms/{id}/sync`). */
+  readonly sseStreams: Gauge;
+  readonly sseBackpressure: Counter<'action'>;
   /** Counts not yet moved into prom-client (hot-path counters; `collect`, run at scrape time, moves them). */
   private readonly pendingIn = new PendingCounts();
   private readonly pendingOut = new PendingCounts();
@@ -77,6 +80,17 @@ export class GatewayMetrics {
       name: `${prefix}closes_total`,
       help: 'Sockets closed by the gateway, by close code',
       labelNames: ['code'],
+      registers,
+    });
+    this.sseStreams = new Gauge({
+      name: `${prefix}sse_streams`,
+      help: 'Open server-sent-event streams',
+      registers,
+    });
+    this.sseBackpressure = new Counter({
+      name: `${prefix}sse_backpressure_total`,
+      help: 'Server-sent-event streams: lagging (socket full), caught_up, closed (behind for too long)',
+      labelNames: ['action'],
       registers,
     });
     this.fanoutSeconds = new Histogram({

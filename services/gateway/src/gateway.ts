@@ -6,18 +6,37 @@ import { anonymousAuthenticator, type Authenticator } from './auth.js';
 import { ClientSessions } from './client-session.js';
 import type { GatewayConfig } from './gateway-config.js';
 import { GatewayMetrics } from './gateway-metrics.js';
+import { bearerToken, sendError } from './http/http-errors.js';
 import { guardResponse, sendJson, sendText } from './http/http-response.js';
+import { OriginPolicy } from './http/origin-policy.js';
 import type { StaticFile } from './http/static-files.js';
+import { InboundLimits, RoomByteBudgets } from './inbound-limits.js';
+import { listenFailure } from './listen-error.js';
 import { RoomFanout } from './room-fanout.js';
 import type { SocketData } from './socket-data.js';
-import { TokenBucket } from './rate-limiter.js';
-import { assertNativeUws, uWS, type TemplatedApp, type WebSocket, type us_listen_socket } from './uws.js';
+import {
+  assertNativeUws,
+  listenExclusive,
+  uWS,
+  type TemplatedApp,
+  type WebSocket,
+  type us_listen_socket,
+} from './uws.js';
 
 /** Adds routes (HTTP API, other WebSocket endpoints) to the gateway's app before it listens. */
 export interface GatewayExtension {
   register(
     app: TemplatedApp,
-    context: { readonly logger: Logger; readonly auth: Authenticator; readonly config: GatewayConfig },
+    context: {
+      readonly logger: Logger;
+      readonly auth: Authenticator;
+      readonly config: GatewayConfig;
+      readonly metrics: GatewayMetrics;
+      /** `config.allowedOrigins`, compiled: check every upgrade and request with it. */
+      readonly origins: OriginPolicy;
+      /** Per-room byte budgets, shared by every endpoint's sockets. */
+      readonly roomBudgets: RoomByteBudgets;
+    },
   ): void;
   /** Called on shutdown before the listen socket closes (close sockets, flush). */
   close?(code: number, reason: string): Promise<void> | void;
@@ -69,11 +88,15 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   fanout.attach(app, deps.rooms);
   const sessions = new ClientSessions({ config, rooms: deps.rooms, fanout, auth, metrics, logger, clock });
   const sockets = new Set<WebSocket<SocketData>>();
+  const origins = new OriginPolicy(config.allowedOrigins);
+  const roomBudgets = new RoomByteBudgets(clock, config.byteRate);
   let nextId = 0;
   let draining = false;
 
   app.ws<SocketData>('/v1/connect', {
-    maxPayloadLength: config.maxPayloadBytes,
+    // Twice the cap: a message past the cap still arrives and is closed with 1009 and a reason (uWS itself would drop
+    // the connection without a close frame); past twice the cap uWS does drop it (1006).
+    maxPayloadLength: config.maxPayloadBytes * 2,
     // uWS silently skips publishes to a socket past maxBackpressure: keep it above our own hard bound so that
     // our policy (catch-up, then close) decides, never a silent drop.
     maxBackpressure: config.backpressure.hardBytes * 2,
@@ -94,6 +117,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         res.writeStatus('503 Service Unavailable').end('draining');
         return;
       }
+      const foreign = origins.check(req.getHeader('origin'), req.getHeader('host'));
+      if (foreign) {
+        sendError(res, undefined, foreign);
+        return;
+      }
       const data: SocketData = {
         id: ++nextId,
         codec,
@@ -101,9 +129,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         closed: false,
         joining: false,
         joined: undefined,
-        limiter: new TokenBucket(clock, config.rateLimit.messagesPerSecond, config.rateLimit.burst),
-        dropped: 0,
-        lastRateError: -Infinity,
+        limits: new InboundLimits(config, clock, roomBudgets),
+        token: bearerToken(req),
         joinTimer: undefined,
       };
       res.upgrade(
@@ -151,7 +178,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         sendText(res, guard, '500 Internal Server Error', 'metrics unavailable');
       });
   });
-  for (const extension of deps.extensions ?? []) extension.register(app, { logger, auth, config });
+  for (const extension of deps.extensions ?? [])
+    extension.register(app, { logger, auth, config, metrics, origins, roomBudgets });
   app.get('/*', (res, req) => {
     const file = deps.staticFiles?.get(req.getUrl());
     if (file) sendText(res, undefined, '200 OK', file.body, file.type, { 'cache-control': 'no-cache' });
@@ -162,11 +190,15 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       });
   });
 
-  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(config.host, config.port, (socket) =>
-      socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.host}:${config.port}`)),
-    );
-  });
+  // Exclusive: without it uWS sets SO_REUSEPORT and a second server on the port starts silently and shares it.
+  const listenSocket = await new Promise<us_listen_socket | false>((resolve) =>
+    listenExclusive(app, config.host, config.port, resolve),
+  );
+  if (listenSocket === false) {
+    for (const extension of deps.extensions ?? [])
+      await extension.close?.(CloseCode.ServerDraining, 'not started');
+    throw await listenFailure(config.host, config.port);
+  }
   const port = uWS.us_socket_local_port(listenSocket);
   logger.info({ host: config.host, port }, 'gateway listening');
 

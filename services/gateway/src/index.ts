@@ -14,3 +14,7 @@ export * from './documents/room-log-change-log.js';
 export * from './documents/ecs-sync-endpoint.js';
 export * from './http/rooms-api.js';
 export * from './http/http-errors.js';
+export * from './http/origin-policy.js';
+export * from './http/change-stream.js';
+export * from './listen-error.js';
+export * from './inbound-limits.js';

@@ -3,8 +3,11 @@ import { ErrorCode, fail, ok, type Result } from '@p3/protocol';
 import type { Principal, RoomKey } from '@p3/runtime';
 import type { Authenticator } from './auth.js';
 
+/** The shortest accepted JWT secret, in UTF-8 bytes (the HS256 hash size). */
+export const minJwtSecretBytes = 32;
+
 export interface JwtAuthenticatorOptions {
-  /** Shared HMAC secret (HS256/384/512). */
+  /** Shared HMAC secret (HS256/384/512), at least `minJwtSecretBytes` (32) bytes. */
   readonly secret: string;
   /** Required `aud` claim. */
   readonly audience: string;
@@ -23,8 +26,12 @@ export class JwtAuthenticator implements Authenticator {
   private readonly key: Uint8Array;
 
   constructor(private readonly options: JwtAuthenticatorOptions) {
-    if (options.secret.length < 16) throw new Error('the JWT secret must have at least 16 characters');
     this.key = new TextEncoder().encode(options.secret);
+    // RFC 7518 3.2: an HS256 key must be at least as long as the hash (32 bytes); shorter ones are guessable.
+    if (this.key.length < minJwtSecretBytes)
+      throw new RangeError(
+        `the JWT secret has ${this.key.length} bytes: HS256 needs at least ${minJwtSecretBytes}`,
+      );
   }
 
   async authenticate(

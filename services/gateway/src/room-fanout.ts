@@ -8,7 +8,14 @@ import {
   type WelcomeMessage,
   type WireData,
 } from '@p3/protocol';
-import type { RoomKey, RoomOutput, RoomService } from '@p3/runtime';
+import {
+  timerScheduler,
+  type Cancel,
+  type RoomKey,
+  type RoomOutput,
+  type RoomService,
+  type Scheduler,
+} from '@p3/runtime';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './gateway-config.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
@@ -26,6 +33,21 @@ interface Member {
   lastFrame: number;
   /** A catch-up was requested and not yet received. */
   catchingUp: boolean;
+  /** Times the pending catch-up was asked for, and the timer that asks again (see RoomFanoutOptions). */
+  catchUpAsks: number;
+  catchUpTimer: Cancel | undefined;
+}
+
+export interface RoomFanoutOptions {
+  /** Runs the catch-up timeouts. Default: Node timers. */
+  readonly scheduler?: Scheduler;
+  /**
+   * A lagging member's catch-up not received this long after it was asked for (lost on the way, or the room was
+   * busy reloading) is asked for again: the member gets no frame until it comes. Default 2000 ms.
+   */
+  readonly catchUpTimeoutMs?: number;
+  /** Asks after which a member still without its catch-up is closed with 4005 (it reconnects). Default 3. */
+  readonly catchUpAttempts?: number;
 }
 
 interface FanoutRoom {
@@ -55,6 +77,7 @@ export class RoomFanout implements RoomOutput {
     private readonly config: GatewayConfig,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
+    private readonly options: RoomFanoutOptions = {},
   ) {}
 
   /** Called by the gateway once its app exists. Messages for rooms without members here are dropped. */
@@ -84,6 +107,8 @@ export class RoomFanout implements RoomOutput {
       subscribed: false,
       lastFrame: welcome.frame,
       catchingUp: false,
+      catchUpAsks: 0,
+      catchUpTimer: undefined,
     };
     room.members.set(connectionId, member);
     room.inUse[codec]++;
@@ -97,6 +122,8 @@ export class RoomFanout implements RoomOutput {
     const room = this.byKey.get(id);
     const member = room?.members.get(connectionId);
     if (!room || !member) return;
+    member.catchUpTimer?.();
+    member.catchUpTimer = undefined;
     room.members.delete(connectionId);
     room.inUse[member.codec]--;
     if (room.members.size === 0) this.byKey.delete(id);
@@ -132,6 +159,8 @@ export class RoomFanout implements RoomOutput {
     this.write(member, room.codecs[member.codec].encodeServer(message), message.type);
     if (message.type === 'catchup' && member.catchingUp) {
       member.catchingUp = false;
+      member.catchUpTimer?.();
+      member.catchUpTimer = undefined;
       member.lastFrame = Math.max(member.lastFrame, message.to);
       this.subscribe(room, member);
       this.metrics.backpressure.inc({ action: 'caught_up' });
@@ -152,7 +181,29 @@ export class RoomFanout implements RoomOutput {
     if (!room || !member || member.subscribed || member.catchingUp) return;
     if (member.ws.getBufferedAmount() > this.config.backpressure.resumeBytes) return;
     member.catchingUp = true;
-    this.rooms?.receive(key, connectionId, { type: 'resync', frame: member.lastFrame });
+    member.catchUpAsks = 0;
+    this.askCatchUp(room, member);
+  }
+
+  /** Asks the room for a lagging member's catch-up, and again after a timeout until it comes (or closes it). */
+  private askCatchUp(room: FanoutRoom, member: Member): void {
+    const { scheduler = timerScheduler, catchUpTimeoutMs = 2000, catchUpAttempts = 3 } = this.options;
+    member.catchUpAsks++;
+    member.catchUpTimer = scheduler.after(catchUpTimeoutMs, () => {
+      member.catchUpTimer = undefined;
+      if (!member.catchingUp || room.members.get(member.connectionId) !== member) return;
+      if (member.catchUpAsks >= catchUpAttempts) {
+        this.logger.warn(
+          { room: room.key.room, connectionId: member.connectionId, asks: member.catchUpAsks },
+          'closing a lagging client whose catch-up never came',
+        );
+        this.close(room.key, member.connectionId, CloseCode.Internal, 'catch-up not received; reconnect');
+        return;
+      }
+      this.metrics.backpressure.inc({ action: 'catch_up_asked_again' });
+      this.askCatchUp(room, member);
+    });
+    this.rooms?.receive(room.key, member.connectionId, { type: 'resync', frame: member.lastFrame });
   }
 
   /** Closes every socket of every room (drain on shutdown). */

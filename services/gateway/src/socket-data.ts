@@ -1,6 +1,6 @@
 import type { ServerCodec } from '@p3/protocol';
 import type { Cancel, RoomKey, RoomSession } from '@p3/runtime';
-import type { TokenBucket } from './rate-limiter.js';
+import type { InboundLimits } from './inbound-limits.js';
 
 /** Per-socket state, stored as uWS user data. */
 export interface SocketData {
@@ -19,10 +19,9 @@ export interface SocketData {
         readonly decoder: ServerCodec;
       }
     | undefined;
-  readonly limiter: TokenBucket;
-  /** Messages dropped in a row by the rate limiter. */
-  dropped: number;
-  /** Clock time of the last RATE_LIMITED error sent (at most one per second). */
-  lastRateError: number;
+  /** Message, byte and resync rates, and the refusals left before the socket is closed. */
+  readonly limits: InboundLimits;
+  /** A bearer token sent with the upgrade (`?token=` or `Authorization`): used when `join` carries none. */
+  readonly token: string | undefined;
   joinTimer: Cancel | undefined;
 }

@@ -2,7 +2,7 @@ import { P3Client } from '@p3/client';
 import { P3Server } from '@p3/server';
 
 const server = new P3Server({
-  port: Number(process.env.PORT ?? 8000),
+  port: Number(process.env.P3_PORT ?? 8000),
   tickRate: 30,
   bufferFrame: 20,
   instanceId: 'lobby',

@@ -21,6 +21,7 @@ import {
   startGateway,
   type Authenticator,
   type GatewayConfig,
+  type GatewayExtension,
   type GatewayHandle,
   type StaticFile,
 } from '@p3/gateway';
@@ -47,6 +48,7 @@ import {
 import { pino, type Level, type Logger } from 'pino';
 import pg from 'pg';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { prepareDataDir } from './data-dir.js';
 import { P3Connection } from './p3-connection.js';
 
 export interface P3ServerOptions {
@@ -64,7 +66,10 @@ export interface P3ServerOptions {
    * survives a restart), or any SnapshotStore (give it a `log` for durability `log`).
    */
   readonly storage?: 'file' | 'memory' | 'postgres' | SnapshotStore;
-  /** Default `./data`. */
+  /**
+   * Default `./data`. Created when missing; `listen()` rejects with a ConfigError before listening when it is not a
+   * directory it can write to (a probe file is written, fsynced and removed).
+   */
   readonly dataDir?: string;
   /** Postgres storage. Default `P3_DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/postgres`. */
   readonly databaseUrl?: string;
@@ -84,11 +89,16 @@ export interface P3ServerOptions {
   readonly gateway?: Partial<GatewayConfig>;
   readonly simulator?: Partial<SimulatorConfig>;
   readonly staticFiles?: ReadonlyMap<string, StaticFile>;
+  /** More routes on the gateway (e.g. the demo's `/demo/token`), registered after the built-in ones. */
+  readonly extensions?: readonly GatewayExtension[];
   /** Document rooms (`/ecs-sync` and the HTTP API): idle close and save throttle. */
   readonly documents?: {
     readonly idleTimeoutMs?: number;
+    /** At most one snapshot save per room per this many ms (default 1000; `npm start`: `P3_DOC_SAVE_THROTTLE_MS`). */
     readonly saveThrottleMs?: number;
     readonly tombstoneRetention?: number;
+    /** Document rooms open at once (default: the simulator's `maxRooms`, P3_MAX_ROOMS); `Infinity`: no limit. */
+    readonly maxRooms?: number;
   };
 }
 
@@ -232,6 +242,8 @@ export class P3Server {
       ...(log === undefined ? {} : { log }),
       tenant: gatewayConfig.tenant,
       logger: this.logger,
+      // The same bound as world rooms (P3_MAX_ROOMS), counted apart.
+      maxRooms: simulatorConfig.maxRooms === 0 ? Infinity : simulatorConfig.maxRooms,
       ...this.options.documents,
     });
     this.gateway = await startGateway(gatewayConfig, {
@@ -240,11 +252,14 @@ export class P3Server {
       metrics,
       logger: this.logger,
       registry,
+      // Not ready while snapshot saves or room log appends fail (RoomHost.healthy).
+      ready: () => this.simulator?.host.healthy ?? true,
       ...(this.options.auth === undefined ? {} : { auth: this.options.auth }),
       ...(this.options.staticFiles === undefined ? {} : { staticFiles: this.options.staticFiles }),
       extensions: [
         ecsSyncEndpoint({ rooms: documents, idleTimeoutSeconds: gatewayConfig.idleTimeoutSeconds }),
         roomsApi({ rooms: documents }),
+        ...(this.options.extensions ?? []),
       ],
     });
     await this.simulator.host.open(this.key(this.instanceId), { pinned: true });
@@ -342,6 +357,8 @@ export class P3Server {
     }
     if (storage === 'file') {
       const dataDir = options.dataDir ?? process.env.P3_DATA_DIR ?? './data';
+      // Before anything opens or listens: an unusable directory is a ConfigError now, not a failure per save.
+      await prepareDataDir(dataDir);
       const log = withLog
         ? (options.log ??
           (await FileRoomLog.open({

@@ -1,5 +1,5 @@
-import { gatewayConfigFromEnv, type GatewayConfig } from '@p3/gateway';
-import { EnvReader } from '@p3/runtime';
+import { gatewayConfigFromEnv, minJwtSecretBytes, type GatewayConfig } from '@p3/gateway';
+import { EnvReader, type UnknownVariable } from '@p3/runtime';
 import { simulatorConfigFromEnv, type SimulatorConfig } from '@p3/simulator';
 
 export interface ServerConfig {
@@ -16,16 +16,27 @@ export interface ServerConfig {
   readonly logCommitIntervalMs: number;
   readonly logLevel: string;
   readonly demo: boolean;
+  /** Document rooms (`/ecs-sync`, HTTP API): at most one snapshot save per room per this many ms (`P3_DOC_SAVE_THROTTLE_MS`). */
+  readonly documentSaveThrottleMs: number;
+  /** `P3_DEMO_TOKENS`: `GET /demo/token` mints a token for any name and team (development only; needs the JWT secret). */
+  readonly demoTokens: boolean;
   /** Client tokens: HMAC-signed JWTs with username and team. Unset: anonymous access (development). */
   readonly jwt:
     { readonly secret: string; readonly audience: string; readonly issuer: string | undefined } | undefined;
 }
 
-/** Settings of `npm start` from environment variables (see the README's configuration table). */
-export function serverConfigFromEnv(env: Readonly<Record<string, string | undefined>>): ServerConfig {
-  const gateway = gatewayConfigFromEnv(env);
-  const simulator = simulatorConfigFromEnv(env);
+/**
+ * Settings of `npm start` from environment variables (see the README's configuration table). One EnvReader reads
+ * the gateway's, the simulator's and the server's settings, so the ConfigError lists every problem at once.
+ * `onUnknown` hears of each `P3_*` variable that no reader asked for (with the closest known name): a typo.
+ */
+export function serverConfigFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  onUnknown?: (variable: UnknownVariable) => void,
+): ServerConfig {
   const r = new EnvReader(env);
+  const gateway = gatewayConfigFromEnv(r);
+  const simulator = simulatorConfigFromEnv(r);
   const storage = r.string('P3_STORAGE', 'file', { oneOf: ['file', 'memory', 'postgres'] }) as
     'file' | 'memory' | 'postgres';
   const config: ServerConfig = {
@@ -43,14 +54,31 @@ export function serverConfigFromEnv(env: Readonly<Record<string, string | undefi
       oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     }),
     demo: r.bool('P3_DEMO', true),
+    documentSaveThrottleMs: r.int('P3_DOC_SAVE_THROTTLE_MS', 1000, { min: 0, max: 3_600_000 }),
+    demoTokens: r.bool('P3_DEMO_TOKENS', false),
     jwt: jwtConfig(r),
   };
+  for (const variable of r.unknownVariables('P3_')) onUnknown?.(variable);
   r.done();
   return config;
 }
 
+/** A warning line for a variable no reader knows: `P3_TICKRATE is not a P3 setting (did you mean P3_TICK_RATE?)`. */
+export function unknownVariableWarning(variable: UnknownVariable): string {
+  const hint = variable.suggestion === undefined ? '' : ` (did you mean ${variable.suggestion}?)`;
+  return `${variable.name} is not a P3 setting and is ignored${hint}`;
+}
+
 function jwtConfig(r: EnvReader): ServerConfig['jwt'] {
+  // Every name is read, set or not: the list of known names (for typo warnings) comes from the readers.
   const secret = r.optionalString('P3_JWT_SECRET');
+  const audience = r.string('P3_JWT_AUDIENCE', 'p3');
+  const issuer = r.optionalString('P3_JWT_ISSUER');
   if (secret === undefined) return undefined;
-  return { secret, audience: r.string('P3_JWT_AUDIENCE', 'p3'), issuer: r.optionalString('P3_JWT_ISSUER') };
+  const bytes = new TextEncoder().encode(secret).length;
+  if (bytes < minJwtSecretBytes)
+    r.problem(
+      `P3_JWT_SECRET has ${bytes} bytes: HS256 needs at least ${minJwtSecretBytes} (e.g. \`openssl rand -base64 32\`)`,
+    );
+  return { secret, audience, issuer };
 }

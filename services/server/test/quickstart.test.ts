@@ -10,7 +10,7 @@ describe('README quick start', () => {
       execFile(
         'npx',
         ['tsx', example],
-        { env: { ...process.env, PORT: '0' }, timeout: 30_000 },
+        { env: { ...process.env, P3_PORT: '0' }, timeout: 30_000 },
         (error, stdout, stderr) =>
           error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
       );

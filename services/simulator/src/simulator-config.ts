@@ -9,7 +9,10 @@ export interface SimulatorConfig {
   readonly snapshotIntervalMs: number | undefined;
   /** With the room log: at most one record per room per this many ms. */
   readonly logIntervalMs: number;
-  readonly maxRooms: number | undefined;
+  /** Rooms hosted at once; a join that would open one more is refused (4105). 0: no limit. */
+  readonly maxRooms: number;
+  /** Members of one room (detached ones within their resume grace included); one more is refused (4104). 0: no limit. */
+  readonly maxMembersPerRoom: number;
 }
 
 export const defaultSimulatorConfig: SimulatorConfig = {
@@ -19,27 +22,29 @@ export const defaultSimulatorConfig: SimulatorConfig = {
   resumeGraceMs: 10_000,
   snapshotIntervalMs: undefined,
   logIntervalMs: 250,
-  maxRooms: undefined,
+  maxRooms: 1000,
+  maxMembersPerRoom: 500,
 };
 
+/**
+ * Simulator settings from P3_* environment variables. Given an environment it throws a ConfigError listing every
+ * problem; given a shared EnvReader it only records them (the reader's owner calls `done()`).
+ */
 export function simulatorConfigFromEnv(
-  env: Readonly<Record<string, string | undefined>>,
+  env: Readonly<Record<string, string | undefined>> | EnvReader,
   base: SimulatorConfig = defaultSimulatorConfig,
 ): SimulatorConfig {
-  const r = new EnvReader(env);
-  const maxRooms = r.int('P3_MAX_ROOMS', base.maxRooms ?? 0, { min: 0 });
+  const r = EnvReader.shared(env);
   const config: SimulatorConfig = {
     tickRate: r.int('P3_TICK_RATE', base.tickRate, { min: 1, max: 240 }),
     bufferFrame: r.int('P3_BUFFER_FRAME', base.bufferFrame, { min: 1, max: 1000 }),
     idleTimeoutMs: r.int('P3_ROOM_IDLE_TIMEOUT_MS', base.idleTimeoutMs, { min: 0 }),
     resumeGraceMs: r.int('P3_RESUME_GRACE_MS', base.resumeGraceMs, { min: 0 }),
-    snapshotIntervalMs:
-      env.P3_SNAPSHOT_INTERVAL_MS === undefined || env.P3_SNAPSHOT_INTERVAL_MS === ''
-        ? base.snapshotIntervalMs
-        : r.int('P3_SNAPSHOT_INTERVAL_MS', 0, { min: 50 }),
+    snapshotIntervalMs: r.optionalInt('P3_SNAPSHOT_INTERVAL_MS', { min: 50 }) ?? base.snapshotIntervalMs,
     logIntervalMs: r.int('P3_LOG_INTERVAL_MS', base.logIntervalMs, { min: 0, max: 10_000 }),
-    maxRooms: maxRooms === 0 ? undefined : maxRooms,
+    maxRooms: r.int('P3_MAX_ROOMS', base.maxRooms, { min: 0, max: 10_000_000 }),
+    maxMembersPerRoom: r.int('P3_MAX_MEMBERS_PER_ROOM', base.maxMembersPerRoom, { min: 0, max: 1_000_000 }),
   };
-  r.done();
+  if (r !== env) r.done();
   return config;
 }

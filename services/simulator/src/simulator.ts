@@ -56,7 +56,8 @@ export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): Si
     resumeGraceMs: config.resumeGraceMs,
     ...(config.snapshotIntervalMs === undefined ? {} : { snapshotIntervalMs: config.snapshotIntervalMs }),
     logIntervalMs: config.logIntervalMs,
-    ...(config.maxRooms === undefined ? {} : { maxRooms: config.maxRooms }),
+    maxRooms: config.maxRooms === 0 ? Infinity : config.maxRooms,
+    maxMembersPerRoom: config.maxMembersPerRoom === 0 ? Infinity : config.maxMembersPerRoom,
     events: {
       ...events,
       frame: (room, frame, corrections) => {

@@ -27,7 +27,9 @@ export async function startTestServer(
     // Hold incoming messages while the room loads: the client's reconnect is already on its way.
     ws.pause();
     void Promise.resolve(roomFor(roomId)).then((room) => {
-      void room.handleSocketConnect({ sessionId: randomUUID(), socket: ws, clientId });
+      // `?sessionId=` lets a test reuse a session id (a tab reconnecting); otherwise every connection is new.
+      const sessionId = url.searchParams.get('sessionId') ?? randomUUID();
+      void room.handleSocketConnect({ sessionId, socket: ws, clientId });
       ws.resume();
     });
   });

@@ -1,6 +1,13 @@
 import { ErrorCode, fail, ok, type Result } from '@p3/protocol';
-import { RoomManager, type Room } from '@p3/ecs-sync-server';
-import type { Principal, RoomKey, RoomLog, SnapshotStore } from '@p3/runtime';
+import { RoomManager, type ChangeLog, type LoggedChange, type Room } from '@p3/ecs-sync-server';
+import {
+  legacyRoomOf,
+  scopedRoomName,
+  type Principal,
+  type RoomKey,
+  type RoomLog,
+  type SnapshotStore,
+} from '@p3/runtime';
 import type { Logger } from 'pino';
 import { RoomLogChangeLog } from './room-log-change-log.js';
 import { SnapshotSyncStorage } from './snapshot-sync-storage.js';
@@ -22,29 +29,49 @@ export interface DocumentRoomsOptions {
   readonly maxMessageBytes?: number;
   /** Versions a deleted key's tombstone is kept (deltas from before answer the full state). Default 100000. */
   readonly tombstoneRetention?: number;
+  /**
+   * Opening a room beyond this many open ones is refused (QUOTA_EXCEEDED): any id a request names opens a room.
+   * Default 1000; `Infinity` for no limit.
+   */
+  readonly maxRooms?: number;
 }
 
 /**
  * Document rooms (seed 002/003): ecs-sync `Room`s on the shared per-field-version model, loaded on demand from
- * the server's snapshot store and shared by `/ecs-sync` sockets and the HTTP API. A room belongs to the team of
- * the first authenticated caller; other teams are refused (FORBIDDEN).
+ * the server's snapshot store and shared by `/ecs-sync` sockets and the HTTP API. Room ids are scoped by team
+ * (see scopedRoomName): an authenticated caller's room `notes` is its team's own (`doc/<team>/notes`), so teams
+ * never see, block or overwrite each other's rooms.
  */
 export class DocumentRooms {
   private readonly manager: RoomManager;
-  private readonly storages = new Map<string, SnapshotSyncStorage>();
+  /** The storage just made for a room, for the change log made right after it (RoomManager makes both in a row). */
+  private lastStorage: { readonly id: string; readonly storage: SnapshotSyncStorage } | undefined;
 
   constructor(private readonly options: DocumentRoomsOptions) {
-    const keyOf = (roomId: string): RoomKey => ({ tenant: options.tenant, room: `doc/${roomId}` });
+    const keyOf = (id: string): RoomKey => ({ tenant: options.tenant, room: `doc/${id}` });
+    const legacyOf = (id: string) => {
+      const legacy = legacyRoomOf({ tenant: options.tenant, room: id });
+      return legacy === undefined ? undefined : { team: legacy.team, key: keyOf(legacy.key.room) };
+    };
     const log = options.log;
     this.manager = new RoomManager({
-      createStorage: (roomId) => {
-        const storage = new SnapshotSyncStorage(options.store, keyOf(roomId));
-        this.storages.set(roomId, storage);
+      createStorage: (id) => {
+        const storage = new SnapshotSyncStorage(options.store, keyOf(id), legacyOf(id));
+        this.lastStorage = { id, storage };
         return storage;
       },
       ...(log === undefined
         ? {}
-        : { createLog: (roomId: string) => new RoomLogChangeLog(log, keyOf(roomId)) }),
+        : {
+            createLog: (id: string) => {
+              const own = new RoomLogChangeLog(log, keyOf(id));
+              const made = this.lastStorage;
+              this.lastStorage = undefined;
+              const legacy = legacyOf(id);
+              if (made?.id !== id || legacy === undefined) return own;
+              return continuedChangeLog(own, new RoomLogChangeLog(log, legacy.key), made.storage);
+            },
+          }),
       idleTimeout: options.idleTimeoutMs ?? 30_000,
       roomOptions: {
         saveThrottleMs: options.saveThrottleMs ?? 1_000,
@@ -57,28 +84,26 @@ export class DocumentRooms {
     });
   }
 
-  /** The room, when the caller may use it. */
+  /** The caller's room `roomId` (its team's, when authenticated), loaded if needed. */
   async open(roomId: string, principal: Principal | undefined): Promise<Result<Room>> {
-    let room: Room;
+    const id = scopedRoomName(roomId, principal);
+    const maxRooms = this.options.maxRooms ?? 1000;
+    const open = this.manager.getRoomIds();
+    if (open.length >= maxRooms && !open.includes(id)) {
+      return fail(
+        ErrorCode.QuotaExceeded,
+        `this server keeps at most ${maxRooms} document rooms open; no new room can open now`,
+      );
+    }
     try {
-      room = await this.manager.getRoom(roomId);
+      return ok(await this.manager.getRoom(id));
     } catch (error) {
-      this.options.logger.error({ err: error, room: roomId }, 'document room failed to load');
+      this.options.logger.error({ err: error, room: id }, 'document room failed to load');
       return fail(ErrorCode.Internal, 'the room could not be loaded');
     }
-    if (principal === undefined) return ok(room);
-    const storage = this.storages.get(roomId);
-    if (storage === undefined) return ok(room);
-    if (storage.team === undefined) {
-      storage.team = principal.team;
-      // Record the owner at once, not at the next change: a restart must not hand the room to another team.
-      await storage.save(room.getSnapshot());
-    }
-    if (storage.team !== principal.team)
-      return fail(ErrorCode.Forbidden, `room ${roomId} belongs to another team`);
-    return ok(room);
   }
 
+  /** Ids of the rooms open or loading (team-scoped: `<team>/<id>` for authenticated callers' rooms). */
   roomIds(): string[] {
     return this.manager.getRoomIds();
   }
@@ -87,4 +112,20 @@ export class DocumentRooms {
   close(): Promise<void> {
     return this.manager.closeAll();
   }
+}
+
+/**
+ * The change log of a team's room that continues the room its team owned before rooms were scoped (see
+ * SnapshotSyncStorage): when its storage loaded that room's snapshot, reads replay that room's log first, then
+ * its own (written after it continued). Appends and truncation are its own.
+ */
+function continuedChangeLog(own: ChangeLog, legacy: ChangeLog, storage: SnapshotSyncStorage): ChangeLog {
+  return {
+    append: (change) => own.append(change),
+    truncate: (through) => own.truncate(through),
+    async read(after: number): Promise<LoggedChange[]> {
+      const mine = await own.read(after);
+      return storage.continuesLegacy ? [...(await legacy.read(after)), ...mine] : mine;
+    },
+  };
 }

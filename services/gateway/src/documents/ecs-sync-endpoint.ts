@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { CloseCode, ErrorCode, P3Error, closeReason } from '@p3/protocol';
 import type { Room, WebSocketLike } from '@p3/ecs-sync-server';
+import { systemClock } from '@p3/runtime';
 import type { GatewayExtension } from '../gateway.js';
+import { InboundLimits, roomBudgetKey } from '../inbound-limits.js';
 import { bearerToken, isRoomId, sendError } from '../http/http-errors.js';
 import { guardResponse } from '../http/http-response.js';
 import type { WebSocket } from '../uws.js';
@@ -9,14 +11,20 @@ import type { DocumentRooms } from './document-rooms.js';
 
 interface EcsSyncSocket {
   readonly room: Room;
+  readonly roomId: string;
   readonly sessionId: string;
   readonly clientId: string;
+  /** Message and byte rates of the socket and of its room. */
+  readonly limits: InboundLimits;
   closed: boolean;
 }
 
 export interface EcsSyncEndpointOptions {
   readonly rooms: DocumentRooms;
-  /** Largest message (the room answers TOO_LARGE below it; above it uWS closes the socket). Default 1 MiB. */
+  /**
+   * Largest message (the room answers TOO_LARGE below it; above it the socket is closed with 1009, and past twice
+   * it uWS drops the connection). Default 1 MiB.
+   */
   readonly maxPayloadBytes?: number;
   readonly idleTimeoutSeconds?: number;
   /** A socket whose send buffer passes this is closed (4001): the client reconnects and gets a diff. */
@@ -25,19 +33,26 @@ export interface EcsSyncEndpointOptions {
 
 /**
  * `/ecs-sync?roomId=…&clientId=…&token=…`: the seed-003 JSON protocol, byte-compatible with the existing client,
- * backed by the gateway's document rooms. Authentication and the room's team are checked during the upgrade
- * (a refusal is an HTTP 401/403 with a reason); keepalive is uWS's built-in ping and idle timeout.
+ * backed by the gateway's document rooms. The origin, authentication and the room's team are checked during the
+ * upgrade (a refusal is an HTTP 401/403 with a reason); keepalive is uWS's built-in ping and idle timeout. Each
+ * message passes the gateway's message and byte rates first (`P3_RATE_LIMIT_*`, `P3_BYTE_RATE_*`,
+ * `P3_ROOM_BYTE_RATE_*`): over them it is dropped with an `error` (at most one a second), and a socket that keeps
+ * going is closed (4107).
  */
 export function ecsSyncEndpoint(options: EcsSyncEndpointOptions): GatewayExtension {
   const maxBuffered = options.maxBufferedBytes ?? 8 * 1024 * 1024;
+  const maxPayload = options.maxPayloadBytes ?? 1024 * 1024;
   return {
-    register(app, { auth, logger, config }) {
+    register(app, { auth, logger, config, origins, roomBudgets, metrics }) {
       app.ws<EcsSyncSocket>('/ecs-sync', {
-        maxPayloadLength: options.maxPayloadBytes ?? 1024 * 1024,
+        // Twice the cap: past the cap the socket is closed with 1009 and a reason (uWS would drop it without one).
+        maxPayloadLength: maxPayload * 2,
         maxBackpressure: maxBuffered * 2,
         idleTimeout: options.idleTimeoutSeconds ?? 60,
         sendPingsAutomatically: true,
         upgrade: async (res, req, context) => {
+          const foreign = origins.check(req.getHeader('origin'), req.getHeader('host'));
+          if (foreign) return sendError(res, undefined, foreign);
           // Everything needed from req is read before the first await (uWS frees it after the callback).
           const key = req.getHeader('sec-websocket-key');
           const protocol = req.getHeader('sec-websocket-protocol');
@@ -66,7 +81,14 @@ export function ecsSyncEndpoint(options: EcsSyncEndpointOptions): GatewayExtensi
           if (!room.ok) return sendError(res, guard, room.error);
           res.cork(() => {
             res.upgrade<EcsSyncSocket>(
-              { room: room.value, sessionId: randomUUID(), clientId, closed: false },
+              {
+                room: room.value,
+                roomId,
+                sessionId: randomUUID(),
+                clientId,
+                limits: new InboundLimits(config, systemClock, roomBudgets),
+                closed: false,
+              },
               key,
               protocol,
               extensions,
@@ -76,6 +98,7 @@ export function ecsSyncEndpoint(options: EcsSyncEndpointOptions): GatewayExtensi
         },
         open: (ws) => {
           const data = ws.getUserData();
+          data.limits.joinRoom(roomBudgetKey({ tenant: config.tenant, room: `doc/${data.roomId}` }));
           void data.room.handleSocketConnect({
             sessionId: data.sessionId,
             socket: socketLike(ws, maxBuffered),
@@ -84,11 +107,31 @@ export function ecsSyncEndpoint(options: EcsSyncEndpointOptions): GatewayExtensi
         },
         message: (ws, message) => {
           const data = ws.getUserData();
+          if (message.byteLength > maxPayload) {
+            data.closed = true;
+            ws.end(
+              CloseCode.MessageTooBig,
+              `message of ${message.byteLength} bytes exceeds the payload cap of ${maxPayload}`,
+            );
+            return;
+          }
+          const refusal = data.limits.admit(message.byteLength);
+          if (refusal !== undefined) {
+            metrics.countRejected(refusal.code);
+            if (refusal.close) {
+              data.closed = true;
+              ws.end(refusal.close.code, refusal.close.reason);
+            } else if (refusal.notify) {
+              ws.send(JSON.stringify({ type: 'error', code: refusal.code, reason: refusal.reason }), false);
+            }
+            return;
+          }
           data.room.handleSocketMessage(data.sessionId, Buffer.from(message).toString('utf8'));
         },
         close: (ws) => {
           const data = ws.getUserData();
           data.closed = true;
+          data.limits.leaveRoom();
           data.room.handleSocketClose(data.sessionId);
         },
       });

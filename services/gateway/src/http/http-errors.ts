@@ -7,6 +7,10 @@ const statuses: Partial<Record<ErrorCode, string>> = {
   [ErrorCode.Forbidden]: '403 Forbidden',
   [ErrorCode.TooLarge]: '413 Payload Too Large',
   [ErrorCode.RateLimited]: '429 Too Many Requests',
+  [ErrorCode.ByteRateLimited]: '429 Too Many Requests',
+  [ErrorCode.OriginNotAllowed]: '403 Forbidden',
+  [ErrorCode.UnsupportedMediaType]: '415 Unsupported Media Type',
+  [ErrorCode.QuotaExceeded]: '503 Service Unavailable',
   [ErrorCode.Internal]: '500 Internal Server Error',
 };
 

@@ -1,9 +1,10 @@
 import { ErrorCode, P3Error, parseJson, validatePatch, type Patch } from '@p3/protocol';
-import type { DocumentChange, Room } from '@p3/ecs-sync-server';
+import type { Room } from '@p3/ecs-sync-server';
 import type { Principal } from '@p3/runtime';
 import type { DocumentRooms } from '../documents/document-rooms.js';
 import type { GatewayExtension } from '../gateway.js';
-import type { HttpResponse } from '../uws.js';
+import type { HttpRequest, HttpResponse } from '../uws.js';
+import { ChangeStream } from './change-stream.js';
 import { bearerToken, isRoomId, sendError } from './http-errors.js';
 import { guardResponse, sendJson, type ResponseGuard } from './http-response.js';
 
@@ -34,7 +35,10 @@ interface BootstrapObject {
  *   room's sockets; answers the new version once the change is durable (an answer means kept).
  * - `GET /v1/rooms/{id}/sync`: server-sent events, one `change` event per applied change with its version as the
  *   event id; resumes after `Last-Event-ID` (header, or `?lastEventId=`) with the changes missed meanwhile. The
- *   stream ends when the room closes (the client resumes on a reloaded room).
+ *   stream ends when the room closes (the client resumes on a reloaded room). A slow reader is never buffered
+ *   for: see ChangeStream (it falls behind, then gets one resume event, or is closed and resumes itself).
+ * `POST` bodies must be `application/json` (415 otherwise); browser requests from other origins get 403
+ * (OriginPolicy).
  * Nothing is written before the state it shows is durable (`Room.whenDurable`): a client never holds a version
  * a crash could take back.
  * Auth: `Authorization: Bearer <jwt>` (or `?token=`); a room is visible only to its team.
@@ -44,7 +48,10 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
   const chunk = options.chunkObjects ?? 500;
   const keepaliveMs = options.keepaliveMs ?? 15_000;
   return {
-    register(app, { auth, config }) {
+    register(app, { auth, config, origins, metrics }) {
+      /** Checked before anything else, while `req` is valid: a browser page of another site is refused (403). */
+      const foreign = (req: HttpRequest): P3Error | undefined =>
+        origins.check(req.getHeader('origin'), req.getHeader('host'));
       const open = async (
         res: HttpResponse,
         guard: ResponseGuard,
@@ -75,6 +82,8 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
       };
 
       app.get('/v1/rooms/:id/bootstrap', (res, req) => {
+        const refused = foreign(req);
+        if (refused) return sendError(res, undefined, refused);
         const id = req.getParameter(0) ?? '';
         const token = bearerToken(req);
         const sinceText = req.getQuery('since');
@@ -97,6 +106,9 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
       });
 
       app.post('/v1/rooms/:id/changes', (res, req) => {
+        // A form or text/plain POST is what a page of another site can send without asking (no CORS preflight).
+        const refused = foreign(req) ?? mediaTypeError(req.getHeader('content-type'));
+        if (refused) return sendError(res, undefined, refused);
         const id = req.getParameter(0) ?? '';
         const token = bearerToken(req);
         const guard = guardResponse(res);
@@ -135,6 +147,8 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
       });
 
       app.get('/v1/rooms/:id/sync', (res, req) => {
+        const refused = foreign(req);
+        if (refused) return sendError(res, undefined, refused);
         const id = req.getParameter(0) ?? '';
         const token = bearerToken(req);
         const lastEventId = req.getHeader('last-event-id') || req.getQuery('lastEventId') || '';
@@ -150,7 +164,12 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
           }
           const opened = await open(res, guard, id, token);
           if (!opened) return;
-          streamChanges(res, guard, opened.room, resumeFrom, keepaliveMs);
+          new ChangeStream(res, guard, opened.room, {
+            resumeFrom,
+            keepaliveMs,
+            maxLagMs: config.sse.maxLagMs,
+            metrics,
+          }).start();
         })().catch((error: unknown) =>
           sendError(res, guard, new P3Error(ErrorCode.Internal, 'sync failed', { cause: error })),
         );
@@ -246,70 +265,14 @@ function fullObjects(room: Room): BootstrapObject[] {
   return objects;
 }
 
-/**
- * Server-sent events of the room's changes; resumed after `resumeFrom` with what was missed, then live. The resume
- * diff shows the room at its current version: it is written once that version is durable, and live changes (which
- * the room delivers once durable) wait behind it. The stream ends when the room closes or fails.
- */
-function streamChanges(
-  res: HttpResponse,
-  guard: ResponseGuard,
-  room: Room,
-  resumeFrom: number | undefined,
-  keepaliveMs: number,
-): void {
-  let ended = false;
-  const write = (text: string) => {
-    if (!guard.aborted && !ended) res.cork(() => res.write(text));
-  };
-  const writeChange = (change: DocumentChange) =>
-    write(
-      event(change.timestamp, {
-        version: change.timestamp,
-        clientId: change.clientId,
-        patches: change.documentPatches,
-      }),
-    );
-  res.cork(() => {
-    res
-      .writeStatus('200 OK')
-      .writeHeader('content-type', 'text/event-stream')
-      .writeHeader('cache-control', 'no-store')
-      .writeHeader('x-accel-buffering', 'no');
-    res.write('retry: 1000\n\n');
-  });
-  const version = room.getVersion();
-  const resume = resumeFrom !== undefined && resumeFrom < version ? room.diffSince(resumeFrom) : undefined;
-  // Changes delivered before the resume diff was written (undefined once it was).
-  let held: DocumentChange[] | undefined = [];
-  const keepalive = setInterval(() => write(': keepalive\n\n'), keepaliveMs);
-  let unsubscribe = () => {};
-  const stop = () => {
-    ended = true;
-    clearInterval(keepalive);
-    unsubscribe();
-  };
-  const end = () => {
-    if (ended) return;
-    stop();
-    if (!guard.aborted) res.cork(() => res.end());
-  };
-  unsubscribe = room.subscribe((change) => {
-    if (held !== undefined) held.push(change);
-    else writeChange(change);
-  }, end);
-  guard.onAbort(stop);
-  room.whenDurable(version).then(() => {
-    if (resume !== undefined)
-      write(event(version, { version, clientId: '', resumedFrom: resumeFrom, patches: resume }));
-    const changes = held ?? [];
-    held = undefined;
-    for (const change of changes) writeChange(change);
-  }, end);
-}
-
-function event(id: number, data: unknown): string {
-  return `id: ${id}\nevent: change\ndata: ${JSON.stringify(data)}\n\n`;
+/** `POST /changes` takes `application/json` only (parameters such as `charset` aside). */
+function mediaTypeError(contentType: string): P3Error | undefined {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/json') return undefined;
+  return new P3Error(
+    ErrorCode.UnsupportedMediaType,
+    `the body must be application/json (got ${type === '' ? 'no content-type' : type.slice(0, 100)})`,
+  );
 }
 
 function parseChanges(bytes: Uint8Array): Patch[] | P3Error {
