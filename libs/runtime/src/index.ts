@@ -18,3 +18,4 @@ export * from './ticked-room-state.js';
 export * from './room-journal.js';
 export * from './adapters/postgres-table.js';
 export * from './team-scope.js';
+export * from './adapters/file-log-lock.js';

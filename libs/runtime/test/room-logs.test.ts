@@ -9,6 +9,7 @@ import {
   truncate,
   writeFile,
 } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { JsonValue } from '@p3/protocol';
 import {
   FileRoomLog,
+  LogDirectoryInUseError,
   MemoryRoomLog,
   PostgresRoomLog,
   type FileRoomLogOptions,
@@ -405,5 +407,24 @@ describe('PostgresRoomLog', () => {
     expect(await log.read(k, 0)).toEqual([{ version: 3, data: 'after' }]);
     await log.close();
     await pool.end();
+  });
+});
+
+describe('FileRoomLog directory lock', () => {
+  it('[LOG-LOCK] refuses a directory another live process holds, and takes over one left by a dead process', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'p3-log-lock-'));
+    const holder = spawn('sleep', ['30']);
+    try {
+      await writeFile(join(dir, 'LOCK'), `${holder.pid}\n`);
+      await expect(FileRoomLog.open({ dir })).rejects.toBeInstanceOf(LogDirectoryInUseError);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((resolve) => holder.once('exit', resolve));
+    }
+    // The holder is gone (a crash): its lock is stale and the next open takes it over.
+    const log = await FileRoomLog.open({ dir });
+    expect((await readFile(join(dir, 'LOCK'), 'utf8')).trim()).toBe(String(process.pid));
+    await log.close();
+    await expect(readFile(join(dir, 'LOCK'), 'utf8')).rejects.toThrow(/ENOENT/);
   });
 });

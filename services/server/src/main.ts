@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { GatewayListenError, JwtAuthenticator } from '@p3/gateway';
-import { ConfigError } from '@p3/runtime';
+import { ConfigError, LogDirectoryInUseError } from '@p3/runtime';
 import { arenaWorld } from './demo/arena-world.js';
 import { buildDemoFiles } from './demo/demo-bundle.js';
 import { demoTokenEndpoint } from './demo/demo-tokens.js';
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       console.error(error.message);
       process.exit(2);
     }
-    if (error instanceof GatewayListenError) {
+    if (error instanceof GatewayListenError || error instanceof LogDirectoryInUseError) {
       console.error(error.message);
       process.exit(1);
     }

@@ -5,6 +5,7 @@ import { systemClock } from '../ports/clock.js';
 import type { LogEntry, RoomLog } from '../ports/room-log.js';
 import type { RoomKey } from '../ports/snapshot-store.js';
 import { FileLogIndex } from './file-log-index.js';
+import { lockLogDirectory } from './file-log-lock.js';
 import { recoverSegments } from './file-log-recovery.js';
 import {
   createSegment,
@@ -101,6 +102,8 @@ export class FileRoomLog implements RoomLog {
   private lastSyncEnd = -Infinity;
   private drainWaiters: (() => void)[] = [];
   private readonly counters = { syncs: 0, records: 0, bytes: 0 };
+  /** Releases the directory's LOCK (see lockLogDirectory). */
+  private unlock: (() => Promise<void>) | undefined;
 
   /** Reads in flight: handles of compacted segments are closed only once none is using them. */
   private activeReads = 0;
@@ -333,6 +336,8 @@ export class FileRoomLog implements RoomLog {
   }
 
   private async recover(): Promise<void> {
+    // Before the scan: another live process's unsynced tail would look torn and be cut off.
+    this.unlock = await lockLogDirectory(this.dir);
     await recoverSegments(this.dir, this.index, this.segments, this.logger);
     // Never append after a repaired tail: a fresh segment keeps old and new bytes apart.
     await this.startSegment();
@@ -376,5 +381,8 @@ export class FileRoomLog implements RoomLog {
   private async closeHandles(): Promise<void> {
     const handles = [...this.segments.splice(0).map((segment) => segment.handle), ...this.retired.splice(0)];
     await Promise.allSettled(handles.map((handle) => handle.close()));
+    const unlock = this.unlock;
+    this.unlock = undefined;
+    await unlock?.().catch(() => undefined);
   }
 }
