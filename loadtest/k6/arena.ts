@@ -95,7 +95,7 @@ export default function arena(): void {
   const send = (message: ClientMessage): void => ws.send(JSON.stringify(message));
 
   ws.onopen = () => {
-    send({ type: 'join', protocolVersion: 1, room, clientId: `k6-${vu}-${uuid()}`, sessionStamp: stamp });
+    send({ type: 'join', protocolVersion: 2, room, clientId: `k6-${vu}-${uuid()}`, sessionStamp: stamp });
   };
   ws.onmessage = (event?: MessageEvent) => {
     if (!event || typeof event.data !== 'string') return;
@@ -104,7 +104,7 @@ export default function arena(): void {
     const message = JSON.parse(event.data) as ServerMessage;
     switch (message.type) {
       case 'welcome':
-        check(message, { 'joined with protocol 1': (m) => m.protocolVersion === 1 });
+        check(message, { 'joined with protocol 2': (m) => m.protocolVersion === 2 });
         send({
           type: 'ops',
           stamp,

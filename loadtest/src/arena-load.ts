@@ -1,16 +1,18 @@
 // One load process of the arena benchmark (never inside the server process): --rooms rooms of --clients WebSocket
 // clients from global room --room-offset on, each client moving one bot at --send-hz, against a P3 server
-// (--target p3 or p3-nolog: the same protocol) or the raw uWS floor (--target raw). The orchestrator may run several, each with its own rooms, so
-// a room's sender and receivers always share this process's clock. It drives the run with JSON lines on stdin:
+// (--target p3 or p3-nolog: protocol-level clients; --target p3-sdk: the P3Client SDK), the raw uWS floor
+// (--target raw) or Colyseus with its SDK (--target colyseus; see load-clients.ts). The orchestrator may run
+// several, each with its own rooms, so a room's sender and receivers always share this process's clock. It drives the run with JSON lines on stdin:
 // {"cmd":"start"} (begin sending), {"cmd":"measure-start"}, {"cmd":"measure-end"}; this process answers on stdout
 // with {"event":"ready"} (all connected), {"event":"sending"}, {"event":"measure-start"}, {"event":"measure-end"},
 // then {"event":"summary", ...}. Stops by itself: after the run, with its parent (stdin ends), or after --lifetime
 // seconds.
 import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { ArenaConnection, type ArenaLoadContext } from './arena-connection.js';
-import { Codec, intFlag, numberFlag, oneOf, Target, type ServerKind } from './bench-options.js';
+import { Codec, intFlag, numberFlag, oneOf, serverKindOrder, type ServerKind } from './bench-options.js';
 import { emitLine, stdoutFlushed, stopWithParent } from './child-lifetime.js';
+import { HeapAllocationMeter } from './heap-allocations.js';
+import { makeLoadClients } from './load-clients.js';
 import { LoadStats } from './load-stats.js';
 import { ParentCommands } from './parent-commands.js';
 import { assertRawReaders } from './raw-update-reader.js';
@@ -35,13 +37,7 @@ const problems: string[] = [];
 const baseUrl = values.url ?? '';
 if (!/^ws:\/\/127\.0\.0\.1:\d+$/.test(baseUrl))
   problems.push('--url must be ws://127.0.0.1:PORT (the bench targets the loopback only)');
-const target: ServerKind = oneOf(
-  values.target,
-  'target',
-  [Target.P3, Target.P3NoLog, Target.Raw],
-  Target.P3,
-  problems,
-);
+const target: ServerKind = oneOf(values.target, 'target', serverKindOrder, 'p3', problems);
 const codec = oneOf(values.codec, 'codec', Object.values(Codec), Codec.Binary, problems);
 const rooms = intFlag(values.rooms, 'rooms', 20, 1, 10_000, problems);
 const roomOffset = intFlag(values['room-offset'], 'room-offset', 0, 0, 10_000, problems);
@@ -60,22 +56,16 @@ const total = rooms * clients;
 const firstIndex = roomOffset * clients;
 const stats = new LoadStats(rooms, clients, roomOffset);
 const commands = new ParentCommands();
-const senders = new Map<string, number>();
-const ctx: ArenaLoadContext = {
+const connections = await makeLoadClients({
   target,
   codec,
   baseUrl,
   clientsPerRoom: clients,
+  firstIndex,
+  count: total,
   roomName: (room) => `arena-${runId}-${room}`,
-  senders,
   stats,
-};
-const connections: ArenaConnection[] = [];
-for (let index = firstIndex; index < firstIndex + total; index++) {
-  const connection = new ArenaConnection(index, ctx);
-  connections.push(connection);
-  senders.set(connection.entityId, index);
-}
+});
 const scheduler = new SendScheduler(connections, 1000 / sendHz);
 stopWithParent(lifetime * 1000, () => {
   scheduler.stop();
@@ -89,7 +79,7 @@ async function openAll(parallel: number): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < connections.length) {
-      const connection = connections[next++] as ArenaConnection;
+      const connection = connections[next++]!;
       await connection.open(15_000);
     }
   };
@@ -110,6 +100,8 @@ scheduler.start();
 emitLine({ event: 'sending' });
 await commands.next('measure-start');
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+const heap = new HeapAllocationMeter();
+heap.start();
 stats.begin();
 scheduler.resetLag();
 loopDelay.enable();
@@ -117,13 +109,16 @@ const windowStart = performance.now();
 emitLine({ event: 'measure-start' });
 await commands.next('measure-end');
 stats.end();
+const allocations = heap.stop();
 const windowMs = performance.now() - windowStart;
 emitLine({ event: 'measure-end' });
 loopDelay.disable();
 scheduler.stop();
 // The window's last sends are acked up to a second later (P3 batches acks per member): wait for them, so that the
-// ack latency does not leave out the window's end. Sending has stopped; the server still sends what is due.
-if (target !== Target.Raw) await stats.whenAcked(3_000);
+// ack latency does not leave out the window's end. Sending has stopped; the server still sends what is due. Only
+// protocol-level P3 clients await acks (the raw floor sends none, the SDKs keep theirs to themselves): for the
+// others this returns at once.
+await stats.whenAcked(3_000);
 
 const counts = stats.counts();
 const windowSeconds = windowMs / 1000;
@@ -157,6 +152,10 @@ const summary: LoadProcessSummary = {
   unexpectedCloses: stats.unexpectedCloses,
   loadLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
   sendLagMaxMs: scheduler.maxLagMs,
+  receivedMessages: counts.messages,
+  heapAllocatedBytes: allocations.allocatedBytes,
+  gcCount: allocations.gcCount,
+  gcPauseMs: allocations.gcPauseMs,
 };
 emitLine(summary);
 await stdoutFlushed();

@@ -1,6 +1,6 @@
 import type { ArenaBenchResult } from './arena-runner.js';
 import { runArenaBench } from './arena-runner.js';
-import { Target, type ArenaOptions } from './bench-options.js';
+import { Target, type ArenaOptions, type ServerKind } from './bench-options.js';
 
 /** The figures of one round that the verdicts use ("p3" is P3 with the log; "p3NoLog" without), and the log's cost. */
 export interface RoundFigures {
@@ -20,6 +20,11 @@ export interface RoundFigures {
   readonly p3NoLogAckLatencyP99Ms: number | undefined;
   readonly logAppendP99Ms: number | undefined;
   readonly logSyncsPerSecond: number | undefined;
+  /** P3 driven by its SDK (`p3-sdk`): latency p99, server CPU per delivered update, its ratio to raw, load CPU. */
+  readonly p3SdkLatencyP99Ms: number | undefined;
+  readonly p3SdkCpuMicrosPerUpdate: number | undefined;
+  readonly p3SdkCpuPerUpdateRatio: number | undefined;
+  readonly p3SdkLoadCpuPercent: number | undefined;
   /** The largest of the windows' "other processes" CPU: how noisy the round was. */
   readonly otherCpuPercent: number;
 }
@@ -34,6 +39,8 @@ export interface ArenaRoundsResult {
   readonly p99TargetMs: number;
   readonly p3MeetsLatency: boolean | undefined;
   readonly p3MeetsCpu: boolean | undefined;
+  /** P3 driven by its SDK: median latency p99 within one tick + 5 ms. */
+  readonly p3SdkMeetsLatency: boolean | undefined;
 }
 
 /**
@@ -44,11 +51,12 @@ export interface ArenaRoundsResult {
 export async function runArenaRounds(
   options: ArenaOptions,
   progress: (line: string) => void = () => undefined,
+  kinds: readonly ServerKind[] | undefined = undefined,
 ): Promise<ArenaRoundsResult> {
   const rounds: ArenaBenchResult[] = [];
   for (let i = 0; i < options.rounds; i++) {
     if (options.rounds > 1) progress(`round ${i + 1} of ${options.rounds}`);
-    rounds.push(await runArenaBench(options, progress, i));
+    rounds.push(await runArenaBench(options, progress, i, kinds));
   }
   return summarizeRounds(rounds);
 }
@@ -73,11 +81,18 @@ export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRound
     p3NoLogAckLatencyP99Ms: pick('p3NoLogAckLatencyP99Ms'),
     logAppendP99Ms: pick('logAppendP99Ms'),
     logSyncsPerSecond: pick('logSyncsPerSecond'),
+    p3SdkLatencyP99Ms: pick('p3SdkLatencyP99Ms'),
+    p3SdkCpuMicrosPerUpdate: pick('p3SdkCpuMicrosPerUpdate'),
+    p3SdkCpuPerUpdateRatio: pick('p3SdkCpuPerUpdateRatio'),
+    p3SdkLoadCpuPercent: pick('p3SdkLoadCpuPercent'),
     otherCpuPercent: pick('otherCpuPercent') ?? 0,
   };
   const p99TargetMs = (rounds[0] as ArenaBenchResult).derived.p99TargetMs;
   const byP99 = figures
-    .map((f, i) => ({ i, p99: f.p3LatencyP99Ms ?? f.p3NoLogLatencyP99Ms ?? f.rawLatencyP99Ms ?? 0 }))
+    .map((f, i) => ({
+      i,
+      p99: f.p3LatencyP99Ms ?? f.p3SdkLatencyP99Ms ?? f.p3NoLogLatencyP99Ms ?? f.rawLatencyP99Ms ?? 0,
+    }))
     .sort((a, b) => a.p99 - b.p99);
   return {
     rounds,
@@ -87,6 +102,7 @@ export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRound
     p99TargetMs,
     p3MeetsLatency: med.p3LatencyP99Ms === undefined ? undefined : med.p3LatencyP99Ms <= p99TargetMs,
     p3MeetsCpu: med.cpuPerUpdateRatio === undefined ? undefined : med.cpuPerUpdateRatio <= 1.5,
+    p3SdkMeetsLatency: med.p3SdkLatencyP99Ms === undefined ? undefined : med.p3SdkLatencyP99Ms <= p99TargetMs,
   };
 }
 
@@ -94,6 +110,7 @@ function roundFigures(round: ArenaBenchResult): RoundFigures {
   const p3 = round.results.find((r) => r.kind === Target.P3);
   const p3NoLog = round.results.find((r) => r.kind === Target.P3NoLog);
   const raw = round.results.find((r) => r.kind === Target.Raw);
+  const p3Sdk = round.results.find((r) => r.kind === Target.P3Sdk);
   // An empty ack histogram (no ack came) has no p99 to take a median of.
   const ackP99 = (r: typeof p3): number | undefined =>
     r !== undefined && r.load.ackLatencyMs.count > 0 ? r.load.ackLatencyMs.p99 : undefined;
@@ -112,6 +129,10 @@ function roundFigures(round: ArenaBenchResult): RoundFigures {
     p3NoLogAckLatencyP99Ms: ackP99(p3NoLog),
     logAppendP99Ms: p3?.serverLogAppendP99Ms,
     logSyncsPerSecond: p3?.logSyncsPerSecond,
+    p3SdkLatencyP99Ms: p3Sdk?.load.latencyMs.p99,
+    p3SdkCpuMicrosPerUpdate: p3Sdk?.cpuMicrosPerUpdate,
+    p3SdkCpuPerUpdateRatio: round.derived.p3SdkCpuPerUpdateRatio,
+    p3SdkLoadCpuPercent: p3Sdk?.loadCpuPercent,
     otherCpuPercent: Math.max(0, ...round.results.map((r) => r.otherCpuPercent)),
   };
 }

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
+  hasRoomLog,
   isP3Kind,
   serverKindOrder,
   serverKinds,
@@ -53,8 +54,16 @@ export interface TargetResult {
   readonly logRecordsPerSync: number | undefined;
   readonly logRecordsPerSecond: number | undefined;
   readonly logBytesPerSecond: number | undefined;
+  /**
+   * P3 only, when the server exports `p3_simulator_ops_late_total` and `p3_simulator_ops_total`: ops applied in
+   * the window, and the share of them that arrived after the frame they were stamped for.
+   */
+  readonly opsPerSecond: number | undefined;
+  readonly lateOpsShare: number | undefined;
   /** The load processes over the same window, summed. */
   readonly loadCpuPercent: number;
+  /** The same per client: the weight of one client (of the SDK, for `p3-sdk` and `colyseus`). */
+  readonly loadCpuPercentPerClient: number;
   /** The busiest load process: near 100 % means it, not the server, may limit the figures. */
   readonly loadCpuPercentMax: number;
   /** Everything else on the machine over the window (other engineers' tests...): the noise indicator. */
@@ -92,6 +101,9 @@ export interface ArenaBenchResult {
     /** The verdicts, on P3 with the log. */
     readonly p3MeetsLatency: boolean | undefined;
     readonly p3MeetsCpu: boolean | undefined;
+    /** P3 driven by its SDK (`p3-sdk`): CPU per delivered update / raw, and its latency p99 against the same target. */
+    readonly p3SdkCpuPerUpdateRatio: number | undefined;
+    readonly p3SdkMeetsLatency: boolean | undefined;
   };
 }
 
@@ -105,18 +117,20 @@ interface Sample {
 
 /**
  * Runs the arena scenario against each target in turn, with the same load: one round (`arena-rounds.ts` runs
- * several). The order of the targets rotates with `round` (see `serverKinds`).
+ * several). The order of the targets rotates with `round` (see `serverKinds`). `kinds` replaces the kinds
+ * `options.target` names (bench:sdk measures its own set).
  */
 export async function runArenaBench(
   options: ArenaOptions,
   progress: (line: string) => void = () => undefined,
   round = 0,
+  kinds: readonly ServerKind[] | undefined = undefined,
 ): Promise<ArenaBenchResult> {
   const loadAverageBefore = loadavg();
   const runId = Date.now().toString(36);
   const ranges = splitRooms(options.rooms, options.loadProcs);
   const results: TargetResult[] = [];
-  for (const kind of serverKinds(options.target, round)) {
+  for (const kind of serverKinds(kinds ?? options.target, round)) {
     progress(
       `measuring ${kind}: ${options.rooms} rooms x ${options.clients} clients in ${ranges.length} load processes, ` +
         `${options.warmup} s warm-up, ${options.seconds} s window`,
@@ -125,6 +139,7 @@ export async function runArenaBench(
   }
   const p3 = results.find((r) => r.kind === Target.P3);
   const p3NoLog = results.find((r) => r.kind === Target.P3NoLog);
+  const p3Sdk = results.find((r) => r.kind === Target.P3Sdk);
   const raw = results.find((r) => r.kind === Target.Raw);
   const p99TargetMs = 1000 / options.tickRate + 5;
   const cpuRatio = (a: TargetResult | undefined, b: TargetResult | undefined): number | undefined =>
@@ -147,6 +162,8 @@ export async function runArenaBench(
       tickedFloorP99Ms: raw?.latencyWithTickWaitP99Ms,
       p3MeetsLatency: p3 ? p3.load.latencyMs.p99 <= p99TargetMs : undefined,
       p3MeetsCpu: cpuPerUpdateRatio === undefined ? undefined : cpuPerUpdateRatio <= 1.5,
+      p3SdkCpuPerUpdateRatio: cpuRatio(p3Sdk, raw),
+      p3SdkMeetsLatency: p3Sdk ? p3Sdk.load.latencyMs.p99 <= p99TargetMs : undefined,
     },
   };
 }
@@ -158,8 +175,9 @@ async function measureTarget(
   ranges: readonly RoomRange[],
 ): Promise<TargetResult> {
   // P3 with the log writes to a fresh directory per run (no log replay from an earlier one), removed afterwards.
-  const dataDir =
-    kind === Target.P3 ? await mkdtemp(join(options.dataDir ?? tmpdir(), 'p3-arena-')) : undefined;
+  const dataDir = hasRoomLog(kind)
+    ? await mkdtemp(join(options.dataDir ?? tmpdir(), 'p3-arena-'))
+    : undefined;
   try {
     return await measureServer(kind, options, runId, ranges, dataDir);
   } finally {
@@ -179,7 +197,14 @@ async function measureServer(
   const p3 = isP3Kind(kind);
   const server = p3
     ? await startP3Server(options, lifetimeSeconds, dataDir)
-    : new TsProcess('raw-server', scriptPath('./raw-uws-server.ts'), ['--lifetime', String(lifetimeSeconds)]);
+    : kind === Target.Colyseus
+      ? new TsProcess('colyseus-server', scriptPath('./colyseus-arena-server.ts'), [
+          ...['--lifetime', String(lifetimeSeconds), '--tick-rate', String(options.tickRate)],
+        ])
+      : new TsProcess('raw-server', scriptPath('./raw-uws-server.ts'), [
+          '--lifetime',
+          String(lifetimeSeconds),
+        ]);
   try {
     const { port } = await server.next('port line', isPortLine, 30_000);
     // Same run id everywhere: room names are global, so the processes' rooms never meet on the server.
@@ -216,9 +241,8 @@ async function measureServer(
       const measured = result(kind, before, after, serverRssBytes, load);
       return {
         ...measured,
-        latencyWithTickWaitP99Ms: p3
-          ? undefined
-          : latency.quantileWithUniformWait(0.99, 1000 / options.tickRate),
+        latencyWithTickWaitP99Ms:
+          kind === Target.Raw ? latency.quantileWithUniformWait(0.99, 1000 / options.tickRate) : undefined,
         ...serverResult(serverFigures, measured.windowSeconds),
       };
     } finally {
@@ -245,6 +269,8 @@ function serverResult(
   | 'logRecordsPerSync'
   | 'logRecordsPerSecond'
   | 'logBytesPerSecond'
+  | 'opsPerSecond'
+  | 'lateOpsShare'
 > {
   const perSecond = (n: number | undefined): number | undefined =>
     n === undefined ? undefined : n / windowSeconds;
@@ -262,6 +288,11 @@ function serverResult(
       syncs !== undefined && syncs > 0 && records !== undefined ? records / syncs : undefined,
     logRecordsPerSecond: perSecond(records),
     logBytesPerSecond: perSecond(figures?.logBytes),
+    opsPerSecond: perSecond(figures?.ops),
+    lateOpsShare:
+      figures?.ops !== undefined && figures.ops > 0 && figures.lateOps !== undefined
+        ? figures.lateOps / figures.ops
+        : undefined,
   };
 }
 
@@ -325,6 +356,7 @@ function result(
         ? ((serverSeconds / windowSeconds) * 1e6) / load.updatesPerSecond
         : Number.NaN,
     loadCpuPercent: (100 * loadSeconds) / windowSeconds,
+    loadCpuPercentPerClient: (100 * loadSeconds) / windowSeconds / load.connections,
     loadCpuPercentMax: (100 * Math.max(...perLoadSeconds)) / windowSeconds,
     otherCpuPercent: Math.max(0, (100 * (systemSeconds - serverSeconds - loadSeconds)) / windowSeconds),
     windowSeconds,

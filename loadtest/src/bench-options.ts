@@ -4,28 +4,50 @@ export const Codec = { Binary: 'binary', Json: 'json' } as const;
 export type Codec = (typeof Codec)[keyof typeof Codec];
 
 /**
- * What a run measures: one server kind, or `all` of them (`both` is the name it had when there were two kinds,
- * kept so that old command lines still run everything).
+ * What a run measures: one server kind, the `default` set, or `all` of the arena's kinds (`both` is the name `all`
+ * had when there were two kinds, kept so that old command lines still run everything).
  */
 export const Target = {
   P3: 'p3',
   P3NoLog: 'p3-nolog',
+  P3Sdk: 'p3-sdk',
   Raw: 'raw',
+  Colyseus: 'colyseus',
+  Default: 'default',
   All: 'all',
   Both: 'both',
 } as const;
 export type Target = (typeof Target)[keyof typeof Target];
 /**
- * A server the load runs against: `p3` is P3 with its durable room log on (file storage, durability `log`: what
- * the verdicts judge), `p3-nolog` P3 with in-memory storage and no log (the cost of the log is the difference),
- * `raw` the uWS broadcast floor.
+ * A server the load runs against, with the clients that drive it: `p3` is P3 with its durable room log on (file
+ * storage, durability `log`: what the verdicts judge) driven by protocol-level clients (raw sockets and the
+ * codecs), `p3-nolog` the same with in-memory storage and no log (the cost of the log is the difference),
+ * `p3-sdk` P3 with the log driven by the real `P3Client` SDK at its defaults (what users get), `raw` the uWS
+ * broadcast floor, `colyseus` Colyseus with its own SDK (the baseline of `bench:sdk`).
  */
-export type ServerKind = Exclude<Target, 'all' | 'both'>;
-/** Every kind, in the order the report shows them. */
-export const serverKindOrder: readonly ServerKind[] = [Target.P3, Target.P3NoLog, Target.Raw];
-/** P3 kinds: they have /metrics (tick and log histograms) and send acks. */
+export type ServerKind = Exclude<Target, 'default' | 'all' | 'both'>;
+/** Every kind, in the order the reports show them. */
+export const serverKindOrder: readonly ServerKind[] = [
+  Target.P3,
+  Target.P3NoLog,
+  Target.P3Sdk,
+  Target.Raw,
+  Target.Colyseus,
+];
+/** What `--target default` (the arena's default) and `--target all` run. */
+export const defaultArenaKinds: readonly ServerKind[] = [Target.P3, Target.P3Sdk, Target.Raw];
+export const allArenaKinds: readonly ServerKind[] = [Target.P3, Target.P3NoLog, Target.P3Sdk, Target.Raw];
+/** P3 kinds: they have /metrics (tick and log histograms). */
 export function isP3Kind(kind: ServerKind): boolean {
-  return kind !== Target.Raw;
+  return kind === Target.P3 || kind === Target.P3NoLog || kind === Target.P3Sdk;
+}
+/** Kinds whose server keeps the durable room log (a fresh data directory per run). */
+export function hasRoomLog(kind: ServerKind): boolean {
+  return kind === Target.P3 || kind === Target.P3Sdk;
+}
+/** Kinds whose clients measure ack latency (the protocol-level P3 clients: the SDK keeps acks to itself). */
+export function measuresAcks(kind: ServerKind): boolean {
+  return kind === Target.P3 || kind === Target.P3NoLog;
 }
 
 /** The scenario: R rooms x C clients, each client moving one bot at `sendHz`; rooms tick at `tickRate`. */
@@ -69,7 +91,7 @@ export const defaultArenaOptions: ArenaOptions = {
   seconds: 20,
   warmup: 5,
   codec: Codec.Binary,
-  target: Target.All,
+  target: Target.Default,
   sendHz: 20,
   tickRate: 30,
   loadProcs: 2,
@@ -80,11 +102,14 @@ export const defaultArenaOptions: ArenaOptions = {
 };
 
 /**
- * Parses `--rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target p3|p3-nolog|raw|all`
+ * Parses `--rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target KIND|default|all`
  * (plus `--send-hz`, `--tick-rate`, `--load-procs`, `--rounds`, `--data-dir DIR`, `--cpu-prof DIR`, `--json`).
  * Unknown flags and bad values throw, all at once.
  */
-export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
+export function parseArenaOptions(
+  argv: readonly string[],
+  defaults: ArenaOptions = defaultArenaOptions,
+): ArenaOptions {
   const { values } = parseArgs({
     args: [...argv],
     strict: true,
@@ -105,7 +130,7 @@ export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
     },
   });
   const problems: string[] = [];
-  const d = defaultArenaOptions;
+  const d = defaults;
   const options: ArenaOptions = {
     rooms: intFlag(values.rooms, 'rooms', d.rooms, 1, 10_000, problems),
     clients: intFlag(values.clients, 'clients', d.clients, 2, 10_000, problems),
@@ -125,15 +150,23 @@ export function parseArenaOptions(argv: readonly string[]): ArenaOptions {
   return options;
 }
 
+/** The kinds a target names, in the order of round 0. */
+export function targetKinds(target: Target): readonly ServerKind[] {
+  if (target === Target.Default) return defaultArenaKinds;
+  if (target === Target.All || target === Target.Both) return allArenaKinds;
+  return [target];
+}
+
 /**
- * The servers a round measures, in order: all kinds rotated left by `round` (round 0: P3 with the log, P3
- * without, raw; round 1: P3 without, raw, P3 with...), so no server always runs first, on the cooler machine.
+ * The servers a round measures, in order: the target's kinds rotated left by `round` (with the default target,
+ * round 0: P3 with the log, P3 with the SDK, raw; round 1: P3 with the SDK, raw, P3 with the log...), so no server
+ * always runs first, on the cooler machine.
  */
-export function serverKinds(target: Target, round = 0): ServerKind[] {
-  if (target !== Target.All && target !== Target.Both) return [target];
-  const n = serverKindOrder.length;
+export function serverKinds(target: Target | readonly ServerKind[], round = 0): ServerKind[] {
+  const kinds = typeof target === 'string' ? targetKinds(target) : target;
+  const n = kinds.length;
   const shift = ((round % n) + n) % n;
-  return [...serverKindOrder.slice(shift), ...serverKindOrder.slice(0, shift)];
+  return [...kinds.slice(shift), ...kinds.slice(0, shift)];
 }
 
 export function numberFlag(

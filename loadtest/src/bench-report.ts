@@ -1,13 +1,27 @@
 import type { ArenaRoundsResult } from './arena-rounds.js';
 import type { ArenaBenchResult, TargetResult } from './arena-runner.js';
-import { Target, type ServerKind } from './bench-options.js';
+import { measuresAcks, Target, type ServerKind } from './bench-options.js';
 
 const fmt = (n: number | undefined, digits = 0): string =>
   n === undefined || !Number.isFinite(n)
     ? '-'
     : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-const names: Record<ServerKind, string> = { p3: 'P3 log on', 'p3-nolog': 'P3 log off', raw: 'raw uWS' };
+/** Column names of the server kinds (shared with the SDK bench's report). */
+export const kindNames: Record<ServerKind, string> = {
+  p3: 'P3 log on',
+  'p3-nolog': 'P3 log off',
+  'p3-sdk': 'P3 SDK',
+  raw: 'raw uWS',
+  colyseus: 'Colyseus',
+};
+const names = kindNames;
+
+/** Bytes of JavaScript heap the load processes allocated per `per` (received messages or delivered updates). */
+export function heapBytesPer(r: TargetResult, per: 'message' | 'update'): number | undefined {
+  const n = per === 'message' ? r.load.receivedMessages : r.load.updates;
+  return n > 0 ? r.load.heapAllocatedBytes / n : undefined;
+}
 
 /** An ack latency percentile, or '-' where no ack was measured (the raw floor sends none). */
 const ackFigure = (r: TargetResult, q: 'p50' | 'p99'): string =>
@@ -32,7 +46,7 @@ function formatReport(bench: ArenaBenchResult): string {
     [
       'window sends never acked',
       (r) =>
-        r.kind === Target.Raw
+        !measuresAcks(r.kind)
           ? '-'
           : `${fmt(r.load.acksAwaited - r.load.ackLatencyMs.count)} of ${fmt(r.load.acksAwaited)}`,
     ],
@@ -46,11 +60,22 @@ function formatReport(bench: ArenaBenchResult): string {
     ['log records / sync', (r) => fmt(r.logRecordsPerSync, 1)],
     ['log KB / s', (r) => fmt(r.logBytesPerSecond === undefined ? undefined : r.logBytesPerSecond / 1024, 0)],
     ['server CPU-us / delivered update', (r) => fmt(r.cpuMicrosPerUpdate, 3)],
+    [
+      'late ops % (of ops applied)',
+      (r) => fmt(r.lateOpsShare === undefined ? undefined : 100 * r.lateOpsShare, 2),
+    ],
     [`updates sent / s (offered ${fmt(offered)})`, (r) => fmt(r.load.sentPerSecond)],
     ['own-bot echoes / s (not counted)', (r) => fmt(r.load.selfUpdatesPerSecond)],
     ['peers heard (pairs seen/expected)', (r) => `${r.load.pairsSeen}/${r.load.pairsExpected}`],
     [`load CPU % (sum of ${bench.loadProcesses} processes)`, (r) => fmt(r.loadCpuPercent, 1)],
     ['busiest load process CPU %', (r) => fmt(r.loadCpuPercentMax, 1)],
+    ['load CPU % per client', (r) => fmt(r.loadCpuPercentPerClient, 3)],
+    ['load heap B / received message', (r) => fmt(heapBytesPer(r, 'message'), 0)],
+    ['load heap B / delivered update', (r) => fmt(heapBytesPer(r, 'update'), 0)],
+    [
+      'load GCs / s (pause ms / s)',
+      (r) => `${fmt(r.load.gcCount / r.windowSeconds, 1)} (${fmt(r.load.gcPauseMs / r.windowSeconds, 1)})`,
+    ],
     ['load loop delay p99 (ms, worst)', (r) => fmt(r.load.loadLoopDelayP99Ms, 1)],
     ['other processes CPU %', (r) => fmt(r.otherCpuPercent, 1)],
     [
@@ -79,8 +104,12 @@ function formatReport(bench: ArenaBenchResult): string {
   if (derived.p3NoLogCpuPerUpdateRatio !== undefined) {
     lines.push(`CPU per delivered update, P3 log off / raw: ${fmt(derived.p3NoLogCpuPerUpdateRatio, 2)}x`);
   }
+  if (derived.p3SdkCpuPerUpdateRatio !== undefined) {
+    lines.push(`CPU per delivered update, P3 SDK / raw: ${fmt(derived.p3SdkCpuPerUpdateRatio, 2)}x`);
+  }
   const p3 = results.find((r) => r.kind === Target.P3);
   const p3NoLog = results.find((r) => r.kind === Target.P3NoLog);
+  const p3Sdk = results.find((r) => r.kind === Target.P3Sdk);
   if (derived.logCpuCostRatio !== undefined && p3 && p3NoLog) {
     lines.push(
       `cost of the log: CPU per delivered update log on / log off ${fmt(derived.logCpuCostRatio, 2)}x ` +
@@ -102,6 +131,13 @@ function formatReport(bench: ArenaBenchResult): string {
       );
     }
   }
+  if (p3Sdk) {
+    lines.push(
+      `P3 SDK latency p99 ${fmt(p3Sdk.load.latencyMs.p99, 2)} ms vs target ${fmt(derived.p99TargetMs, 1)} ms (1 tick + 5 ms): ` +
+        (derived.p3SdkMeetsLatency ? 'met' : 'MISSED') +
+        `; the SDK's load CPU ${fmt(p3Sdk.loadCpuPercent, 1)} % (${fmt(p3Sdk.loadCpuPercentPerClient, 3)} % per client)`,
+    );
+  }
   // Per process: the sum over several processes can pass 100 % while none of them is saturated.
   const saturated = results.filter((r) => r.loadCpuPercentMax > 85 || r.load.loadLoopDelayP99Ms > 20);
   if (saturated.length > 0) {
@@ -118,7 +154,10 @@ function formatReport(bench: ArenaBenchResult): string {
   return lines.join('\n');
 }
 
-/** The per-round line: P3 log on ("on"), P3 log off ("off"), the floor, and the log's cost. */
+/**
+ * The per-round line: P3 log on ("on"), P3 log off ("off"), P3 driven by its SDK ("sdk"), the floor, and the log's
+ * cost. Columns no round has a figure for (a server the run left out) are not printed.
+ */
 const roundColumns: ReadonlyArray<readonly [string, number, (f: ArenaRoundsResult['median']) => string]> = [
   ['on p99', 8, (f) => fmt(f.p3LatencyP99Ms, 2)],
   ['off p99', 9, (f) => fmt(f.p3NoLogLatencyP99Ms, 2)],
@@ -133,6 +172,10 @@ const roundColumns: ReadonlyArray<readonly [string, number, (f: ArenaRoundsResul
   ['off', 7, (f) => fmt(f.p3NoLogAckLatencyP99Ms, 0)],
   ['append p99', 12, (f) => fmt(f.logAppendP99Ms, 1)],
   ['syncs/s', 9, (f) => fmt(f.logSyncsPerSecond, 0)],
+  ['sdk p99', 9, (f) => fmt(f.p3SdkLatencyP99Ms, 2)],
+  ['sdk us/upd', 12, (f) => fmt(f.p3SdkCpuMicrosPerUpdate, 3)],
+  ['sdk/raw', 9, (f) => fmt(f.p3SdkCpuPerUpdateRatio, 2)],
+  ['sdk load %', 12, (f) => fmt(f.p3SdkLoadCpuPercent, 1)],
   ['other %', 9, (f) => fmt(f.otherCpuPercent, 1)],
 ];
 
@@ -143,16 +186,17 @@ const roundColumns: ReadonlyArray<readonly [string, number, (f: ArenaRoundsResul
 export function formatRoundsReport(run: ArenaRoundsResult): string {
   const { rounds, figures, median: m } = run;
   if (rounds.length === 1) return formatReport(rounds[0] as ArenaBenchResult);
+  const columns = roundColumns.filter(([, , value]) => figures.some((f) => value(f) !== '-'));
   const lines = [
     `median round (${run.representative + 1} of ${rounds.length}, by P3 log on latency p99):`,
     formatReport(rounds[run.representative] as ArenaBenchResult),
     '',
     `${rounds.length} rounds (the servers' order rotates by one each round; latencies in ms; "on" P3 log on, ` +
-      `"off" P3 log off, "ticked" the ticked floor p99):`,
-    'round'.padEnd(7) + roundColumns.map(([name, width]) => name.padStart(width)).join(''),
+      `"off" P3 log off, "sdk" P3 driven by its SDK, "ticked" the ticked floor p99):`,
+    'round'.padEnd(7) + columns.map(([name, width]) => name.padStart(width)).join(''),
   ];
   const row = (name: string, f: (typeof figures)[number]): string =>
-    name.padEnd(7) + roundColumns.map(([, width, value]) => value(f).padStart(width)).join('');
+    name.padEnd(7) + columns.map(([, width, value]) => value(f).padStart(width)).join('');
   figures.forEach((f, i) => lines.push(row(String(i + 1), f)));
   lines.push(row('median', m), '');
   if (m.cpuPerUpdateRatio !== undefined) {
@@ -178,6 +222,13 @@ export function formatRoundsReport(run: ArenaRoundsResult): string {
         `median ticked floor p99 ${fmt(m.tickedFloorP99Ms, 2)} ms: P3 log on is ${fmt(m.p3LatencyP99Ms - m.tickedFloorP99Ms, 2)} ms above it`,
       );
     }
+  }
+  if (m.p3SdkLatencyP99Ms !== undefined) {
+    lines.push(
+      `median P3 SDK latency p99 ${fmt(m.p3SdkLatencyP99Ms, 2)} ms vs target ${fmt(run.p99TargetMs, 1)} ms: ` +
+        `${run.p3SdkMeetsLatency ? 'met' : 'MISSED'}; CPU per delivered update P3 SDK / raw ${fmt(m.p3SdkCpuPerUpdateRatio, 2)}x; ` +
+        `the SDK's load CPU ${fmt(m.p3SdkLoadCpuPercent, 1)} %`,
+    );
   }
   return lines.join('\n');
 }

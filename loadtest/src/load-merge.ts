@@ -5,7 +5,8 @@ import type { LoadProcessSummary, LoadSummary } from './load-summary.js';
  * One `LoadSummary` for the whole load from the summaries of the load processes that shared it by room. Counts and
  * rates add up (each process turned its counts into rates over its own window, and the windows are the same two
  * orchestrator commands); per-client rates are weighted by each process's connections; latency percentiles come
- * from the merged histograms, never from averaging percentiles; loop delay and send lag take the worst process.
+ * from the merged histograms, never from averaging percentiles; loop delay and send lag take the worst process;
+ * heap allocations and GCs add up.
  */
 export function mergeLoadSummaries(
   parts: readonly LoadProcessSummary[],
@@ -58,6 +59,10 @@ export function mergeLoadSummaries(
     unexpectedCloses: sum((p) => p.unexpectedCloses),
     loadLoopDelayP99Ms: worst((p) => p.loadLoopDelayP99Ms),
     sendLagMaxMs: worst((p) => p.sendLagMaxMs),
+    receivedMessages: sum((p) => p.receivedMessages),
+    heapAllocatedBytes: sum((p) => p.heapAllocatedBytes),
+    gcCount: sum((p) => p.gcCount),
+    gcPauseMs: sum((p) => p.gcPauseMs),
   };
 }
 

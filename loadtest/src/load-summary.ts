@@ -44,6 +44,15 @@ export interface LoadSummary {
    */
   readonly loadLoopDelayP99Ms: number;
   readonly sendLagMaxMs: number;
+  /** Messages received by every client over the window (frames and acks; Colyseus: patches; raw: forwarded sends). */
+  readonly receivedMessages: number;
+  /**
+   * JavaScript heap allocated by the load process(es) over the window, and their GCs (heap-allocations.ts): per
+   * received message or delivered update, the weight of the client's receive path (the senders' work included).
+   */
+  readonly heapAllocatedBytes: number;
+  readonly gcCount: number;
+  readonly gcPauseMs: number;
 }
 
 /** The last line a load process prints: its own figures, plus what the orchestrator needs to merge them. */

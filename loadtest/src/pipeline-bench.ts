@@ -58,7 +58,7 @@ const tickRate = intFlag(values['tick-rate'], 'tick-rate', 30, 1, 240, problems)
 const rounds = intFlag(values.rounds, 'rounds', 3, 1, 20, problems);
 if (problems.length > 0) throw new Error(`bad arguments: ${problems.join('; ')}`);
 
-/** Publishes so far: P3 publishes one frame per room and tick (checked, so the figure is of real work). */
+/** Publishes so far: P3 publishes one frame per room and tick that changed something (checked: real work). */
 let published = 0;
 /** uWS's app as the fan-out uses it: publishing to a topic, here to nobody. */
 const stubApp = {
@@ -258,7 +258,8 @@ async function measureP3(dir: string | undefined): Promise<MeasuredWithLog> {
   const spent = cpuMs() - started;
   const logAfter = log?.stats ?? logBefore;
   const ticks = Math.floor(((sends.at(-1)?.at ?? 0) + 100 - start) / (1000 / tickRate));
-  if (published - publishedBefore < rooms * (ticks - 1))
+  // A tick in which no member of a room moved sends nothing ([IDLE-1]): with a few clients per room, some do not.
+  if (published - publishedBefore < (rooms * (ticks - 1)) / 2)
     throw new Error(`P3 published ${published - publishedBefore} frames for ${rooms} rooms x ${ticks} ticks`);
   // With the log, a room appends a record at every tick where one of its members moved.
   const records = logAfter.records - logBefore.records;

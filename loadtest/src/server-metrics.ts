@@ -12,6 +12,12 @@ export interface ServerScrape {
   readonly logSyncs: number | undefined;
   readonly logRecords: number | undefined;
   readonly logBytes: number | undefined;
+  /**
+   * `p3_simulator_ops_total` / `p3_simulator_ops_late_total`, summed over their labels: ops applied, and those
+   * that arrived after the frame they were stamped for. Undefined while the server does not export them.
+   */
+  readonly ops: number | undefined;
+  readonly lateOps: number | undefined;
 }
 
 export interface HistogramBucket {
@@ -42,6 +48,9 @@ export interface ServerWindowFigures {
   readonly logSyncs: number | undefined;
   readonly logRecords: number | undefined;
   readonly logBytes: number | undefined;
+  /** Ops applied in the window, and those of them that were late (undefined without the counters). */
+  readonly ops: number | undefined;
+  readonly lateOps: number | undefined;
 }
 
 /** Scrapes P3's /metrics; undefined when it cannot be read (the figures are then left out, not guessed). */
@@ -65,6 +74,8 @@ export function parseScrape(text: string): ServerScrape {
     logSyncs: sample(text, 'p3_log_syncs_total'),
     logRecords: sample(text, 'p3_log_records_total'),
     logBytes: sample(text, 'p3_log_bytes_total'),
+    ops: sampleSum(text, 'p3_simulator_ops_total'),
+    lateOps: sampleSum(text, 'p3_simulator_ops_late_total'),
   };
 }
 
@@ -95,6 +106,8 @@ export function windowFigures(
     logSyncs: delta((s) => s.logSyncs),
     logRecords: delta((s) => s.logRecords),
     logBytes: delta((s) => s.logBytes),
+    ops: delta((s) => s.ops),
+    lateOps: delta((s) => s.lateOps),
   };
 }
 
@@ -102,6 +115,14 @@ export function windowFigures(
 function sample(text: string, name: string): number | undefined {
   const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
   return match ? Number(match[1]) : undefined;
+}
+
+/** The sum of every sample line of `name`, labelled or not; undefined when there is none. */
+function sampleSum(text: string, name: string): number | undefined {
+  let total: number | undefined;
+  for (const match of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm')))
+    total = (total ?? 0) + Number(match[1]);
+  return total;
 }
 
 function buckets(text: string, name: string): HistogramBucket[] {

@@ -5,11 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { defaultArenaOptions } from '../src/bench-options.js';
 import { runArenaBench } from '../src/arena-runner.js';
 
-// End to end on real processes: P3 with its room log, P3 without, the raw uWS floor, two load processes. Figures
+// End to end on real processes: P3 with its room log, P3 without, P3 driven by its SDK, the raw uWS floor, two load
+// processes. Figures
 // are checked for sanity only: timings depend on the machine and are compared in the benchmark's report, never
 // asserted here.
 describe('arena benchmark', () => {
-  it('measures P3 with and without the log and the raw floor with the same tiny load split over two load processes, every client hearing every peer', async () => {
+  it('measures P3 with and without the log, P3 through its SDK and the raw floor with the same tiny load split over two load processes, every client hearing every peer', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'p3-arena-test-'));
     try {
       // 3 rooms over 2 processes: rooms 0-1 and room 2, so the second process runs at a room offset.
@@ -25,7 +26,7 @@ describe('arena benchmark', () => {
       });
 
       expect(bench.loadProcesses).toBe(2);
-      expect(bench.results.map((r) => r.kind)).toEqual(['p3', 'p3-nolog', 'raw']);
+      expect(bench.results.map((r) => r.kind)).toEqual(['p3', 'p3-nolog', 'p3-sdk', 'raw']);
       for (const r of bench.results) {
         const { load } = r;
         // Merged over both processes.
@@ -50,7 +51,8 @@ describe('arena benchmark', () => {
         expect(r.loadCpuPercent).toBeGreaterThanOrEqual(r.loadCpuPercentMax);
         expect(r.windowSeconds).toBeGreaterThan(1.5);
       }
-      const [p3, p3NoLog, raw] = bench.results as [
+      const [p3, p3NoLog, p3Sdk, raw] = bench.results as [
+        (typeof bench.results)[number],
         (typeof bench.results)[number],
         (typeof bench.results)[number],
         (typeof bench.results)[number],
@@ -65,6 +67,11 @@ describe('arena benchmark', () => {
         expect(r.load.ackLatencyMs.p99).toBeGreaterThanOrEqual(r.load.ackLatencyMs.p50);
         expect(r.serverTickWorkP99Ms).toBeGreaterThan(0);
       }
+      // The SDK keeps its acks to itself (no ack latency), echoes its own bot, and runs against P3 with the log.
+      expect(p3Sdk.load.acksAwaited).toBe(0);
+      expect(p3Sdk.load.selfUpdatesPerSecond).toBeGreaterThan(0);
+      expect(p3Sdk.logSyncsPerSecond).toBeGreaterThan(0);
+      expect(bench.derived.p3SdkCpuPerUpdateRatio).toBeGreaterThan(0);
       expect(raw.load.acksAwaited).toBe(0);
       expect(raw.load.ackLatencyMs.count).toBe(0);
       // Only P3 with the log has log figures: records every tick in each room, several per sync at most.

@@ -29,8 +29,11 @@ function target(kind: ServerKind, p99: number, cpuMicros: number, other: number)
     logRecordsPerSync: withLog ? 20 : undefined,
     logRecordsPerSecond: withLog ? 600 : undefined,
     logBytesPerSecond: withLog ? 600 * 300 : undefined,
+    opsPerSecond: undefined,
+    lateOpsShare: undefined,
     loadCpuPercent: 50,
     loadCpuPercentMax: 25,
+    loadCpuPercentPerClient: 0.1,
     otherCpuPercent: other,
     windowSeconds: 20,
     load: { latencyMs, ackLatencyMs, acksAwaited: ackLatencyMs.count } as unknown as TargetResult['load'],
@@ -67,17 +70,22 @@ function round(
       tickedFloorP99Ms: floor,
       p3MeetsLatency: p3P99 <= 1000 / 30 + 5,
       p3MeetsCpu: p3Cpu / rawCpu <= 1.5,
+      p3SdkCpuPerUpdateRatio: undefined,
+      p3SdkMeetsLatency: undefined,
     },
   };
 }
 
 describe('arena bench rounds', () => {
   it('rotates the order of the servers each round, so none always runs first', () => {
-    expect(serverKinds('all', 0)).toEqual(['p3', 'p3-nolog', 'raw']);
-    expect(serverKinds('all', 1)).toEqual(['p3-nolog', 'raw', 'p3']);
-    expect(serverKinds('both', 2)).toEqual(['raw', 'p3', 'p3-nolog']);
-    expect(serverKinds('all', 3)).toEqual(['p3', 'p3-nolog', 'raw']);
+    expect(serverKinds('default', 0)).toEqual(['p3', 'p3-sdk', 'raw']);
+    expect(serverKinds('default', 1)).toEqual(['p3-sdk', 'raw', 'p3']);
+    expect(serverKinds('default', 3)).toEqual(['p3', 'p3-sdk', 'raw']);
+    expect(serverKinds('all', 0)).toEqual(['p3', 'p3-nolog', 'p3-sdk', 'raw']);
+    expect(serverKinds('all', 1)).toEqual(['p3-nolog', 'p3-sdk', 'raw', 'p3']);
+    expect(serverKinds('both', 2)).toEqual(['p3-sdk', 'raw', 'p3', 'p3-nolog']);
     expect(serverKinds('p3-nolog', 1)).toEqual(['p3-nolog']);
+    expect(serverKinds(['p3-sdk', 'colyseus', 'raw'], 1)).toEqual(['colyseus', 'raw', 'p3-sdk']);
   });
 
   it('takes medians (the mean of the middle two for an even count)', () => {

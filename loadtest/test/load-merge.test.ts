@@ -45,6 +45,10 @@ function part(
     unexpectedCloses: 0,
     loadLoopDelayP99Ms: 5,
     sendLagMaxMs: 2,
+    receivedMessages: 80,
+    heapAllocatedBytes: 1000,
+    gcCount: 3,
+    gcPauseMs: 1.5,
     ...overrides,
   };
 }
@@ -53,7 +57,14 @@ describe('mergeLoadSummaries', () => {
   it('adds counts and rates, weights per-client rates by connections and keeps the worst loop delay and lag', () => {
     const merged = mergeLoadSummaries([
       part(0, 3, [1, 2, 3], { bytesPerClientPerSecond: 100, windowMs: 2000, loadLoopDelayP99Ms: 5, acks: 7 }),
-      part(3, 1, [4], { bytesPerClientPerSecond: 500, windowMs: 2010, sendLagMaxMs: 9, decodeErrors: 1 }),
+      part(3, 1, [4], {
+        bytesPerClientPerSecond: 500,
+        windowMs: 2010,
+        sendLagMaxMs: 9,
+        decodeErrors: 1,
+        heapAllocatedBytes: 500,
+        gcCount: 1,
+      }),
     ]);
     expect(merged).toMatchObject({
       event: 'summary',
@@ -73,6 +84,10 @@ describe('mergeLoadSummaries', () => {
       decodeErrors: 1,
       loadLoopDelayP99Ms: 5,
       sendLagMaxMs: 9,
+      receivedMessages: 160,
+      heapAllocatedBytes: 1500,
+      gcCount: 4,
+      gcPauseMs: 3,
     });
     expect(merged).not.toHaveProperty('latencyHistogram');
     expect(merged).not.toHaveProperty('roomOffset');

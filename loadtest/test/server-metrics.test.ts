@@ -77,4 +77,18 @@ describe('server metrics over the window', () => {
       logAppendP99Ms: undefined,
     });
   });
+
+  it('counts ops and late ops over the window, summed over labels, when the server exports them', () => {
+    const ops = (total: number, late: number): string =>
+      [
+        `p3_simulator_ops_total{kind="update"} ${total - 10}`,
+        `p3_simulator_ops_total{kind="create"} 10`,
+        `p3_simulator_ops_late_total ${late}`,
+      ].join('\n');
+    const figures = windowFigures(parseScrape(ops(100, 1)), parseScrape(ops(1100, 21)));
+    expect(figures.ops).toBe(1000);
+    expect(figures.lateOps).toBe(20);
+    const without = parseScrape(metrics([1, 1, 1, 1], [1, 1, 1, 1]));
+    expect(windowFigures(without, without)).toMatchObject({ ops: undefined, lateOps: undefined });
+  });
 });

@@ -51,6 +51,19 @@ export class ClockSync {
     return this.samples.length;
   }
 
+  /**
+   * How much later than the best sample the kept samples' pings reached the room, on average (ms, >= 0): the mean
+   * of `serverTime - sentAt` over the kept samples minus the best sample's. The jitter of the way up, as the
+   * stamp estimator sees it (stamp-estimator.ts); undefined before the first sample.
+   */
+  get arrivalSpread(): number | undefined {
+    const best = this.best;
+    if (best === undefined) return undefined;
+    let sum = 0;
+    for (const s of this.samples) sum += s.offset + s.rtt / 2;
+    return Math.max(0, sum / this.samples.length - (best.offset + best.rtt / 2));
+  }
+
   /** Adds one sample: `sentAt` and `receivedAt` on the local clock, `serverTime` the room time in between. */
   addSample(sentAt: number, serverTime: number, receivedAt: number): void {
     const rtt = receivedAt - sentAt;

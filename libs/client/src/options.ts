@@ -2,6 +2,7 @@ import type { WorldDefinition } from '@p3/engine';
 import { messageLimits } from '@p3/protocol';
 import type { MonotonicClock } from './clock-sync.js';
 import type { OfflineStore } from './offline-store.js';
+import type { InputDelay } from './stamp-estimator.js';
 import type { WebSocketConstructor } from './transport.js';
 
 export interface P3ClientOptions {
@@ -9,7 +10,10 @@ export interface P3ClientOptions {
   readonly host: string;
   /** Gateway port; omitted: the scheme's default port. */
   readonly port?: number;
-  /** Op batches (and idle `cover` messages) per second. Default 20. */
+  /**
+   * At most this many op batches (and idle `cover` messages) per second. Default 20. A cap, not a delay: an op made
+   * on an idle link goes out at once (with whatever else was written in the same turn).
+   */
   readonly sendRate?: number;
   /** The room (world instance) to join. Numbers are sent as their decimal string. */
   readonly instanceId: string | number;
@@ -25,8 +29,13 @@ export interface P3ClientOptions {
   readonly transport?: WebSocketConstructor;
   /** The room's world definition: enables engine-based prediction (`getFrame(+x)` runs the same tick logic). */
   readonly world?: WorldDefinition;
-  /** Frames between the estimated server frame and the frame an op is stamped for (absorbs latency). Default 2. */
-  readonly inputDelayFrames?: number;
+  /**
+   * Which frame an op is stamped for. `'auto'` (default): the first frame the room simulates after the op arrives,
+   * from clock sync, the round trip and a margin learnt from late ops (no input delay, no corrections in a steady
+   * state). A number: that many frames after the estimated server frame (a fixed input delay, the same for every
+   * player).
+   */
+  readonly inputDelayFrames?: number | 'auto';
   /** Stable identity of this client (scopes sequence numbers, resumes sessions). Default random (or the persisted one). */
   readonly clientId?: string;
   /** Persists the offline queue (ops not acknowledged yet) so a reload resumes and replays. */
@@ -46,7 +55,7 @@ export interface ResolvedOptions {
   readonly codec: 'binary' | 'json';
   readonly transport: WebSocketConstructor | undefined;
   readonly world: WorldDefinition | undefined;
-  readonly inputDelayFrames: number;
+  readonly inputDelayFrames: InputDelay;
   readonly clientId: string | undefined;
   readonly offlineStore: OfflineStore | undefined;
   readonly minDelayMs: number;
@@ -70,9 +79,9 @@ export function resolveOptions(o: P3ClientOptions): ResolvedOptions {
   if (!path.startsWith('/')) throw new RangeError('path must start with /');
   const codec = o.codec ?? 'binary';
   if (codec !== 'binary' && codec !== 'json') throw new RangeError("codec must be 'binary' or 'json'");
-  const inputDelayFrames = o.inputDelayFrames ?? 2;
-  if (!Number.isInteger(inputDelayFrames) || inputDelayFrames < 0)
-    throw new RangeError('inputDelayFrames must be an integer >= 0');
+  const inputDelayFrames = o.inputDelayFrames ?? 'auto';
+  if (inputDelayFrames !== 'auto' && (!Number.isInteger(inputDelayFrames) || inputDelayFrames < 0))
+    throw new RangeError("inputDelayFrames must be 'auto' or an integer >= 0");
   if (
     o.clientId !== undefined &&
     (typeof o.clientId !== 'string' ||

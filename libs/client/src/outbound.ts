@@ -19,6 +19,8 @@ export interface OutboundOptions {
   readonly stamp: number;
   /** Called after every change worth persisting. */
   readonly onChange: () => void;
+  /** Called when an op is queued for sending (the session schedules a send). */
+  readonly onPush?: () => void;
 }
 
 const maxRemembered = 4096;
@@ -38,11 +40,15 @@ export class Outbound {
   private readonly recent = new Map<string, Op>();
   /** Ops pushed before the persisted queue was restored: numbered after it. */
   private early: Op[] | undefined = [];
+  /** Frame of the latest input change sent per entity on this connection (see `inputFrame`). */
+  private readonly lastInput = new Map<string, number>();
   private readonly onChange: () => void;
+  private readonly onPush: (() => void) | undefined;
 
   constructor(options: OutboundOptions) {
     this.log = new OutboundLog<Op>({ stamp: options.stamp });
     this.onChange = options.onChange;
+    this.onPush = options.onPush;
   }
 
   /** The session stamp announced in `join`. */
@@ -86,6 +92,7 @@ export class Outbound {
     const entry = this.log.push(op);
     this.remember(entry.stamp, entry.seq, op);
     this.onChange();
+    this.onPush?.();
   }
 
   /**
@@ -111,7 +118,10 @@ export class Outbound {
       });
       run = [];
     };
-    const inputsSeen = new Map<string, number>();
+    if (frame !== undefined && this.lastInput.size > maxRememberedInputs) {
+      // Entries before the send frame no longer push an input later (see `inputFrame`).
+      for (const [entityId, at] of this.lastInput) if (at < frame) this.lastInput.delete(entityId);
+    }
     for (const entry of unsent) {
       const last = run[run.length - 1];
       if (
@@ -122,10 +132,7 @@ export class Outbound {
       )
         close();
       run.push(entry);
-      this.sentAt.set(
-        entry,
-        frame === undefined ? undefined : frame + inputSpread(entry.payload, inputsSeen),
-      );
+      this.sentAt.set(entry, frame === undefined ? undefined : this.inputFrame(entry.payload, frame));
     }
     close();
     return messages;
@@ -134,6 +141,24 @@ export class Outbound {
   /** A new connection: nothing is sent on it yet. */
   resetConnection(): void {
     this.sentAt.clear();
+    this.lastInput.clear();
+  }
+
+  /**
+   * The frame an op sent for `frame` is stamped for. Other ops keep the send frame. Input state is sticky: a key
+   * pressed and released within one tick would be applied and overwritten in it, so the press would never count.
+   * An input change therefore goes at least one frame after the entity's previous input change sent on this
+   * connection, in the same batch (the k-th change of a batch k frames later) or in an earlier one (ops go out as
+   * soon as they are made, so a press and its release often travel apart), and at most `maxInputSpread` frames
+   * after the send frame, so a long resent queue still lands soon.
+   */
+  private inputFrame(op: Op, frame: number): number {
+    if (op.op !== 'input') return frame;
+    const previous = this.lastInput.get(op.entityId);
+    const at =
+      previous === undefined || previous < frame ? frame : Math.min(previous + 1, frame + maxInputSpread);
+    this.lastInput.set(op.entityId, at);
+    return at;
   }
 
   /**
@@ -234,22 +259,10 @@ export class Outbound {
 
 const key = (stamp: number, seq: number) => `${stamp}:${seq}`;
 
-/** Most frames a batch's input changes of one entity are spread over, after the first (see `inputSpread`). */
+/** Most frames after the send frame an input change is stamped for (see `Outbound.inputFrame`). */
 const maxInputSpread = 4;
-
-/**
- * How many frames after the send frame an input op is stamped for. Every op of a batch would otherwise share the
- * send frame, and input state is sticky: a key pressed and released within one send interval would be applied
- * and overwritten in the same tick, so the press would never count. The k-th input change of an entity in a
- * batch goes k frames later instead (at most `maxInputSpread`, so a long resent queue still lands soon), which
- * holds every change for at least one tick; other ops keep the send frame.
- */
-function inputSpread(op: Op, seen: Map<string, number>): number {
-  if (op.op !== 'input') return 0;
-  const k = seen.get(op.entityId) ?? 0;
-  seen.set(op.entityId, k + 1);
-  return Math.min(k, maxInputSpread);
-}
+/** Entities whose latest input frame is kept before stale ones are pruned. */
+const maxRememberedInputs = 64;
 
 function withoutFrame(op: Op): Op {
   if (op.frame === undefined) return op;

@@ -76,6 +76,7 @@ export class P3Client {
         this.invalidate();
         this.persistence.schedule();
       },
+      onPush: () => this.session.queued(),
     });
     this.clock = new ClockSync(this.options.clock ?? performanceClock);
     this.predictor = new Predictor(this.options.world, (error) => this.emitter.emit('error', error));
@@ -249,7 +250,7 @@ export class P3Client {
   }
 
   // ------------------------------------------------------------------------------------------------------------
-  // Writes: queued (and persisted), applied optimistically at once, sent at `sendRate`.
+  // Writes: queued (and persisted), applied optimistically at once, sent at once (at most `sendRate` batches a second).
 
   /** Creates an entity owned by this client; returns its id (UUIDv7 made here, so it is usable at once). */
   createEntity(typeName: string, data: Record<string, unknown> = {}): string {

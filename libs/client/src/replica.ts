@@ -9,7 +9,7 @@ export interface HeldFrame {
 
 /**
  * What `Replica.apply` did with a frame:
- * - `applied`: the next frame, now the latest;
+ * - `applied`: the next frame, now the latest (the empty frames the room skipped before it are held too);
  * - `corrected`: a re-issued past frame; the history from it was rebuilt;
  * - `stale`: a frame the replica already has (ignored);
  * - `gap`: frames are missing before it (ask the server to resync from `replica.frame`);
@@ -20,15 +20,23 @@ export type ApplyOutcome =
   | { readonly kind: 'stale' | 'gap' }
   | { readonly kind: 'unrewindable'; readonly from: number };
 
+const none: readonly never[] = Object.freeze([]);
+
 /**
  * The authoritative side of the client: the world at the latest frame and the worlds of the last `capacity`
  * frames before it (`getFrame(-n)`, interpolation, and rewinds for corrected frames). Frames apply strictly in
  * order; a corrected frame K rebuilds K..latest from the world at K-1 and the held frames after K.
+ *
+ * Rooms skip frames that change nothing: a frame names the one it follows (`prev`) and an `idle` heartbeat says
+ * which frames were empty. The frames in between are held as empty frames (type `verified`, the world unchanged),
+ * so the frame clock advances, history stays contiguous for rewinds and interpolation, and a missing message is
+ * still told from a skip ([CLIENT-20]).
  */
 export class Replica {
   private readonly held = new Map<number, HeldFrame>();
   private latest = -1;
   private capacity: number;
+  private tickInterval = 1000 / 30;
 
   constructor(capacity = 20) {
     this.capacity = capacity;
@@ -51,6 +59,11 @@ export class Replica {
   setCapacity(capacity: number): void {
     this.capacity = Math.max(1, capacity);
     this.prune();
+  }
+
+  /** The room's tick interval (ms): the time of the empty frames a room skipped. */
+  setTickInterval(ms: number): void {
+    this.tickInterval = ms;
   }
 
   get(id: number): HeldFrame | undefined {
@@ -88,18 +101,54 @@ export class Replica {
     return held;
   }
 
-  apply(frame: Frame): ApplyOutcome {
+  /**
+   * Applies a frame that follows frame `prev` of the room's stream (default: the frame before it): when the latest
+   * frame held is at or after `prev`, the frames up to it were empty and the frame applies; after a later `prev`
+   * something was missed (a gap).
+   */
+  apply(frame: Frame, prev = frame.id - 1): ApplyOutcome {
     if (this.latest < 0) return { kind: 'gap' };
-    if (frame.id === this.latest + 1) {
+    if (frame.id > this.latest) {
+      if (prev > this.latest) return { kind: 'gap' };
+      this.fill(frame.id - 1);
       const held = { frame, world: applyChanges(this.world, frame.entities, frame.removed) };
       this.held.set(frame.id, held);
       this.latest = frame.id;
       this.prune();
       return { kind: 'applied', held };
     }
-    if (frame.id > this.latest) return { kind: 'gap' };
     if (frame.type !== FrameType.Corrected) return { kind: 'stale' };
     return this.correct(frame);
+  }
+
+  /**
+   * An `idle` heartbeat: frames `prev + 1 .. through` were empty. `advanced`: they are held (the latest is
+   * `through`); `stale`: the replica is there already; `gap`: something after the latest held was missed.
+   */
+  skip(prev: number, through: number): 'advanced' | 'stale' | 'gap' {
+    if (this.latest < 0 || prev > this.latest) return 'gap';
+    if (through <= this.latest) return 'stale';
+    this.fill(through);
+    this.prune();
+    return 'advanced';
+  }
+
+  /** Holds the frames after the latest up to `through` as empty frames on the latest world (only those kept). */
+  private fill(through: number): void {
+    if (through <= this.latest) return;
+    const world = this.world;
+    for (let id = Math.max(this.latest + 1, through - this.capacity); id <= through; id++) {
+      const frame: Frame = {
+        id,
+        type: FrameType.Verified,
+        time: id * this.tickInterval,
+        events: none,
+        entities: none,
+        removed: none,
+      };
+      this.held.set(id, { frame, world });
+    }
+    this.latest = through;
   }
 
   /** Rebuilds the history from a corrected frame: world at K-1 + corrected K + the held frames after K, in order. */

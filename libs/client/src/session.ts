@@ -10,6 +10,7 @@ import {
   type ClientCodec,
   type ClientMessage,
   type Frame,
+  type IdleMessage,
   type OpsMessage,
   type PongMessage,
   type RejectMessage,
@@ -22,9 +23,11 @@ import type { ClockSync } from './clock-sync.js';
 import type { Connection } from './connection.js';
 import type { TypedEmitter } from './events.js';
 import type { ResolvedOptions } from './options.js';
+import { StampEstimator } from './stamp-estimator.js';
 import type { Outbound } from './outbound.js';
 import { frameView } from './p3-frame.js';
 import type { P3ClientEvents } from './client-events.js';
+import type { WorldState } from './entity-state.js';
 import type { HeldFrame, Replica } from './replica.js';
 import { SeenEvents } from './seen-events.js';
 import { acceptedFields } from './write-guard.js';
@@ -59,6 +62,12 @@ const maxDecodeFailures = 3;
  */
 const catchupTimeoutMs = 2000;
 const catchupResends = 2;
+/**
+ * The sendRate cap is a token bucket ([CLIENT-30]): sendRate batches a second on average, and up to half an
+ * interval of slack, so that a game writing at the send rate (a 50 ms timer at sendRate 20, whose ticks come a
+ * fraction early or late) sends each write at once instead of waiting for the cap to reopen a moment later.
+ */
+const sendBurst = 1.5;
 
 /**
  * The protocol spoken on one socket after it opens: join and welcome, frames in order (gaps resynced, corrections
@@ -84,14 +93,26 @@ export class Session {
   private pingId = 0;
   private pingsSent = 0;
   private flushTimer: ReturnType<typeof setInterval> | undefined;
+  /** The next op send, when one is due ([CLIENT-30]): in a microtask (idle link) or at the sendRate cap. */
+  private sendTimer: ReturnType<typeof setTimeout> | 'microtask' | undefined;
+  private lastOpsSentAt = -Infinity;
+  /** Op sends allowed now (a token bucket: sendRate a second, at most `sendBurst`), as of `sendTokensAt`. */
+  private sendTokens = sendBurst;
+  private sendTokensAt = 0;
+  private readonly stamps: StampEstimator;
   private pingTimer: ReturnType<typeof setTimeout> | undefined;
   private lastCover = -1;
+  /** Clock time of this connection's last idle `cover` (undefined: none yet): one per idle stretch ([CLIENT-21]). */
+  private idleCoverAt: number | undefined;
+  /** A world found to hold no entity of this client: not scanned again until the world changes. */
+  private ownsNothingIn: WorldState | undefined;
   private decodeFailures = 0;
   private stoppedForGood = false;
   private readonly seen = new SeenEvents();
 
   constructor(private readonly deps: SessionDeps) {
     this.schema = deps.schema;
+    this.stamps = new StampEstimator(deps.clock, deps.options.inputDelayFrames);
   }
 
   get joined(): boolean {
@@ -102,10 +123,27 @@ export class Session {
     return 1000 / this.tickRate;
   }
 
-  /** Frame an op sent now is stamped for: estimated server frame + input delay; undefined before clock sync. */
+  /** Frame an op sent now is stamped for ([CLIENT-31]); undefined before clock sync. */
   stampFrame(): number | undefined {
-    const frame = this.deps.clock.serverFrame(this.tickInterval);
-    return frame === undefined ? undefined : Math.max(0, frame + this.deps.options.inputDelayFrames);
+    return this.stamps.frame(this.tickInterval, this.deps.replica.frame + 1);
+  }
+
+  /** Ops were queued: they go out at the next send opportunity, never later than the sendRate cap ([CLIENT-30]). */
+  queued(): void {
+    if (this.phase !== 'joined' || this.sendTimer !== undefined) return;
+    const missing = 1 - this.tokensNow(this.deps.clock.now());
+    if (missing > 0) {
+      this.sendTimer = setTimeout(
+        () => this.sendDue(),
+        Math.ceil((missing * 1000) / this.deps.options.sendRate),
+      );
+      return;
+    }
+    // An idle link: at once, with what else is written in the same turn (a game loop sets x, y and inputs together).
+    this.sendTimer = 'microtask';
+    queueMicrotask(() => {
+      if (this.sendTimer === 'microtask') this.sendDue();
+    });
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -121,9 +159,11 @@ export class Session {
     this.stopCatchupTimer();
     this.decodeFailures = 0;
     this.lastCover = -1;
+    this.idleCoverAt = undefined;
     // A new socket may reach a room whose clock restarted (failover, snapshot restore): sync again.
     clock.reset();
     outbound.resetConnection();
+    this.stamps.reset();
     this.joinStamp = outbound.stamp;
     this.joinSentAt = clock.now();
     this.send({
@@ -215,6 +255,7 @@ export class Session {
     this.bufferFrame = w.bufferFrame;
     this.connectionId = w.connectionId;
     replica.setCapacity(w.bufferFrame);
+    replica.setTickInterval(this.tickInterval);
     this.seen.setWindow(w.bufferFrame);
     // Seed 002 reconnect, steps 3 and 4: the welcome is the (delta) bootstrap. `delta: false` replaces the world
     // (first join, or a session the server no longer had); `delta: true` holds what changed since resumeFrame.
@@ -246,7 +287,9 @@ export class Session {
   private handle(message: ServerMessage): 'done' | 'wait' {
     switch (message.type) {
       case 'frame':
-        return this.frame(message.frame);
+        return this.frame(message.frame, message.prev);
+      case 'idle':
+        return this.idle(message);
       case 'ack':
         this.ack(message);
         return 'done';
@@ -261,8 +304,10 @@ export class Session {
     }
   }
 
-  private frame(frame: Frame): 'done' | 'wait' {
-    const outcome = this.deps.replica.apply(frame);
+  /** A frame of the room's stream, after frame `prev` (the frames in between were empty: [CLIENT-20]). */
+  private frame(frame: Frame, prev: number | undefined): 'done' | 'wait' {
+    this.stamps.observe(frame);
+    const outcome = this.deps.replica.apply(frame, prev);
     switch (outcome.kind) {
       case 'stale':
         return 'done';
@@ -276,6 +321,26 @@ export class Session {
         return 'done';
       default:
         this.authoritative(outcome.held);
+        return 'done';
+    }
+  }
+
+  /**
+   * An `idle` heartbeat: the frames after `prev` up to `through` were empty. The frame clock advances (ops settle,
+   * predictions start from the new latest frame); no `frame` event, nothing changed. After a missed message it is a
+   * gap like a frame's ([CLIENT-20]).
+   */
+  private idle(m: IdleMessage): 'done' | 'wait' {
+    const { replica, outbound } = this.deps;
+    switch (replica.skip(m.prev, m.through)) {
+      case 'gap':
+        this.resync(replica.frame);
+        return 'wait';
+      case 'stale':
+        return 'done';
+      case 'advanced':
+        outbound.settle(replica.frame);
+        this.deps.invalidate();
         return 'done';
     }
   }
@@ -317,6 +382,8 @@ export class Session {
       outbound.resend(r.stamp, r.seq);
       return;
     }
+    if (r.code === ErrorCode.FrameDropped && r.stamp === outbound.stamp)
+      this.stamps.dropped(this.bufferFrame * this.tickInterval);
     const op = outbound.reject(r.stamp, r.seq);
     emitter.emit('reject', { code: r.code, reason: r.reason, op, stamp: r.stamp, seq: r.seq });
   }
@@ -362,6 +429,8 @@ export class Session {
     this.pingsSent = 0;
     this.flushTimer = setInterval(() => this.flush(), 1000 / this.deps.options.sendRate);
     this.ping();
+    // Ops written while joining go out now, not at the first interval.
+    this.queued();
   }
 
   private stopTimers(): void {
@@ -369,6 +438,8 @@ export class Session {
     if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
     this.flushTimer = undefined;
     this.pingTimer = undefined;
+    if (this.sendTimer !== undefined && this.sendTimer !== 'microtask') clearTimeout(this.sendTimer);
+    this.sendTimer = undefined;
     this.stopCatchupTimer();
   }
 
@@ -387,19 +458,37 @@ export class Session {
     );
   }
 
-  /** Every 1000/sendRate ms: unsent ops as batches, else (while owning entities) a `cover` so frames stay verified. */
+  /**
+   * Every 1000/sendRate ms: unsent ops as batches, else (while owning entities) one `cover` when the client falls
+   * idle, which keeps the room's frames `verified` until its next ops ([CLIENT-21]).
+   */
   private flush(): void {
-    if (this.phase !== 'joined') return;
+    // A send is due (queued): it takes the ops, at the cap ([CLIENT-30]).
+    if (this.phase !== 'joined' || this.sendTimer !== undefined) return;
     const frame = this.stampFrame();
-    if (this.sendOps(frame) || frame === undefined || frame <= this.lastCover || !this.ownsEntities()) return;
-    this.send({ type: 'cover', through: frame });
-    this.lastCover = frame;
+    if (this.sendOps(frame) || frame === undefined || !this.idleCoverDue() || !this.ownsEntities()) return;
+    this.lastCover = Math.max(this.lastCover, frame);
+    this.send({ type: 'cover', through: this.lastCover });
+    this.idleCoverAt = this.deps.clock.now();
+  }
+
+  /**
+   * An idle `cover` is due once per idle stretch: no ops went out for two send intervals (a client sending at its
+   * rate never sends one), and ops went out since the last cover on this connection (or none was sent yet).
+   */
+  private idleCoverDue(): boolean {
+    const now = this.deps.clock.now();
+    if (now - this.lastOpsSentAt < 2000 / this.deps.options.sendRate) return false;
+    return this.idleCoverAt === undefined || this.lastOpsSentAt >= this.idleCoverAt;
   }
 
   private ownsEntities(): boolean {
     const me = this.connectionId;
     if (me === undefined) return false;
-    for (const entity of this.deps.replica.world.values()) if (entity.owner === me) return true;
+    const world = this.deps.replica.world;
+    if (world === this.ownsNothingIn) return false;
+    for (const entity of world.values()) if (entity.owner === me) return true;
+    this.ownsNothingIn = world;
     return false;
   }
 
@@ -407,9 +496,30 @@ export class Session {
   private sendOps(frame: number | undefined): boolean {
     if (this.codec === undefined) return false;
     const batches = this.deps.outbound.takeBatches(frame);
-    for (const batch of batches) this.sendBatch(batch);
+    for (const batch of batches) {
+      this.sendBatch(batch);
+      this.stamps.sent(batch);
+    }
     if (frame !== undefined && batches.length > 0) this.lastCover = Math.max(this.lastCover, frame);
+    if (batches.length > 0) {
+      const now = this.deps.clock.now();
+      this.lastOpsSentAt = now;
+      this.sendTokens = this.tokensNow(now) - 1;
+      this.sendTokensAt = now;
+    }
     return batches.length > 0;
+  }
+
+  /** The send `queued` scheduled is due. */
+  private sendDue(): void {
+    this.sendTimer = undefined;
+    if (this.phase === 'joined') this.sendOps(this.stampFrame());
+  }
+
+  /** Op sends the sendRate cap allows at `now` (below 1: wait). */
+  private tokensNow(now: number): number {
+    const refill = ((now - this.sendTokensAt) * this.deps.options.sendRate) / 1000;
+    return Math.min(sendBurst, this.sendTokens + refill);
   }
 
   /** Encodes one batch; one too large for the server's limit is split in two (sequence numbers stay consecutive). */

@@ -137,7 +137,7 @@ describe('resolveOptions', () => {
       room: '2983209843',
       sendRate: 20,
       codec: 'binary',
-      inputDelayFrames: 2,
+      inputDelayFrames: 'auto',
       minDelayMs: 250,
       maxDelayMs: 10_000,
       autoConnect: true,

@@ -61,15 +61,20 @@ async function spawnedPlayer(
   return { p3, id, errors };
 }
 
-/** The predicted x drawn at every frame for `count` frames (what a page draws from `getFrame(1)`). */
+/**
+ * The predicted x drawn every 10 ms while the frame clock moves `count` frames on (what a page draws from
+ * `getFrame(1)` at each animation frame). The room sends no frames meanwhile, only heartbeats ([CLIENT-20]).
+ */
 async function predictedWhileIdle(p3: P3Client, id: string, count: number): Promise<number[]> {
   const drawn: number[] = [];
-  const draw = () => {
+  const draw = setInterval(() => {
     drawn.push(x(p3.getFrame(1), id), x(p3.getFrame(3), id));
-  };
-  p3.on('frame', draw);
-  await frames(p3, count);
-  p3.off('frame', draw);
+  }, 10);
+  try {
+    await frames(p3, count);
+  } finally {
+    clearInterval(draw);
+  }
   return drawn;
 }
 

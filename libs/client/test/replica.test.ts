@@ -43,6 +43,32 @@ describe('Replica', () => {
     expect(r.get(10)?.world.get(A)?.fields.x).toBe(0);
   });
 
+  it('[CLIENT-20] holds the frames a room skipped: after `prev` or an idle heartbeat; a later `prev` is a gap', () => {
+    const r = new Replica(5);
+    r.setTickInterval(50);
+    r.bootstrap(10, 500, [create(A, 0)], [], true);
+    expect(r.skip(10, 30)).toBe('advanced');
+    expect(r.frame).toBe(30);
+    // Only what the history keeps is held: the last `capacity` frames before the latest, empty, on the same world.
+    expect(r.frames().map((h) => h.frame.id)).toEqual([25, 26, 27, 28, 29, 30]);
+    expect(r.get(30)).toMatchObject({ frame: { id: 30, type: 'verified', time: 1500, entities: [] } });
+    expect(r.get(30)?.world).toBe(r.get(25)?.world);
+    expect(r.skip(20, 25)).toBe('stale');
+    expect(r.skip(31, 40)).toBe('gap');
+    expect(r.apply(frame(36, [setX(A, 5)]), 32).kind).toBe('gap');
+    expect(r.apply(frame(36, [setX(A, 5)]), 30).kind).toBe('applied');
+    expect(r.frames().map((h) => h.frame.id)).toEqual([31, 32, 33, 34, 35, 36]);
+    expect(r.get(35)?.world.get(A)?.fields.x).toBe(0);
+    expect(r.world.get(A)?.fields.x).toBe(5);
+    // A correction of a skipped frame rewinds like any other: world at K-1, corrected K, the frames after it.
+    expect(r.apply(frame(34, [setX(A, 2)], [], 'corrected')).kind).toBe('corrected');
+    expect(r.get(35)?.world.get(A)?.fields.x).toBe(2);
+    expect(r.world.get(A)?.fields.x).toBe(5);
+    // A frame whose `prev` is before the latest applies too (a welcome or catch-up brought the replica further).
+    expect(r.apply(frame(40), 33).kind).toBe('applied');
+    expect(r.frame).toBe(40);
+  });
+
   it('[CLIENT-5] keeps the last `capacity` frames before the latest', () => {
     const r = new Replica(3);
     r.bootstrap(0, 0, [], [], true);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { GameEvent } from '@p3/protocol';
 import type { P3Frame } from '@p3/client';
 import { useServer } from './support/fixture.js';
-import { frameWhere, frames, next } from './support/latch.js';
+import { frameWhere, frames } from './support/latch.js';
 import { rawClient } from './support/raw-client.js';
 
 describe('P3Client synchronization', () => {
@@ -104,15 +104,39 @@ describe('P3Client synchronization', () => {
     await frames(p3, 2);
     const ids: number[] = [];
     p3.on('frame', (f) => ids.push(f.id));
-    const note = t.server.room(t.room)!.world.createEntity('note', { text: 'during the gap' });
-    t.server.skipFrames = 2;
-    const caught = await frameWhere(p3, (f) => f.getWorldEntity(note) !== undefined);
+    const room = t.server.room(t.room)!;
+    // Frame F + 1 is lost; F + 2 names it as the frame it follows: a gap.
+    t.server.skipFrames = 1;
+    const at = room.world.frame;
+    const lost = room.world.createEntity('note', { text: 'during the gap' });
+    const after = room.world.createEntity('note', { text: 'after the gap' }, { frame: at + 2 });
+    const caught = await frameWhere(p3, (f) => f.getWorldEntity(after) !== undefined);
     expect(caught.type).toBe('corrected');
-    expect(caught.entities.map((e) => e.id)).toContain(note);
-    await frames(p3, 3);
-    expect(p3.getEntity(note)?.fields.text).toBe('during the gap');
+    expect(caught.entities.map((e) => e.id)).toEqual(expect.arrayContaining([lost, after]));
+    expect(p3.getEntity(lost)?.fields.text).toBe('during the gap');
     ids.forEach((id, i) => i === 0 || expect(id).toBeGreaterThan(ids[i - 1]!));
-    const expected = p3.getFrame(0)!.id + 1;
-    expect(await next(p3, 'frame')).toMatchObject({ id: expected });
+    // The stream goes on after the catch-up: the next frame applies at once.
+    const later = room.world.createEntity('note', { text: 'later' });
+    const applied = await frameWhere(p3, (f) => f.getWorldEntity(later) !== undefined);
+    expect(applied.type).not.toBe('corrected');
+    expect(applied.id).toBeGreaterThan(caught.id);
+  });
+
+  it('[CLIENT-20] a frame lost before an idle stretch is found by the next heartbeat: resync and catch-up', async () => {
+    const p3 = t.client({ codec: 'json' });
+    await p3.connect();
+    await frames(p3, 2);
+    const room = t.server.room(t.room)!;
+    t.server.skipFrames = 1;
+    // Nothing else changes after it: only a heartbeat follows the lost frame, and it names that frame as `prev`.
+    const lost = room.world.createEntity('note', { text: 'lost, then silence' });
+    const caught = await frameWhere(p3, (f) => f.getWorldEntity(lost) !== undefined);
+    expect(caught.type).toBe('corrected');
+    expect(t.server.frames(t.room).some((f) => f.entities.some((e) => e.id === lost))).toBe(true);
+    // And the frame clock keeps moving afterwards, on heartbeats alone.
+    const at = p3.getFrame(0)!.id;
+    await frames(p3, 8);
+    expect(p3.getFrame(0)!.id).toBeGreaterThanOrEqual(at + 8);
+    expect(p3.getEntity(lost)?.fields.text).toBe('lost, then silence');
   });
 });

@@ -59,6 +59,11 @@ export interface WorldOptions {
    * UNKNOWN_FIELD (the client cannot know them, so logic depending on them must not run there).
    */
   readonly authority?: boolean;
+  /**
+   * Called whenever a command is scheduled (a client op, a connection, server code calling `createEntity`...): a
+   * host that stopped ticking an idle world starts again (see `advanceTo`).
+   */
+  readonly onSchedule?: () => void;
 }
 
 export interface StepResult {
@@ -128,6 +133,11 @@ export class World implements EntityHost {
   private readonly handles = new Map<string, EntityHandle>();
   // Network-level state: not simulation, never rewound.
   private readonly coverage = new Map<string, number>();
+  /** Connections that declared themselves idle (`cover(.., {idle: true})`) and sent no ops since. */
+  private readonly idleCovered = new Set<string>();
+  private readonly onSchedule: (() => void) | undefined;
+  /** Frames up to this one cannot be rewound (see `advanceTo`). */
+  private sealedThrough = -1;
   /** Frames issued by an earlier run and lost with it (see `WorldOptions.resumeFrame`): deltas from them are full. */
   private lost: { readonly after: number; readonly through: number } | undefined;
   // Change log (see `trackLog`): commands scheduled ahead and connections changed since the last record.
@@ -157,6 +167,7 @@ export class World implements EntityHost {
     this.authority = options.authority ?? true;
     this.epochMs = options.epochMs ?? 0;
     this.maxLead = options.maxLeadFrames ?? Math.max(this.bufferFrame, Math.ceil(this.tickRate));
+    this.onSchedule = options.onSchedule;
     this.ring = new FrameRing(this.bufferFrame);
     if (snapshot) {
       const restored = restoreWorldState(snapshot, this.schema);
@@ -379,6 +390,7 @@ export class World implements EntityHost {
   /** A connection joins at the next frame (world `onConnect` runs inside that frame). */
   connect(connectionId: string): void {
     this.coverage.set(connectionId, this.current);
+    this.idleCovered.delete(connectionId);
     this.enqueue({
       frame: this.current + 1,
       order: ++this.order,
@@ -391,6 +403,7 @@ export class World implements EntityHost {
   /** A connection leaves at the next frame: its connection-bound entities are removed in that frame. */
   disconnect(connectionId: string): void {
     this.coverage.delete(connectionId);
+    this.idleCovered.delete(connectionId);
     this.enqueue({
       frame: this.current + 1,
       order: ++this.order,
@@ -400,10 +413,23 @@ export class World implements EntityHost {
     });
   }
 
-  /** The connection declares its inputs complete through `frame` (frames it covered can be `verified`). */
-  cover(connectionId: string, frame: number): void {
+  /**
+   * The connection declares its inputs complete through `frame` (frames it covered can be `verified`). With
+   * `idle`, it also declares that it sends nothing until its next ops: every frame ticked meanwhile is covered
+   * (an op that then arrives for one of them corrects it, as any late op does). Without, an earlier idle
+   * declaration ends: a client's ops call `cover` with their `through`, or `active` when they carry none.
+   */
+  cover(connectionId: string, frame: number, options?: { readonly idle?: boolean }): void {
     const covered = this.coverage.get(connectionId);
-    if (covered !== undefined && frame > covered) this.coverage.set(connectionId, frame);
+    if (covered === undefined) return;
+    if (frame > covered) this.coverage.set(connectionId, frame);
+    if (options?.idle === true) this.idleCovered.add(connectionId);
+    else this.idleCovered.delete(connectionId);
+  }
+
+  /** The connection sent ops without declaring how far its inputs are complete: an idle declaration ends. */
+  active(connectionId: string): void {
+    this.idleCovered.delete(connectionId);
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -434,6 +460,51 @@ export class World implements EntityHost {
     this.current = id;
     this.ring.set(record);
     return { frame: record.frame, corrections, rejections: this.tickRejections, errors: this.tickErrors };
+  }
+
+  /**
+   * The earliest frame with work scheduled: commands ahead, or `frame + 1` when a late command waits to rewind the
+   * history at the next step. Undefined when nothing is scheduled (a host may stop ticking: see `advanceTo`).
+   */
+  get nextWorkFrame(): number | undefined {
+    if (this.resimFrom !== undefined) return this.current + 1;
+    let next: number | undefined;
+    for (const frame of this.scheduled.keys()) if (next === undefined || frame < next) next = frame;
+    return next;
+  }
+
+  /**
+   * Moves the frame clock to `frame` without simulating the frames in between, so that frame ids stay a function
+   * of time while a host does not tick an idle world. Those frames change nothing and run no logic; commands
+   * scheduled for them apply at `frame + 1`, in their order. Frames up to `frame` can no longer be rewound (ops
+   * stamped for them are FRAME_DROPPED); `advanceTo(frame)` at the current frame only does that (a host that
+   * stops ticking: frames before it are far in the past once it ticks again). A pending rewind must be stepped
+   * before moving (`nextWorkFrame <= frame + 1`).
+   */
+  advanceTo(frame: number): void {
+    if (frame < this.current) return;
+    if (frame > this.current && this.resimFrom !== undefined)
+      throw new RangeError('a rewind is pending: step before advancing');
+    this.sealedThrough = Math.max(this.sealedThrough, frame);
+    if (frame === this.current) return;
+    const late: Command[] = [];
+    for (const [at, list] of this.scheduled) {
+      if (at > frame) continue;
+      late.push(...list);
+      this.scheduled.delete(at);
+    }
+    this.current = frame;
+    if (late.length === 0) return;
+    late.sort((a, b) => a.frame - b.frame || a.order - b.order);
+    const moved = new Map<Command, Command>();
+    for (const command of late) {
+      const next = { ...command, frame: frame + 1 } as Command;
+      moved.set(command, next);
+      if (next.kind === 'create')
+        this.pendingCreates.set(next.entityId, { owner: next.owner, frame: frame + 1 });
+    }
+    this.scheduled.set(frame + 1, [...moved.values(), ...(this.scheduled.get(frame + 1) ?? [])]);
+    if (this.loggedPending.length > 0) this.loggedPending = this.loggedPending.map((c) => moved.get(c) ?? c);
   }
 
   private resimulate(from: number): Frame[] {
@@ -914,7 +985,8 @@ export class World implements EntityHost {
 
   private isCovered(frame: number): boolean {
     for (const [connectionId, covered] of this.coverage) {
-      if (covered < frame && (this.owned.get(connectionId)?.size ?? 0) > 0) return false;
+      if (covered >= frame || this.idleCovered.has(connectionId)) continue;
+      if ((this.owned.get(connectionId)?.size ?? 0) > 0) return false;
     }
     return true;
   }
@@ -937,7 +1009,9 @@ export class World implements EntityHost {
     }
     if (
       frame <= this.current &&
-      (frame <= this.current - this.bufferFrame || this.ring.get(frame)?.undo === undefined)
+      (frame <= this.current - this.bufferFrame ||
+        frame <= this.sealedThrough ||
+        this.ring.get(frame)?.undo === undefined)
     ) {
       return refuse(
         ErrorCode.FrameDropped,
@@ -1005,6 +1079,7 @@ export class World implements EntityHost {
       this.ring.get(command.frame)!.commands.push(command);
       this.resimFrom = this.resimFrom === undefined ? command.frame : Math.min(this.resimFrom, command.frame);
     }
+    this.onSchedule?.();
     return ok(command.frame);
   }
 }

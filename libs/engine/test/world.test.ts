@@ -168,6 +168,89 @@ describe('World frames', () => {
     expect(world.step().frame.type).toBe(FrameType.Verified);
   });
 
+  it('[WORLD-8] keeps frames verified while an owner is idle (cover with idle), until its next ops', () => {
+    const world = worldWithPlayer(); // frame 1, c1 owns a
+    world.cover('c1', 1, { idle: true });
+    // c1 covered only frame 1, but declared that it sends nothing more: the frames ticked meanwhile are verified.
+    for (let i = 0; i < 5; i++) expect(world.step().frame.type).toBe(FrameType.Verified); // 2..6
+    world.cover('c1', 7); // ops `through` 7: active again, covered through 7 only
+    expect(world.step().frame.type).toBe(FrameType.Verified); // 7
+    expect(world.step().frame.type).toBe(FrameType.Generated); // 8
+    world.cover('c1', 8, { idle: true });
+    expect(world.step().frame.type).toBe(FrameType.Verified); // 9
+    world.active('c1'); // ops without `through`
+    expect(world.step().frame.type).toBe(FrameType.Generated); // 10
+    // An op that arrives late for a frame verified while idle corrects it, as any late op does.
+    world.cover('c1', 10, { idle: true });
+    world.step(); // 11
+    expect(world.submit('c1', { op: 'input', entityId: ids.a, input: { right: true }, frame: 11 }).ok).toBe(
+      true,
+    );
+    const { corrections } = world.step();
+    expect(corrections.map((f) => [f.id, f.type])).toEqual([[11, FrameType.Corrected]]);
+    // A connection that leaves and joins again starts without its idle declaration.
+    world.disconnect('c1');
+    world.step();
+    world.connect('c1');
+    world.submit('c1', { op: 'create', entityId: ids.b, typeName: 'player', data: { x: 1 } });
+    world.step();
+    expect(world.step().frame.type).toBe(FrameType.Generated);
+  });
+
+  it('[WORLD-18] advanceTo moves the frame clock without simulating; work of skipped frames applies next', () => {
+    const scheduled: number[] = [];
+    const world = new World(arena, {
+      tickRate: 30,
+      bufferFrame: 10,
+      onSchedule: () => scheduled.push(world.frame),
+    });
+    world.connect('c1');
+    world.submit('c1', { op: 'create', entityId: ids.a, typeName: 'player', data: { x: 10 } });
+    expect(scheduled).toEqual([0, 0]);
+    world.step(); // 1
+    expect(world.nextWorkFrame).toBeUndefined();
+    world.setInputState(ids.a, { right: true }, { frame: 5 });
+    world.createEntity('crate', {}, { id: ids.c, frame: 3 });
+    expect(world.nextWorkFrame).toBe(3);
+    world.advanceTo(1000);
+    expect(world.frame).toBe(1000);
+    // Nothing ran for frames 2..1000: the player did not move, the crate does not exist yet.
+    expect(world.entity(ids.a)?.get('x')).toBe(10);
+    expect(world.entity(ids.c)).toBeUndefined();
+    expect(world.nextWorkFrame).toBe(1001);
+    const { frame } = world.step();
+    expect(frame.id).toBe(1001);
+    expect(frame.entities.find((e) => e.id === ids.c)?.created).toBe(true);
+    expect(frame.entities.find((e) => e.id === ids.a)).toMatchObject({
+      input: { right: true },
+      fields: { x: 20 },
+    });
+    expect(
+      world
+        .changesSince(1000)
+        .entities.map((e) => e.id)
+        .sort(),
+    ).toEqual([ids.a, ids.c]);
+    // Frames skipped cannot be rewound: ops stamped for them are dropped.
+    expect(errorCode(world.submit('c1', { op: 'input', entityId: ids.a, input: {}, frame: 999 }))).toBe(
+      ErrorCode.FrameDropped,
+    );
+    // A pending rewind is stepped first.
+    world.submit('c1', { op: 'input', entityId: ids.a, input: { right: false }, frame: 1001 });
+    expect(world.nextWorkFrame).toBe(1002);
+    expect(() => world.advanceTo(2000)).toThrow(RangeError);
+    world.step(); // 1002
+    // advanceTo the current frame only seals the history: no rewind into it (a host that stops ticking).
+    world.step(); // 1003
+    expect(world.submit('c1', { op: 'input', entityId: ids.a, input: {}, frame: 1002 }).ok).toBe(true);
+    world.step(); // 1004
+    world.advanceTo(1004);
+    expect(world.frame).toBe(1004);
+    expect(errorCode(world.submit('c1', { op: 'input', entityId: ids.a, input: {}, frame: 1003 }))).toBe(
+      ErrorCode.FrameDropped,
+    );
+  });
+
   it('[WORLD-9] re-issues frames changed by a late input as corrected, and only those', () => {
     const world = worldWithPlayer();
     for (let i = 0; i < 4; i++) world.step(); // frames 2..5

@@ -111,7 +111,12 @@ export interface OpsMessage {
   readonly ops: readonly Op[];
 }
 
-/** Declares inputs complete through a frame without sending ops (keeps frames `verified` while idle). */
+/**
+ * Declares inputs complete through `through`, and the client idle: it sends no inputs until its next `ops`, so
+ * the frames ticked meanwhile can be `verified` too (an op that then arrives late corrects them, as any late op
+ * does). An `ops` message ends the idle declaration; its `through`, when present, covers up to that frame. A client
+ * sends one `cover` when it falls idle, not one per send interval.
+ */
 export interface CoverMessage {
   readonly type: 'cover';
   readonly through: number;
@@ -165,9 +170,28 @@ export interface WelcomeMessage {
   readonly removed: readonly string[];
 }
 
+/**
+ * One frame of the room's stream. The stream skips ticks that changed nothing (no entity changes, events or
+ * removals): `prev` names the frame this one follows, so frames `prev + 1 .. frame.id - 1` were empty. Absent: the
+ * frame before (`frame.id - 1`), as a re-issued (`corrected`) frame always is. A client holding frame L applies a
+ * frame when `prev <= L < frame.id`; `prev > L` means it missed something: a gap (resync).
+ */
 export interface FrameMessage {
   readonly type: 'frame';
   readonly frame: Frame;
+  readonly prev?: number;
+}
+
+/**
+ * Heartbeat of a room whose ticks change nothing: frames `prev + 1 .. through` were empty (nothing changed, no
+ * events), sent at most once per heartbeat interval (default 1 s) while nothing else is. `prev` is the last frame
+ * the stream accounted for (a frame or a heartbeat), so a client holding frame L advances to `through` when
+ * `prev <= L`, and resyncs from L when `prev > L` (it missed something). The next message follows `through`.
+ */
+export interface IdleMessage {
+  readonly type: 'idle';
+  readonly prev: number;
+  readonly through: number;
 }
 
 /**
@@ -216,7 +240,14 @@ export interface ErrorMessage {
 }
 
 export type ServerMessage =
-  WelcomeMessage | FrameMessage | CatchupMessage | AckMessage | RejectMessage | PongMessage | ErrorMessage;
+  | WelcomeMessage
+  | FrameMessage
+  | IdleMessage
+  | CatchupMessage
+  | AckMessage
+  | RejectMessage
+  | PongMessage
+  | ErrorMessage;
 
 export const messageLimits = {
   maxOpsPerMessage: 256,

@@ -54,8 +54,18 @@ function readServerMessage(value: JsonValue): ServerMessage {
         removed: asArray(m.removed, 'removed', maxEntities).map((v) => asUuid(v, 'removed')),
       };
     }
-    case 'frame':
-      return { type: 'frame', frame: readFrame(m.frame) };
+    case 'frame': {
+      const frame = readFrame(m.frame);
+      const prev = optional(m.prev, (v) => asInt(v, 'prev', 0, L.maxFrame));
+      if (prev !== undefined && prev >= frame.id) invalid('prev must be below frame.id', 'prev');
+      return prev === undefined ? { type: 'frame', frame } : { type: 'frame', frame, prev };
+    }
+    case 'idle': {
+      const prev = asInt(m.prev, 'prev', 0, L.maxFrame);
+      const through = asInt(m.through, 'through', 0, L.maxFrame);
+      if (prev >= through) invalid('an idle stretch must have prev < through', 'through');
+      return { type: 'idle', prev, through };
+    }
     case 'catchup':
       return {
         type: 'catchup',

@@ -201,6 +201,19 @@ function validServerMessages(): ServerMessage[] {
       entities: [{ id: B, typeName: 'ball', fields: { x: 2 } }],
       removed: [A],
     },
+    {
+      type: 'frame',
+      frame: {
+        id: 15,
+        type: 'verified',
+        time: 750,
+        events: [],
+        entities: [{ id: B, typeName: 'ball', fields: { x: 3 } }],
+        removed: [],
+      },
+      prev: 12,
+    },
+    { type: 'idle', prev: 15, through: 45 },
     { type: 'ack', stamp: 7, seq: 5, missing: [[7, 9]] },
     { type: 'reject', stamp: 7, seq: 6, code: ErrorCode.NotOwner, reason: 'not yours' },
     { type: 'pong', id: 4, clientTime: 123.5, serverTime: 600, frame: 12 },
@@ -438,8 +451,35 @@ describe('binary codec: hostile server messages (decodeServer)', () => {
 
   it('refuses unknown tags and client tags', () => {
     const { client } = room();
-    for (const tag of [0x00, CT.Leave, 0x48, 0xff])
+    for (const tag of [0x00, CT.Leave, 0x49, 0xff])
       expectCode(client.decodeServer(bytes(tag)), ErrorCode.UnknownMessageType);
+  });
+
+  it('[IDLE-3] refuses frames whose prev is not below their id, and empty or out-of-range idle stretches', () => {
+    const { client } = room();
+    // frame 12 (prev flag): 11 skipped frames would put prev at -1
+    expectCode(client.decodeServer(bytes(ST.Frame, 4, 12, 12, f64(600), 0, 0, 0)), ErrorCode.InvalidMessage);
+    expectCode(client.decodeServer(bytes(ST.Frame, 4, 0, 0, f64(0), 0, 0, 0)), ErrorCode.InvalidMessage);
+    expectCode(
+      client.decodeServer(bytes(ST.Frame, 4, 12, varint(2 ** 53), f64(600), 0, 0, 0)),
+      ErrorCode.VarintOverflow,
+    );
+    expectCode(client.decodeServer(bytes(ST.Frame, 8, 12, f64(600), 0, 0, 0)), ErrorCode.Malformed); // unknown flag
+    expectCode(client.decodeServer(bytes(ST.Frame, 4 | 3, 12, 1, f64(600), 0, 0, 0)), ErrorCode.Malformed); // type 3
+    expect(client.decodeServer(bytes(ST.Frame, 4, 12, 11, f64(600), 0, 0, 0))).toMatchObject({
+      ok: true,
+      value: { type: 'frame', prev: 0, frame: { id: 12 } },
+    });
+    expectCode(client.decodeServer(bytes(ST.Idle, 10, 0)), ErrorCode.InvalidMessage); // no frame in the stretch
+    expectCode(client.decodeServer(bytes(ST.Idle, varint(2 ** 40), 1)), ErrorCode.InvalidMessage); // prev = maxFrame
+    expectCode(client.decodeServer(bytes(ST.Idle, varint(2 ** 40 - 1), 2)), ErrorCode.InvalidMessage); // past maxFrame
+    expectCode(client.decodeServer(bytes(ST.Idle, 10)), ErrorCode.Truncated);
+    expectCode(client.decodeServer(bytes(ST.Idle, 10, 30, 0)), ErrorCode.TrailingBytes);
+    expect(client.decodeServer(bytes(ST.Idle, 10, 30))).toEqual({
+      ok: true,
+      value: { type: 'idle', prev: 10, through: 40 },
+    });
+    expect(() => server.encodeServer({ type: 'idle', prev: 5, through: 5 })).toThrow(P3Error);
   });
 
   it('refuses invalid UTF-8', () => {

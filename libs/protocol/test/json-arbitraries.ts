@@ -18,6 +18,7 @@ import {
   type Frame,
   type FrameMessage,
   type GameEvent,
+  type IdleMessage,
   type JoinMessage,
   type JsonValue,
   type Op,
@@ -251,6 +252,20 @@ const frame: fc.Arbitrary<Frame> = fc.record({
   removed,
 });
 
+/** A frame message, with or without `prev` (any frame below the frame's id). */
+const frameMessage: fc.Arbitrary<FrameMessage> = fc
+  .tuple(frame, fc.option(fc.nat(), { nil: undefined }))
+  .map(([f, back]): FrameMessage =>
+    back === undefined || f.id === 0
+      ? { type: 'frame', frame: f }
+      : { type: 'frame', frame: f, prev: f.id - 1 - (back % f.id) },
+  );
+
+const idle: fc.Arbitrary<IdleMessage> = fc
+  .tuple(frameNumber, frameNumber)
+  .filter(([a, b]) => a !== b)
+  .map(([a, b]) => ({ type: 'idle', prev: Math.min(a, b), through: Math.max(a, b) }));
+
 const welcome: fc.Arbitrary<WelcomeMessage> = fc.record({
   type: fc.constant('welcome'),
   protocolVersion: fc.integer({ min: 0, max: 0xffff }),
@@ -315,7 +330,8 @@ export const serverMessageByType: {
   [K in ServerMessage['type']]: fc.Arbitrary<Extract<ServerMessage, { type: K }>>;
 } = {
   welcome,
-  frame: fc.record({ type: fc.constant('frame'), frame }) satisfies fc.Arbitrary<FrameMessage>,
+  frame: frameMessage,
+  idle,
   catchup,
   ack,
   reject,

@@ -355,6 +355,39 @@ const serverCases: CorpusCase[] = [
     code: InvalidMessage,
   },
   { name: 'pong frame -0.5', input: withValue(serverSamples.pong, ['frame'], -0.5), code: InvalidMessage },
+  // [IDLE-3] a frame follows a lower frame; an idle stretch covers at least one frame
+  {
+    name: 'frame prev = frame.id',
+    input: withValue(serverSamples.frame, ['prev'], 101),
+    code: InvalidMessage,
+  },
+  {
+    name: 'frame prev above frame.id',
+    input: withValue(serverSamples.frame, ['prev'], 500),
+    code: InvalidMessage,
+  },
+  { name: 'frame prev -1', input: withValue(serverSamples.frame, ['prev'], -1), code: InvalidMessage },
+  { name: 'frame prev 1e999', input: '{"type":"frame","prev":1e999,"frame":{}}', code: NotFinite },
+  {
+    name: 'idle through = prev',
+    input: withValue(serverSamples.idle, ['through'], 101),
+    code: InvalidMessage,
+  },
+  {
+    name: 'idle through below prev',
+    input: withValue(serverSamples.idle, ['through'], 3),
+    code: InvalidMessage,
+  },
+  {
+    name: 'idle without prev',
+    input: withValue(serverSamples.idle, ['prev'], undefined),
+    code: InvalidMessage,
+  },
+  {
+    name: 'idle through 2^53',
+    input: withValue(serverSamples.idle, ['through'], 2 ** 53),
+    code: InvalidMessage,
+  },
   {
     name: '100000 bad removed ids',
     input: withValue(
@@ -617,6 +650,7 @@ const allTypes = [
   'leave',
   'welcome',
   'frame',
+  'idle',
   'catchup',
   'ack',
   'reject',

@@ -114,7 +114,9 @@ export const serverSamples = {
       entities: [playerUpdate, { id: entityB, typeName: 'Ball', fields: { y: 2 } }],
       removed: [entityC],
     },
+    prev: 97,
   },
+  idle: { type: 'idle', prev: 101, through: 131 },
   catchup: {
     type: 'catchup',
     from: 90,

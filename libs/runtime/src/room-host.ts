@@ -33,6 +33,11 @@ export interface RoomHostOptions {
   readonly log?: RoomLog;
   /** With a log: at most one record per room per this many ms (see TickedRoomOptions.logIntervalMs). Default 250. */
   readonly logIntervalMs?: number;
+  /**
+   * A room whose ticks change nothing sends no frames, but one `idle` heartbeat per this many ms (see
+   * TickedRoomOptions.idleHeartbeatMs). Default 1000.
+   */
+  readonly idleHeartbeatMs?: number;
   readonly output: RoomOutput;
   readonly events?: RoomEvents;
   readonly logger?: Logger;
@@ -270,6 +275,7 @@ export class RoomHost implements RoomService {
       ...(restored === undefined ? {} : { restored, resumeFrame: startFrame }),
       ...(options.log === undefined ? {} : { log: options.log }),
       ...(options.logIntervalMs === undefined ? {} : { logIntervalMs: options.logIntervalMs }),
+      ...(options.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: options.idleHeartbeatMs }),
       ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
       seed: randomSeed(),
       epochMs: wallNow - (startFrame * 1000) / tickRate,

@@ -52,6 +52,12 @@ export interface RoomEvents {
   ): void;
   entityCreated?(room: TickedRoom, connectionId: string, entity: EntityUpdate): void;
   /**
+   * One `ops` message was handled: `submitted` ops went to the world (duplicates and out-of-window sequence numbers
+   * not counted), `late` of them were stamped for a frame the room had already simulated (applied by re-simulation:
+   * corrections). Ops refused as older than the buffer window come as `frameDropped`.
+   */
+  opsReceived?(room: TickedRoom, submitted: number, late: number): void;
+  /**
    * The tick timer ran: `lateMs` after the frame's due time on the room's clock (timer granularity, a busy event
    * loop, GC pauses), and its ticks took `workMs`. Both count in every member's latency: hosts export them.
    */
@@ -109,6 +115,12 @@ export interface TickedRoomOptions {
    */
   readonly maxMembers?: number;
   /**
+   * While its ticks change nothing, the room sends no frames but at most one `idle` heartbeat per this many ms of
+   * its clock ("frames up to N were empty"), so clients advance their frame clock and still detect gaps. Default
+   * 1000 (`P3_IDLE_HEARTBEAT_MS`).
+   */
+  readonly idleHeartbeatMs?: number;
+  /**
    * Where in the tick interval this room ticks, on the clock's timeline: ticks fall at `origin + phase x interval`
    * plus whole intervals (origin and phase in ms and 0..1). Hosts spread their rooms' phases so that ticks, and
    * the bursts of frames they send, do not all come at once. Default: the room ticks from its start.
@@ -141,6 +153,9 @@ interface Member {
 
 /** An ack goes out once this many ops wait for one, even before its second is up (bounds the client's resend log). */
 const ACK_AFTER_OPS = 64;
+
+/** Default of TickedRoomOptions.idleHeartbeatMs. */
+export const defaultIdleHeartbeatMs = 1000;
 
 /**
  * A ticked world hosted in a process: members, sequence numbers (seed 001), a fixed-step tick loop driven by
@@ -181,6 +196,20 @@ export class TickedRoom {
   private readonly ackEveryTicks: number;
   private timer: Cancel | undefined;
   private running = false;
+  /**
+   * The last frame the room's stream accounts for (a frame sent, or an `idle` heartbeat's `through`): the `prev`
+   * of the next frame message, so members tell skipped empty frames from lost ones ([IDLE-1]).
+   */
+  private sentThrough = 0;
+  /** Clock time of the last frame or heartbeat broadcast. */
+  private lastSentAt = 0;
+  /** Resting: no tick timer armed (nobody attached, nothing scheduled, nothing left to log: see `mayRest`). */
+  private resting = false;
+  /** The world's frame stayed behind the clock while resting: it catches up before the next step ([IDLE-4]). */
+  private behind = false;
+  /** Set while `journalStep` leaves changes for a later record (the log interval): the room may not rest. */
+  private journalDeferred = false;
+  private stepCount = 0;
 
   constructor(options: TickedRoomOptions) {
     this.options = options;
@@ -195,6 +224,8 @@ export class TickedRoom {
         seed: options.seed,
         epochMs: options.epochMs,
         ...(options.resumeFrame === undefined ? {} : { resumeFrame: options.resumeFrame }),
+        // Server code, a grace timer or a join schedules work: a resting room ticks again.
+        onSchedule: () => this.rouse(false),
       },
       restored?.world ?? options.snapshot,
     );
@@ -243,6 +274,19 @@ export class TickedRoom {
     };
   }
 
+  /** Steps run so far (ticks: a resting room runs none). */
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  /**
+   * False while the room rests: nobody is attached and no work is scheduled, so it does not tick at all; it
+   * starts again, at the frame its clock says, when a member joins or work is scheduled ([IDLE-4]).
+   */
+  get ticking(): boolean {
+    return this.running && !this.resting;
+  }
+
   /** Entities whose creation report is kept to suppress a repeat from a correction (bounded by the window). */
   get announcedCount(): number {
     return this.announced.size;
@@ -284,6 +328,8 @@ export class TickedRoom {
     // The first tick comes at most one interval later than unphased, at the room's place in the interval.
     this.epoch =
       at === undefined ? base : base + positiveModulo(at.origin + at.phase * interval - base, interval);
+    this.sentThrough = this.world.frame;
+    this.lastSentAt = this.options.clock.now();
     // Members restored from a previous run are detached until they come back.
     for (const m of this.members.values()) {
       if (!m.attached && m.graceTimer === undefined) this.armGrace(m);
@@ -311,9 +357,14 @@ export class TickedRoom {
     const { clock } = this.options;
     const startedAt = clock.now();
     const time = startedAt - this.epoch;
-    const lateMs = time - (this.world.frame + 1) * this.world.tickInterval;
     // The timer fires at the due time, where floating point can put time / interval a hair below the next frame.
     const target = Math.floor(time / this.world.tickInterval + 1e-6);
+    if (this.behind) {
+      // The room rested: the frames since then were empty and nothing ran. Its frame is where the clock says.
+      this.behind = false;
+      this.catchUpClock(target - 1);
+    }
+    const lateMs = time - (this.world.frame + 1) * this.world.tickInterval;
     let steps = target - this.world.frame;
     if (steps > this.options.maxCatchUpTicks) {
       // Fell far behind (stall, debugger, overloaded host): run a few ticks and move the epoch instead of spiralling.
@@ -326,16 +377,73 @@ export class TickedRoom {
       // Work on the clock itself: a catch-up above moved the epoch, which room time would count as work.
       this.options.events?.ticked?.(this, { lateMs: Math.max(0, lateMs), workMs: clock.now() - startedAt });
     }
+    if (this.mayRest()) this.rest();
+    else this.schedule();
+  }
+
+  /**
+   * Stops ticking (see mayRest). The frames before now cannot be rewound any more: when the room ticks again they
+   * lie as far in the past as the clock says (World.advanceTo), so no correction re-issues them, and the
+   * creations reported for them need no memory.
+   */
+  private rest(): void {
+    this.resting = true;
+    this.behind = true;
+    this.timer = undefined;
+    this.world.advanceTo(this.world.frame);
+    this.announced.clear();
+  }
+
+  /**
+   * A room may stop ticking when no member is attached (nobody to send frames to), no work is scheduled (commands
+   * ahead, a rewind) and nothing waits for the log (changes held for the log interval, a message waiting for a
+   * record). Detached members' grace timers and server code schedule work, which rouses it ([IDLE-4]).
+   */
+  private mayRest(): boolean {
+    if (this.journalDeferred || this.journal?.awaitingRecord === true) return false;
+    if (this.world.nextWorkFrame !== undefined) return false;
+    for (const m of this.members.values()) if (m.attached) return false;
+    return true;
+  }
+
+  /**
+   * Ticks again after resting. With `catchUp` the world moves to the clock's frame at once (a join's welcome names
+   * the current frame); otherwise the next tick does it.
+   */
+  private rouse(catchUp: boolean): void {
+    if (!this.running) return;
+    if (catchUp && this.behind) {
+      this.behind = false;
+      const time = this.options.clock.now() - this.epoch;
+      this.catchUpClock(Math.floor(time / this.world.tickInterval + 1e-6));
+    }
+    if (!this.resting) return;
+    this.resting = false;
     this.schedule();
   }
 
-  /** Runs one tick now and sends its frames (tests and hosts that drive ticks themselves). */
+  /**
+   * Moves the world to `frame` without running the frames a resting room skipped (they were empty: nothing was
+   * attached, nothing scheduled), so frame ids stay a function of room time. Work scheduled meanwhile (server code,
+   * a grace timer's removal, a join) applies at the frame after.
+   */
+  private catchUpClock(frame: number): void {
+    this.world.advanceTo(frame);
+  }
+
+  /**
+   * Runs one tick now and sends its frames (tests and hosts that drive ticks themselves). A tick that changed
+   * nothing sends nothing, but at most one `idle` heartbeat per `idleHeartbeatMs` ([IDLE-1], [IDLE-2]).
+   */
   step(): Frame {
     const result = this.world.step();
-    const { output, events } = this.options;
-    for (const corrected of result.corrections)
-      output.broadcast(this.key, { type: 'frame', frame: corrected });
-    output.broadcast(this.key, { type: 'frame', frame: result.frame });
+    this.stepCount++;
+    const { events } = this.options;
+    for (const corrected of result.corrections) this.broadcastFrame(corrected);
+    const { frame } = result;
+    if (frame.entities.length > 0 || frame.removed.length > 0 || frame.events.length > 0)
+      this.broadcastFrame(frame);
+    else this.heartbeat();
     this.journalStep();
     // Frames first: every member waits for them, while acks only trim a client's resend log.
     this.flushAcks(result.frame.id);
@@ -356,6 +464,32 @@ export class TickedRoom {
   }
 
   /**
+   * Sends a frame to every member. A frame after what the stream accounted for names it as `prev` (omitted when it
+   * is the frame before): the frames in between were empty. A re-issued frame (a correction of a frame sent, or
+   * covered by a heartbeat) goes without `prev`: members holding it rewind, others resync.
+   */
+  private broadcastFrame(frame: Frame): void {
+    const prev = this.sentThrough;
+    if (frame.id > prev) this.sentThrough = frame.id;
+    this.lastSentAt = this.options.clock.now();
+    this.options.output.broadcast(
+      this.key,
+      frame.id > prev + 1 ? { type: 'frame', frame, prev } : { type: 'frame', frame },
+    );
+  }
+
+  /** Frames up to the current one were empty: said at most once per heartbeat interval ([IDLE-2]). */
+  private heartbeat(): void {
+    const through = this.world.frame;
+    if (through <= this.sentThrough) return;
+    const now = this.options.clock.now();
+    if (now - this.lastSentAt < (this.options.idleHeartbeatMs ?? defaultIdleHeartbeatMs)) return;
+    this.options.output.broadcast(this.key, { type: 'idle', prev: this.sentThrough, through });
+    this.sentThrough = through;
+    this.lastSentAt = now;
+  }
+
+  /**
    * Appends what changed since the last record to the room log, at most once per `logIntervalMs` (a record then
    * covers several steps, each entity once at its latest value), or at once when a message waits for it. Nothing
    * without a log, or when nothing durable changed: members that joined and did nothing else (and their world
@@ -367,7 +501,12 @@ export class TickedRoom {
     if (journal === undefined) return;
     const now = this.options.clock.now();
     const forced = journal.awaitingRecord;
-    if (!forced && now - this.journaledAt < (this.options.logIntervalMs ?? 250)) return;
+    if (!forced && now - this.journaledAt < (this.options.logIntervalMs ?? 250)) {
+      // Something may wait for the next record: a room does not rest before it is taken.
+      this.journalDeferred = true;
+      return;
+    }
+    this.journalDeferred = false;
     this.journaledAt = now;
     const world = this.world.takeLogRecord();
     const sequences = this.receiver.takeChanges();
@@ -483,6 +622,8 @@ export class TickedRoom {
 
   join(request: JoinRequest): JoinResult {
     const { clientId, sessionStamp } = request;
+    // A resting room's world is behind its clock: the welcome names the frame the clock says.
+    this.rouse(true);
     let member = this.members.get(this.byClient.get(clientId) ?? '');
     if (member && member.principal?.user !== request.principal?.user) {
       return {
@@ -634,7 +775,8 @@ export class TickedRoom {
         this.receiveOps(member, message);
         return;
       case 'cover':
-        this.world.cover(connectionId, message.through);
+        // The client fell idle: covered through `through` and for every frame until its next ops ([WORLD-8]).
+        this.world.cover(connectionId, message.through, { idle: true });
         return;
       case 'frameAck':
         return;
@@ -676,6 +818,9 @@ export class TickedRoom {
   private receiveOps(member: Member, message: OpsMessage): void {
     const { output, events } = this.options;
     const { stamp, ops } = message;
+    // Counted for the room's hosts (opsReceived): how often ops come too late for their frame.
+    let submitted = 0;
+    let late = 0;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       const seq = message.seq + i;
@@ -695,8 +840,12 @@ export class TickedRoom {
         });
         continue;
       }
+      submitted++;
       const result = this.world.submit(member.connectionId, op, { stamp, seq });
-      if (result.ok) continue;
+      if (result.ok) {
+        if (result.value <= this.world.frame) late++;
+        continue;
+      }
       // The sequence number is consumed: its refusal acknowledges it, like an ack.
       this.sendAcknowledging(member.connectionId, {
         type: 'reject',
@@ -714,7 +863,10 @@ export class TickedRoom {
         });
       }
     }
+    if (submitted > 0) events?.opsReceived?.(this, submitted, late);
+    // Ops end an idle declaration; their `through` covers what they declare complete.
     if (message.through !== undefined) this.world.cover(member.connectionId, message.through);
+    else this.world.active(member.connectionId);
     if (member.ackDue !== undefined && member.ackDue !== stamp) this.sendAck(member, member.ackDue);
     member.ackDue = stamp;
     member.unacked += message.ops.length;

@@ -99,15 +99,21 @@ describe('RoomHost', () => {
     const clock = new ManualClock();
     const scheduler = new ManualScheduler(clock);
     const ticks: Array<{ room: string; at: number; frame: number }> = [];
-    const output: RoomOutput = {
-      broadcast: (k, m) => {
-        if (m.type === 'frame') ticks.push({ room: k.room, at: clock.now(), frame: m.frame.id });
-      },
-      send: () => undefined,
-      close: () => undefined,
-    };
+    const output: RoomOutput = { broadcast: () => undefined, send: () => undefined, close: () => undefined };
     const store = new MemorySnapshotStore();
-    const host = new RoomHost({ world, tickRate: 30, bufferFrame: 5, clock, scheduler, store, output });
+    const host = new RoomHost({
+      world,
+      tickRate: 30,
+      bufferFrame: 5,
+      clock,
+      scheduler,
+      store,
+      output,
+      // Every tick, sent or not (empty frames are not: [IDLE-1]).
+      events: {
+        frame: (room, frame) => ticks.push({ room: room.key.room, at: clock.now(), frame: frame.id }),
+      },
+    });
     const rooms = ['a', 'b', 'c', 'd'];
     for (const room of rooms) {
       const joined = await host.join({ key: { tenant: 'default', room }, clientId: room, sessionStamp: 1 });
@@ -132,7 +138,7 @@ describe('RoomHost', () => {
   it('reports how late each tick timer ran and how long its ticks took, also when it catches up after a stall', async () => {
     const clock = new ManualClock();
     const manual = new ManualScheduler(clock);
-    // Every timer fires 3 ms after it was due (one, later, 2 s after), and publishing a frame takes 2 ms of the clock.
+    // Every timer fires 3 ms after it was due (one, later, 2 s after), and each tick takes 2 ms of the clock.
     let nextLateBy = 3;
     const scheduler = {
       after: (ms: number, run: () => void) => {
@@ -141,11 +147,7 @@ describe('RoomHost', () => {
         return manual.after(ms + lateBy, run);
       },
     };
-    const output: RoomOutput = {
-      broadcast: () => clock.advance(2),
-      send: () => undefined,
-      close: () => undefined,
-    };
+    const output: RoomOutput = { broadcast: () => undefined, send: () => undefined, close: () => undefined };
     const timings: Array<{ lateMs: number; workMs: number }> = [];
     const host = new RoomHost({
       world,
@@ -158,7 +160,7 @@ describe('RoomHost', () => {
       // No snapshot timer after the first: only tick timers take the stall.
       snapshotIntervalMs: 1e9,
       maxCatchUpTicks: 5,
-      events: { ticked: (_room, timing) => timings.push(timing) },
+      events: { ticked: (_room, timing) => timings.push(timing), frame: () => clock.advance(2) },
     });
     await join(host, 'c1');
     manual.advance(1000);
@@ -192,7 +194,8 @@ describe('RoomHost', () => {
     expect(of(output.to(connectionId), 'ack')).toEqual([]); // acks go out with ticks
     scheduler.advance(350);
     expect(of(output.to(connectionId), 'ack')).toEqual([{ type: 'ack', stamp: 1, seq: 1 }]);
-    expect(output.frames().map((f) => f.id)).toEqual([1, 2, 3]);
+    // Frame 1 created the avatar; frames 2 and 3 changed nothing and are not sent ([IDLE-1]).
+    expect(output.frames().map((f) => f.id)).toEqual([1]);
     // A member that keeps sending gets one ack a second (10 ticks), covering everything received meanwhile.
     for (let seq = 2; seq <= 6; seq++) {
       host.receive(key, connectionId, {
@@ -446,11 +449,20 @@ describe('RoomHost', () => {
   it('keeps the welcome consistent: frames after it continue at welcome.frame + 1', async () => {
     const { host, scheduler, output } = setup();
     scheduler.advance(0);
-    await join(host, 'alice');
+    const alice = await join(host, 'alice');
     scheduler.advance(300);
     const { welcome } = (await join(host, 'bob')) as { welcome: WelcomeMessage };
-    const before = output.frames().length;
+    host.receive(key, alice.connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq: 1,
+      ops: [{ op: 'create', entityId: A, typeName: 'avatar', data: {} }],
+    });
+    const before = output.broadcasts.length;
     scheduler.advance(100);
-    expect(output.frames()[before]?.id).toBe(welcome.frame + 1);
+    // The next frame follows the welcome; the empty frames before it were skipped, and it says so ([IDLE-1]).
+    expect(output.broadcasts[before]).toMatchObject({ type: 'frame', frame: { id: welcome.frame + 1 } });
+    const { prev } = output.broadcasts[before] as { prev?: number };
+    expect(prev).toBeLessThanOrEqual(welcome.frame);
   });
 });

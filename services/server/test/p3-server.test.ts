@@ -169,9 +169,26 @@ describe('P3Server over real sockets', () => {
   it('delivers frames in order with no gaps', async () => {
     const server = await arena();
     const { client, welcome } = await joined(server, 'watcher', 'binary');
+    const mover = await joined(server, 'mover');
+    mover.client.send(ops(1, { op: 'create', entityId: ids.a, typeName: 'player', data: {} }));
+    mover.client.send(ops(2, { op: 'input', entityId: ids.a, input: { right: true } }));
     await client.next('frame', (m) => m.frame.id >= welcome.frame + 15);
-    const frameIds = client.of('frame').map((m) => m.frame.id);
-    expect(frameIds).toEqual(frameIds.map((_, i) => welcome.frame + 1 + i));
+    // Empty ticks before the player moved were skipped ([IDLE-1]): each frame names the one it follows, and a
+    // heartbeat the empty ones ([IDLE-2]); from the first move on, every tick changes something.
+    let held = welcome.frame;
+    for (const m of client.received) {
+      if (m.type === 'frame' && m.frame.id > held) {
+        expect(m.prev ?? m.frame.id - 1).toBeLessThanOrEqual(held);
+        held = m.frame.id;
+      } else if (m.type === 'idle') {
+        expect(m.prev).toBeLessThanOrEqual(held);
+        held = Math.max(held, m.through);
+      }
+    }
+    const moving = client.of('frame').filter((m) => m.frame.entities.some((e) => e.fields?.x !== undefined));
+    const frameIds = moving.map((m) => m.frame.id);
+    expect(frameIds.length).toBeGreaterThan(3);
+    expect(frameIds).toEqual(frameIds.map((_, i) => frameIds[0]! + i));
   });
 
   it('re-issues corrected frames after a late input, and refuses inputs beyond the window (frameDropped)', async () => {
@@ -181,7 +198,9 @@ describe('P3Server over real sockets', () => {
     const alice = await joined(server, 'alice');
     alice.client.send(ops(1, { op: 'create', entityId: ids.a, typeName: 'player', data: {} }));
     const after = await alice.client.next('frame', (m) => m.frame.entities.some((e) => e.id === ids.a));
-    await alice.client.next('frame', (m) => m.frame.id >= after.frame.id + 3);
+    // The next ticks change nothing and are not sent ([IDLE-1]): wait for the room's frame.
+    const room = await server.instance('arena');
+    await until(() => room.world.frame >= after.frame.id + 3);
     alice.client.send(
       ops(2, { op: 'input', entityId: ids.a, input: { right: true }, frame: after.frame.id + 1 }),
     );
@@ -249,6 +268,9 @@ describe('P3Server over real sockets', () => {
       ErrorCode.InvalidMessage,
     ]);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // The good client moves a player: every tick sends it a frame ([IDLE-1]).
+    good.client.send(ops(1, { op: 'create', entityId: ids.b, typeName: 'player', data: {} }));
+    good.client.send(ops(2, { op: 'input', entityId: ids.b, input: { right: true } }));
     const before = good.client.of('frame').length;
     good.client.send({ type: 'ping', id: 1, clientTime: 1 });
     await good.client.next('pong');
@@ -260,6 +282,9 @@ describe('P3Server over real sockets', () => {
     const server = await arena({ rate: 50 });
     const flood = await joined(server, 'flood');
     const calm = await joined(server, 'calm');
+    // The calm client moves a player: every tick sends it a frame ([IDLE-1]).
+    calm.client.send(ops(1, { op: 'create', entityId: ids.b, typeName: 'player', data: {} }));
+    calm.client.send(ops(2, { op: 'input', entityId: ids.b, input: { right: true } }));
     const started = calm.client.of('frame').length;
     const floodStarted = performance.now();
     for (let i = 0; i < 5000; i++) flood.client.send({ type: 'ping', id: i, clientTime: i });

@@ -119,7 +119,8 @@ describe('room limits (P3_MAX_ROOMS, P3_MAX_MEMBERS_PER_ROOM)', () => {
     const token = await mintToken({ team: 'blue' });
     const probe = await joinRoom(server, 'probe', 'ann', token);
     await probe.next('welcome');
-    await probe.nextNew('frame');
+    // A room whose ticks change nothing sends a heartbeat instead of frames ([IDLE-2]).
+    await probe.nextNew('idle');
     probe.close();
     expect((await fetch(`${http(server)}/v1/rooms/notes/bootstrap?token=${token}`)).status).toBe(200);
     // The world room closes for being idle (after the grace period); the server stops (closing the rest).

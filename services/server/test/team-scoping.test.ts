@@ -101,7 +101,8 @@ describe('team-scoped room names', () => {
     // A second blue member sees blue's note only.
     const blue2 = await joinWorld(server, await mintToken({ team: 'blue', username: 'bea' }), 'bea');
     expect((await blue2.next('welcome')).entities.map((e) => e.id)).toEqual([blueNote]);
-    await blue.nextNew('frame');
+    // The next message of blue's room: a heartbeat, its ticks change nothing ([IDLE-2]).
+    await blue.nextNew('idle');
     const seenByBlue = blue.of('frame').flatMap((m) => m.frame.entities.map((e) => e.id));
     const seenByRed = red.of('frame').flatMap((m) => m.frame.entities.map((e) => e.id));
     expect(seenByBlue).not.toContain(redNote);

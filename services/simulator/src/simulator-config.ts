@@ -9,6 +9,8 @@ export interface SimulatorConfig {
   readonly snapshotIntervalMs: number | undefined;
   /** With the room log: at most one record per room per this many ms. */
   readonly logIntervalMs: number;
+  /** A room whose ticks change nothing sends one `idle` heartbeat per this many ms instead of frames. */
+  readonly idleHeartbeatMs: number;
   /** Rooms hosted at once; a join that would open one more is refused (4105). 0: no limit. */
   readonly maxRooms: number;
   /** Members of one room (detached ones within their resume grace included); one more is refused (4104). 0: no limit. */
@@ -22,6 +24,7 @@ export const defaultSimulatorConfig: SimulatorConfig = {
   resumeGraceMs: 10_000,
   snapshotIntervalMs: undefined,
   logIntervalMs: 250,
+  idleHeartbeatMs: 1000,
   maxRooms: 1000,
   maxMembersPerRoom: 500,
 };
@@ -42,6 +45,7 @@ export function simulatorConfigFromEnv(
     resumeGraceMs: r.int('P3_RESUME_GRACE_MS', base.resumeGraceMs, { min: 0 }),
     snapshotIntervalMs: r.optionalInt('P3_SNAPSHOT_INTERVAL_MS', { min: 50 }) ?? base.snapshotIntervalMs,
     logIntervalMs: r.int('P3_LOG_INTERVAL_MS', base.logIntervalMs, { min: 0, max: 10_000 }),
+    idleHeartbeatMs: r.int('P3_IDLE_HEARTBEAT_MS', base.idleHeartbeatMs, { min: 0, max: 60_000 }),
     maxRooms: r.int('P3_MAX_ROOMS', base.maxRooms, { min: 0, max: 10_000_000 }),
     maxMembersPerRoom: r.int('P3_MAX_MEMBERS_PER_ROOM', base.maxMembersPerRoom, { min: 0, max: 1_000_000 }),
   };

@@ -5,6 +5,12 @@ export class SimulatorMetrics {
   readonly frames: Counter;
   readonly corrections: Counter;
   readonly framesDropped: Counter;
+  /** Client ops submitted to rooms (what `opsLate` is a share of). */
+  readonly ops: Counter;
+  /** Ops that came after the room simulated their frame: applied by re-simulation, or refused as too old. */
+  readonly opsLate: Counter<'outcome'>;
+  readonly opsLateResimulated: Counter.Internal;
+  readonly opsLateDropped: Counter.Internal;
   readonly logicErrors: Counter;
   readonly tickLateness: Histogram;
   readonly tickWork: Histogram;
@@ -27,6 +33,23 @@ export class SimulatorMetrics {
       help: 'Ops refused for frames older than the buffer window',
       registers,
     });
+    this.ops = new Counter({
+      name: `${prefix}ops_total`,
+      help: 'Client ops submitted to rooms (duplicates not counted)',
+      registers,
+    });
+    // Late ops cost corrections (re-simulation, re-sent frames) or are lost: the SDK stamps ops to keep this near 0.
+    this.opsLate = new Counter({
+      name: `${prefix}ops_late_total`,
+      help: 'Client ops stamped for a frame the room had already simulated: resimulated (applied, frames corrected) or dropped (older than the buffer window, refused)',
+      labelNames: ['outcome'] as const,
+      registers,
+    });
+    this.opsLateResimulated = this.opsLate.labels('resimulated');
+    this.opsLateDropped = this.opsLate.labels('dropped');
+    // Exported from the start (a child appears on its first inc): a rate of 0 is an answer, a missing series is not.
+    this.opsLateResimulated.inc(0);
+    this.opsLateDropped.inc(0);
     this.logicErrors = new Counter({
       name: `${prefix}logic_errors_total`,
       help: 'Exceptions thrown by world logic during ticks',

@@ -56,6 +56,7 @@ export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): Si
     resumeGraceMs: config.resumeGraceMs,
     ...(config.snapshotIntervalMs === undefined ? {} : { snapshotIntervalMs: config.snapshotIntervalMs }),
     logIntervalMs: config.logIntervalMs,
+    idleHeartbeatMs: config.idleHeartbeatMs,
     maxRooms: config.maxRooms === 0 ? Infinity : config.maxRooms,
     maxMembersPerRoom: config.maxMembersPerRoom === 0 ? Infinity : config.maxMembersPerRoom,
     events: {
@@ -65,8 +66,14 @@ export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): Si
         if (corrections.length > 0) metrics.corrections.inc(corrections.length);
         events.frame?.(room, frame, corrections);
       },
+      opsReceived: (room, submitted, late) => {
+        metrics.ops.inc(submitted);
+        if (late > 0) metrics.opsLateResimulated.inc(late);
+        events.opsReceived?.(room, submitted, late);
+      },
       frameDropped: (room, info) => {
         metrics.framesDropped.inc();
+        metrics.opsLateDropped.inc();
         events.frameDropped?.(room, info);
       },
       error: (room, error) => {

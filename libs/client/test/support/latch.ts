@@ -26,10 +26,18 @@ export function next<K extends keyof P3ClientEvents>(
 export const frameWhere = (p3: P3Client, accept: (frame: P3Frame) => boolean, timeoutMs?: number) =>
   next(p3, 'frame', accept, timeoutMs);
 
-/** Waits for `count` more frames (a clock measured in ticks, not in ms). */
-export async function frames(p3: P3Client, count: number): Promise<P3Frame> {
+/**
+ * Waits until the client's frame clock moved `count` frames on (a clock measured in ticks, not in ms): through
+ * frames, or through `idle` heartbeats when the room's ticks change nothing ([CLIENT-20]).
+ */
+export async function frames(p3: P3Client, count: number, timeoutMs = 8000): Promise<P3Frame> {
   const start = p3.getFrame(0)?.id ?? 0;
-  return frameWhere(p3, (f) => f.id >= start + count);
+  const deadline = performance.now() + timeoutMs;
+  while ((p3.getFrame(0)?.id ?? 0) < start + count) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${count} frames`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return p3.getFrame(0)!;
 }
 
 /** Catches what `run` throws (for asserting on P3Error codes). */

@@ -32,8 +32,10 @@ export interface TestServer {
   readonly port: number;
   readonly rooms: RoomHost;
   room(name: string): TickedRoom | undefined;
-  /** Every frame broadcast in a room (corrections included), in order. */
+  /** Every frame a room simulated (corrections included), in order, sent or not (empty frames are not). */
   frames(room: string): Frame[];
+  /** Every message broadcast in a room (frames and `idle` heartbeats), in order. */
+  broadcasts(room: string): ServerMessage[];
   /** Join messages received (also those refused). */
   readonly joins: JoinMessage[];
   /** When true, acks are not sent (ops stay unacknowledged on the client). */
@@ -59,10 +61,13 @@ export async function startTestServer(options: {
   tickRate?: number;
   bufferFrame?: number;
   refuse?: (join: JoinMessage) => { code: number; reason: string } | undefined;
+  /** Heartbeat of rooms whose ticks change nothing (default 250 ms here, so tests wait less than the 1 s default). */
+  idleHeartbeatMs?: number;
 }): Promise<TestServer> {
   const members = new Map<string, Member>();
   const codecs = new Map<string, { json: ServerCodec; binary: ServerCodec }>();
   const frames = new Map<string, Frame[]>();
+  const broadcasts = new Map<string, ServerMessage[]>();
   const codecOf = (key: RoomKey, kind: 'json' | 'binary'): ServerCodec => {
     let pair = codecs.get(key.room);
     if (!pair)
@@ -75,6 +80,7 @@ export async function startTestServer(options: {
     bufferFrame: options.bufferFrame ?? 20,
     clock: systemClock,
     scheduler: timerScheduler,
+    idleHeartbeatMs: options.idleHeartbeatMs ?? 250,
     store: new MemorySnapshotStore(),
     events: {
       frame: (room, frame, corrections) =>
@@ -85,6 +91,7 @@ export async function startTestServer(options: {
     },
     output: {
       broadcast(key, message) {
+        (broadcasts.get(key.room) ?? broadcasts.set(key.room, []).get(key.room)!).push(message);
         const encoded = {
           json: codecOf(key, 'json').encodeServer(message),
           binary: codecOf(key, 'binary').encodeServer(message),
@@ -176,6 +183,7 @@ export async function startTestServer(options: {
     rooms,
     room: (name) => rooms.room({ tenant: 'default', room: name }),
     frames: (room) => frames.get(room) ?? [],
+    broadcasts: (room) => broadcasts.get(room) ?? [],
     joins: [],
     dropAcks: false,
     skipFrames: 0,

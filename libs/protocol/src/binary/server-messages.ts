@@ -15,7 +15,14 @@ import type { ByteWriter } from './byte-writer.js';
 import { EntityDirectory } from './entity-directory.js';
 import { Scope, readEntityUpdate, readRemoved, writeEntityUpdate, writeRemoved } from './entity-updates.js';
 import { SchemaTables } from './schema-tables.js';
-import { JsonDepthOffset, ServerTag, frameTypeCodes, maxEntities, type WireContext } from './wire-format.js';
+import {
+  FramePrevFlag,
+  JsonDepthOffset,
+  ServerTag,
+  frameTypeCodes,
+  maxEntities,
+  type WireContext,
+} from './wire-format.js';
 
 const errorCodes = new Set<string>(Object.values(ErrorCode));
 
@@ -34,7 +41,14 @@ export function writeServerMessage(w: ByteWriter, ctx: WireContext, message: Ser
     case 'welcome':
       return writeWelcome(w, ctx, message);
     case 'frame':
-      return writeFrame(w, ctx, message.frame);
+      return writeFrame(w, ctx, message.frame, message.prev);
+    case 'idle':
+      if (!(message.prev < message.through))
+        throw new P3Error(ErrorCode.InvalidMessage, 'an idle stretch must have prev < through');
+      w.u8(ServerTag.Idle);
+      w.varint(message.prev, 'prev');
+      w.varint(message.through - message.prev, 'idle frames');
+      return;
     case 'catchup':
       w.u8(ServerTag.Catchup);
       w.u8(message.full ? 1 : 0);
@@ -118,14 +132,17 @@ function writeWelcome(w: ByteWriter, ctx: WireContext, m: WelcomeMessage): void 
   writeRemovedList(w, ctx, m.removed, Scope.Welcome);
 }
 
-function writeFrame(w: ByteWriter, ctx: WireContext, frame: Frame): void {
+function writeFrame(w: ByteWriter, ctx: WireContext, frame: Frame, prev: number | undefined): void {
   const typeCode = frameTypeCodes.indexOf(frame.type as (typeof frameTypeCodes)[number]);
   if (typeCode < 0) {
     throw new P3Error(ErrorCode.InvalidMessage, `frames of type "${frame.type}" are not sent`);
   }
+  if (prev !== undefined && !(prev < frame.id))
+    throw new P3Error(ErrorCode.InvalidMessage, 'a frame must follow a lower prev');
   w.u8(ServerTag.Frame);
-  w.u8(typeCode);
+  w.u8(prev === undefined ? typeCode : typeCode | FramePrevFlag);
   w.varint(frame.id, 'frame.id');
+  if (prev !== undefined) w.varint(frame.id - 1 - prev, 'frames skipped');
   w.f64(frame.time);
   w.varint(frame.events.length);
   for (const event of frame.events) {
@@ -176,8 +193,15 @@ export function readServerMessage(r: ByteReader, ctx: WireContext): DecodedServe
   switch (tag) {
     case ServerTag.Welcome:
       return readWelcome(r, ctx, retired);
-    case ServerTag.Frame:
-      return done({ type: 'frame', frame: readFrame(r, ctx, retired) });
+    case ServerTag.Frame: {
+      const { frame, prev } = readFrame(r, ctx, retired);
+      return done(prev === undefined ? { type: 'frame', frame } : { type: 'frame', frame, prev });
+    }
+    case ServerTag.Idle: {
+      const prev = readInt(r, 'prev', 0, L.maxFrame - 1);
+      const through = prev + readInt(r, 'idle frames', 1, L.maxFrame - prev);
+      return done({ type: 'idle', prev, through });
+    }
     case ServerTag.Catchup: {
       const full = r.bool('full');
       const from = readInt(r, 'from', 0, L.maxFrame);
@@ -288,11 +312,16 @@ function readWelcome(r: ByteReader, ctx: WireContext, retired: string[]): Decode
   return { message, adopt: { tables, directory }, retired };
 }
 
-function readFrame(r: ByteReader, ctx: WireContext, retired: string[]): Frame {
-  const flags = r.flags('frame flags', 3);
-  const type = frameTypeCodes[flags];
+function readFrame(
+  r: ByteReader,
+  ctx: WireContext,
+  retired: string[],
+): { frame: Frame; prev: number | undefined } {
+  const flags = r.flags('frame flags', 3 | FramePrevFlag);
+  const type = frameTypeCodes[flags & 3];
   if (type === undefined) malformed('unknown frame type', 'frame.type');
   const id = readInt(r, 'frame.id', 0, L.maxFrame);
+  const prev = (flags & FramePrevFlag) === 0 ? undefined : id - 1 - readInt(r, 'frames skipped', 0, id - 1);
   const time = r.f64('frame.time');
   const eventCount = r.count('events', maxEntities, minEventBytes);
   const events: GameEvent[] = [];
@@ -308,7 +337,7 @@ function readFrame(r: ByteReader, ctx: WireContext, retired: string[]): Frame {
   }
   const entities = readEntities(r, ctx, ctx.maxDepth - JsonDepthOffset.frameField);
   const removed = readRemovedList(r, ctx, retired);
-  return { id, type, time, events, entities, removed };
+  return { frame: { id, type, time, events, entities, removed }, prev };
 }
 
 function readEntities(r: ByteReader, ctx: WireContext, jsonDepth: number): EntityUpdate[] {

@@ -22,6 +22,7 @@ export const ServerTag = {
   Reject: 0x45,
   Pong: 0x46,
   Error: 0x47,
+  Idle: 0x48,
 } as const;
 
 /**
@@ -48,6 +49,8 @@ export const updateFlagMask = 63;
 
 /** Frame type in bits 0-1 of the frame flags byte. */
 export const frameTypeCodes = ['verified', 'generated', 'corrected'] as const;
+/** Bit 2 of the frame flags byte: `prev` follows the frame id, as the varint `id - 1 - prev` (frames skipped). */
+export const FramePrevFlag = 4;
 
 /** Op header byte: kind in bits 0-2, then flags. */
 export const OpKind = { Input: 0, Create: 1, Update: 2, Delete: 3, Event: 4 } as const;

@@ -1,0 +1,24 @@
+// `npm run bench:idle [-- --rooms 50 --clients 100 --seconds 10 --warmup 3 --codec binary|json --tick-rate 30
+// --load-procs 2 --json]`
+// The idle benchmark: R rooms x C WebSocket clients that join and then send nothing (raw protocol clients in
+// separate load processes), against a P3Server. Reports the server's CPU (% of a core) and the messages and bytes
+// each idle client receives per second, with the verdicts of the targets (server <= 10 % of a core, <= 2
+// messages per idle client per second). Not part of CI; the smoke test is loadtest/test/idle-bench.test.ts.
+import {
+  formatIdleJsonLine,
+  formatIdleReport,
+  parseIdleBenchOptions,
+  runIdleBench,
+} from './idle-bench-runner.js';
+
+const options = parseIdleBenchOptions(process.argv.slice(2));
+// Everything stops by itself, the orchestrator included.
+const limitMs = (options.warmup + options.seconds + 180) * 1000 + options.rooms * options.clients * 40;
+setTimeout(() => {
+  process.stderr.write(`idle bench: no result after ${Math.round(limitMs / 1000)} s, giving up\n`);
+  process.exit(3);
+}, limitMs).unref();
+
+const result = await runIdleBench(options, (line) => process.stderr.write(`${line}\n`));
+if (!options.jsonOnly) console.log(formatIdleReport(result));
+console.log(formatIdleJsonLine(result));
