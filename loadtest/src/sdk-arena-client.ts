@@ -17,7 +17,7 @@ export interface SdkLoadContext {
 
 /**
  * One benchmark client driving the real `P3Client` at its defaults (only `instanceId` set: binary codec, sendRate
- * 20, inputDelayFrames 2, the `ws` transport it loads by default), as a user's code would: it creates its bot,
+ * 20, inputDelayFrames 'arrival', the `ws` transport it loads by default), as a user's code would: it creates its bot,
  * calls `updateEntity(bot, { x, y, t })` at the bench's send rate, and reads its peers' bots from the `frame`
  * events. `t` is the time of the `updateEntity` call, so latency covers everything the SDK adds (its send queue,
  * its stamping for a later frame) on top of the server's tick. Bytes received are counted by the global

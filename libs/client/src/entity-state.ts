@@ -1,4 +1,5 @@
 import type { EntityFields, EntityUpdate, FieldValue, InputState } from '@p3/protocol';
+import { EntityTable } from './entity-table.js';
 
 /** One entity as the client sees it at one frame. Frozen: a new object is made whenever it changes. */
 export interface EntityState {
@@ -11,12 +12,13 @@ export interface EntityState {
 }
 
 /**
- * The entities of a world at one frame, by id. Worlds are persistent values: applying a frame makes a new map and
- * new objects for the entities it touched only, so past frames keep their worlds for the cost of one map each.
+ * The entities of a world at one frame, by id. Worlds are persistent values: applying a frame makes a new table
+ * (entity-table.ts) and new objects for the entities it touched only, so past frames keep their worlds for the cost
+ * of one array of references each.
  */
 export type WorldState = ReadonlyMap<string, EntityState>;
 
-export const emptyWorld: WorldState = new Map();
+export const emptyWorld: WorldState = EntityTable.empty;
 
 const noInput: Readonly<InputState> = Object.freeze({});
 
@@ -27,13 +29,25 @@ export function entityState(
   fields: EntityFields,
   input: InputState = noInput,
 ): EntityState {
-  return Object.freeze({
+  return frozenEntity(
     id,
     typeName,
     owner,
-    fields: Object.freeze({ ...fields }),
-    input: input === noInput ? noInput : Object.freeze({ ...input }),
-  });
+    { ...fields },
+    input === noInput ? noInput : Object.freeze({ ...input }),
+  );
+}
+
+/** An entity from parts this module owns (fresh objects, or ones already frozen): frozen without copying them. */
+function frozenEntity(
+  id: string,
+  typeName: string,
+  owner: string | null,
+  fields: EntityFields,
+  input: Readonly<InputState>,
+): EntityState {
+  Object.freeze(fields);
+  return Object.freeze({ id, typeName, owner, fields, input });
 }
 
 /** `entity` after one update (undefined `entity`: the update creates it, or describes one the client missed). */
@@ -47,13 +61,33 @@ export function applyEntityUpdate(entity: EntityState | undefined, update: Entit
       update.input ?? noInput,
     );
   }
-  return entityState(
+  return frozenEntity(
     update.id,
     update.typeName,
     update.owner === undefined ? entity.owner : update.owner,
-    update.fields === undefined ? entity.fields : { ...entity.fields, ...update.fields },
-    update.input ?? entity.input,
+    update.fields === undefined ? entity.fields : merged(entity.fields, update.fields),
+    update.input === undefined ? entity.input : Object.freeze({ ...update.input }),
   );
+}
+
+/**
+ * `base` with `changes` written over it, as a new object. A copy of `base` (same keys, same shape) with values
+ * assigned: an update usually writes fields the entity has, so nothing is added and the object keeps its shape.
+ */
+function merged(base: Readonly<EntityFields>, changes: EntityFields): EntityFields {
+  // An update that writes every field the entity has (a moving object's x, y...) is the new state as it is: the
+  // frame's own object is kept (and frozen, as frames are immutable) instead of a copy per update.
+  let covers = true;
+  for (const name in base) {
+    if (!(name in changes)) {
+      covers = false;
+      break;
+    }
+  }
+  if (covers) return changes;
+  const out: EntityFields = { ...base };
+  for (const name in changes) out[name] = changes[name]!;
+  return out;
 }
 
 /** A new world with `entities` applied then `removed` deleted; the same world when there is nothing to apply. */
@@ -63,14 +97,12 @@ export function applyChanges(
   removed: readonly string[],
 ): WorldState {
   if (entities.length === 0 && removed.length === 0) return world;
-  const next = new Map(world);
-  for (const update of entities) next.set(update.id, applyEntityUpdate(next.get(update.id), update));
-  for (const id of removed) next.delete(id);
-  return next;
+  return EntityTable.of(world).with(entities, removed, applyEntityUpdate);
 }
 
 /** Entities ordered by id: UUIDv7 ids sort by creation, so this is creation order on every client. */
 export function sortedEntities(world: WorldState): EntityState[] {
+  if (world instanceof EntityTable) return world.sorted();
   return [...world.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 

@@ -12,6 +12,8 @@ export type Listener<M, K extends keyof M> = (payload: M[K]) => void;
  */
 export class TypedEmitter<M> {
   private readonly listeners = new Map<keyof M, Set<(payload: never) => void>>();
+  /** Per event, the listeners as an array (what `emit` walks), rebuilt after `on`/`off`: an emit allocates nothing. */
+  private readonly snapshots = new Map<keyof M, ReadonlyArray<(payload: never) => void>>();
 
   constructor(private readonly onListenerError: (error: unknown, event: keyof M) => void = () => undefined) {}
 
@@ -19,10 +21,12 @@ export class TypedEmitter<M> {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
     set.add(listener as (payload: never) => void);
+    this.snapshots.delete(event);
   }
 
   off<K extends keyof M>(event: K, listener: Listener<M, K>): void {
     this.listeners.get(event)?.delete(listener as (payload: never) => void);
+    this.snapshots.delete(event);
   }
 
   listenerCount(event: keyof M): number {
@@ -31,9 +35,13 @@ export class TypedEmitter<M> {
 
   /** Calls every listener of `event` (a snapshot: listeners added meanwhile wait for the next emit). */
   emit<K extends keyof M>(event: K, payload: M[K]): void {
-    const set = this.listeners.get(event);
-    if (!set || set.size === 0) return;
-    for (const listener of [...set]) {
+    let listeners = this.snapshots.get(event);
+    if (listeners === undefined) {
+      const set = this.listeners.get(event);
+      if (!set || set.size === 0) return;
+      this.snapshots.set(event, (listeners = [...set]));
+    }
+    for (const listener of listeners) {
       try {
         (listener as Listener<M, K>)(payload);
       } catch (error) {
@@ -48,5 +56,6 @@ export class TypedEmitter<M> {
 
   removeAll(): void {
     this.listeners.clear();
+    this.snapshots.clear();
   }
 }

@@ -10,5 +10,5 @@ export { IndexedDbOfflineStore } from './offline-store.indexeddb.js';
 export type { WebSocketConstructor, WebSocketLike } from './transport.js';
 export type { MonotonicClock } from './clock-sync.js';
 export { ClockSync } from './clock-sync.js';
-export { interpolateAt } from './interpolation.js';
+export { interpolateAt, type FrameWorld } from './interpolation.js';
 export { TypedEmitter } from './events.js';

@@ -1,6 +1,11 @@
-import type { FieldValue, WorldSchema } from '@p3/protocol';
+import type { FieldValue, Frame, WorldSchema } from '@p3/protocol';
 import { entityState, sortedEntities, type EntityState, type WorldState } from './entity-state.js';
-import type { HeldFrame } from './replica.js';
+
+/** A frame and the world after it (the replica's held frames are). */
+export interface FrameWorld {
+  readonly frame: Frame;
+  readonly world: WorldState;
+}
 
 /**
  * Entities as they were at room time `time`, for smooth rendering of remote entities: numeric fields declared
@@ -12,15 +17,15 @@ import type { HeldFrame } from './replica.js';
  * interpolateAt(replica.frames(), serverTime - 2 * tickInterval, tickInterval, schema)
  */
 export function interpolateAt(
-  frames: readonly HeldFrame[],
+  frames: readonly FrameWorld[],
   time: number,
   tickInterval: number,
   schema: WorldSchema | undefined,
 ): EntityState[] {
   if (frames.length === 0) return [];
   const position = time / tickInterval;
-  let before: HeldFrame | undefined;
-  let after: HeldFrame | undefined;
+  let before: FrameWorld | undefined;
+  let after: FrameWorld | undefined;
   for (const held of frames) {
     if (held.frame.id <= position) before = held;
     else {

@@ -30,12 +30,13 @@ export interface P3ClientOptions {
   /** The room's world definition: enables engine-based prediction (`getFrame(+x)` runs the same tick logic). */
   readonly world?: WorldDefinition;
   /**
-   * Which frame an op is stamped for. `'auto'` (default): the first frame the room simulates after the op arrives,
-   * from clock sync, the round trip and a margin learnt from late ops (no input delay, no corrections in a steady
-   * state). A number: that many frames after the estimated server frame (a fixed input delay, the same for every
-   * player).
+   * Which frame an op applies at. `'arrival'` (default): the first frame the room simulates after the op arrives;
+   * ops travel unstamped and the room places them, so none is late or held (the client estimates that frame for
+   * its predictions). `'auto'`: the client stamps that frame itself, from clock sync, the round trip and a margin
+   * learnt from late ops (an op that comes late is corrected; one that comes early waits for its frame). A number:
+   * that many frames after the estimated server frame (a fixed input delay, the same for every player).
    */
-  readonly inputDelayFrames?: number | 'auto';
+  readonly inputDelayFrames?: number | 'auto' | 'arrival';
   /** Stable identity of this client (scopes sequence numbers, resumes sessions). Default random (or the persisted one). */
   readonly clientId?: string;
   /** Persists the offline queue (ops not acknowledged yet) so a reload resumes and replays. */
@@ -79,9 +80,13 @@ export function resolveOptions(o: P3ClientOptions): ResolvedOptions {
   if (!path.startsWith('/')) throw new RangeError('path must start with /');
   const codec = o.codec ?? 'binary';
   if (codec !== 'binary' && codec !== 'json') throw new RangeError("codec must be 'binary' or 'json'");
-  const inputDelayFrames = o.inputDelayFrames ?? 'auto';
-  if (inputDelayFrames !== 'auto' && (!Number.isInteger(inputDelayFrames) || inputDelayFrames < 0))
-    throw new RangeError("inputDelayFrames must be 'auto' or an integer >= 0");
+  const inputDelayFrames = o.inputDelayFrames ?? 'arrival';
+  if (
+    inputDelayFrames !== 'auto' &&
+    inputDelayFrames !== 'arrival' &&
+    (!Number.isInteger(inputDelayFrames) || inputDelayFrames < 0)
+  )
+    throw new RangeError("inputDelayFrames must be 'arrival', 'auto' or an integer >= 0");
   if (
     o.clientId !== undefined &&
     (typeof o.clientId !== 'string' ||

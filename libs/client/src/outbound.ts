@@ -98,43 +98,38 @@ export class Outbound {
   /**
    * The unsent ops as messages, each op stamped for `frame` (undefined: the server's next tick) and `through`
    * the same frame; marks them sent. Ops resent after a reconnect or a `missing` report are re-stamped here.
+   * Unless `stamped`, the ops travel without a frame (the room applies them at its next tick) while the client
+   * still reckons them at `frame` (its predictions and the frame their optimistic effect lasts until).
    */
-  takeBatches(frame: number | undefined): OpsMessage[] {
-    const unsent = this.log.unacknowledged().filter((e) => !this.sentAt.has(e));
+  takeBatches(frame: number | undefined, stamped = true): OpsMessage[] {
     const messages: OpsMessage[] = [];
-    let run: Entry[] = [];
-    const close = () => {
-      if (run.length === 0) return;
-      const first = run[0]!;
-      messages.push({
-        type: 'ops',
-        stamp: first.stamp,
-        seq: first.seq,
-        ...(frame === undefined ? {} : { through: frame }),
-        ops: run.map((e) => {
-          const at = this.sentAt.get(e);
-          return at === undefined ? withoutFrame(e.payload) : { ...e.payload, frame: at };
-        }),
-      });
-      run = [];
-    };
     if (frame !== undefined && this.lastInput.size > maxRememberedInputs) {
       // Entries before the send frame no longer push an input later (see `inputFrame`).
       for (const [entityId, at] of this.lastInput) if (at < frame) this.lastInput.delete(entityId);
     }
-    for (const entry of unsent) {
-      const last = run[run.length - 1];
+    // Runs of consecutive sequence numbers of one stamp, each one message (at most maxOpsPerMessage ops).
+    let first: Entry | undefined;
+    let last: Entry | undefined;
+    let ops: Op[] = [];
+    for (const entry of this.log.unacknowledged()) {
+      if (this.sentAt.has(entry)) continue;
       if (
-        last &&
+        last !== undefined &&
         (last.stamp !== entry.stamp ||
           last.seq + 1 !== entry.seq ||
-          run.length >= messageLimits.maxOpsPerMessage)
-      )
-        close();
-      run.push(entry);
-      this.sentAt.set(entry, frame === undefined ? undefined : this.inputFrame(entry.payload, frame));
+          ops.length >= messageLimits.maxOpsPerMessage)
+      ) {
+        messages.push(batch(first!, frame, ops));
+        first = undefined;
+        ops = [];
+      }
+      first ??= entry;
+      last = entry;
+      const at = frame === undefined ? undefined : this.inputFrame(entry.payload, frame);
+      this.sentAt.set(entry, at);
+      ops.push(at === undefined || !stamped ? withoutFrame(entry.payload) : { ...entry.payload, frame: at });
     }
-    close();
+    if (first !== undefined) messages.push(batch(first, frame, ops));
     return messages;
   }
 
@@ -184,9 +179,15 @@ export class Outbound {
 
   /** Authoritative frame `frame` arrived: ops landing at or before it are now part of the authoritative world. */
   settle(frame: number): boolean {
-    const before = this.landing.length;
-    this.landing = this.landing.filter((l) => l.due > frame);
-    return this.landing.length !== before;
+    const landing = this.landing;
+    let kept = 0;
+    for (let i = 0; i < landing.length; i++) {
+      const l = landing[i]!;
+      if (l.due > frame) landing[kept++] = l;
+    }
+    if (kept === landing.length) return false;
+    landing.length = kept;
+    return true;
   }
 
   /** A rejected op stops counting (its optimistic effect goes). Returns the op when the client knew it. */
@@ -227,6 +228,25 @@ export class Outbound {
     return out;
   }
 
+  /** Type name of an entity this client's pending ops create (the newest such op), if any. */
+  createdType(entityId: string): string | undefined {
+    const early = this.early ?? [];
+    for (let i = early.length - 1; i >= 0; i--) {
+      const op = early[i]!;
+      if (op.op === 'create' && op.entityId === entityId) return op.typeName;
+    }
+    const pending = this.log.unacknowledged();
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const op = pending[i]!.payload;
+      if (op.op === 'create' && op.entityId === entityId) return op.typeName;
+    }
+    for (let i = this.landing.length - 1; i >= 0; i--) {
+      const op = this.landing[i]!.entry.payload;
+      if (op.op === 'create' && op.entityId === entityId) return op.typeName;
+    }
+    return undefined;
+  }
+
   persisted(clientId: string): PersistedOutbound {
     return {
       format: 'p3.outbound/1',
@@ -263,6 +283,12 @@ const key = (stamp: number, seq: number) => `${stamp}:${seq}`;
 const maxInputSpread = 4;
 /** Entities whose latest input frame is kept before stale ones are pruned. */
 const maxRememberedInputs = 64;
+
+function batch(first: Entry, frame: number | undefined, ops: Op[]): OpsMessage {
+  return frame === undefined
+    ? { type: 'ops', stamp: first.stamp, seq: first.seq, ops }
+    : { type: 'ops', stamp: first.stamp, seq: first.seq, through: frame, ops };
+}
 
 function withoutFrame(op: Op): Op {
   if (op.frame === undefined) return op;

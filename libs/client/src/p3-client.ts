@@ -88,7 +88,7 @@ export class P3Client {
       emitter: this.emitter,
       schema: this.options.world === undefined ? undefined : toWireSchema(this.options.world.schema),
       invalidate: () => this.invalidate(),
-      localType: (entityId) => this.localWorld().get(entityId)?.typeName,
+      localType: (entityId) => this.typeOf(entityId),
       onWelcome: () => {
         this.connection?.healthy();
         this.settle('resolve');
@@ -267,7 +267,7 @@ export class P3Client {
   updateEntity(entityId: string, data: Record<string, unknown>): string {
     this.assertOpen();
     checkEntityId(entityId);
-    const fields = checkWrite(this.session.schema, this.localWorld().get(entityId)?.typeName, data, false);
+    const fields = checkWrite(this.session.schema, this.typeOf(entityId), data, false);
     this.outbound.push({ op: 'update', entityId, data: fields });
     return entityId;
   }
@@ -358,7 +358,7 @@ export class P3Client {
 
   private view(held: HeldFrame): P3Frame {
     let view = this.views.get(held);
-    if (view === undefined) this.views.set(held, (view = frameView(held.frame, held.world)));
+    if (view === undefined) this.views.set(held, (view = frameView(held.frame, held)));
     return view;
   }
 
@@ -372,6 +372,14 @@ export class P3Client {
       ),
     };
     return this.local;
+  }
+
+  /**
+   * Type of an entity as this client knows it: from the authoritative world, else from its own pending creation.
+   * (Not from the local view: building it on every write would cost a world copy per `updateEntity`.)
+   */
+  private typeOf(entityId: string): string | undefined {
+    return this.replica.typeOf(entityId) ?? this.outbound.createdType(entityId);
   }
 
   private localWorld(): WorldState {

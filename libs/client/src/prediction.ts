@@ -103,7 +103,7 @@ export class Predictor {
     const interval = 1000 / input.tickRate;
     const first = frameView(
       { id, type: FrameType.Predicted, time: id * interval, events: [], entities, removed },
-      state,
+      { world: state },
     );
     return { base: input.base.frame.id, interval, frames: [first], world: undefined, state, input };
   }
@@ -135,7 +135,7 @@ export class Predictor {
       // No logic: later frames change nothing.
       return frameView(
         { id, type: FrameType.Predicted, time: id * cache.interval, events: [], entities: [], removed: [] },
-        cache.state,
+        { world: cache.state },
       );
     }
     const { frame, errors } = cache.world.step();
@@ -149,11 +149,11 @@ export class Predictor {
       cache.state = state;
       return frameView(
         { id, type: FrameType.Predicted, time: id * cache.interval, events: [], entities, removed },
-        state,
+        { world: state },
       );
     }
     cache.state = applyChanges(cache.state, frame.entities, frame.removed);
-    return frameView({ ...frame, type: FrameType.Predicted }, cache.state);
+    return frameView({ ...frame, type: FrameType.Predicted }, { world: cache.state });
   }
 
   private report(frame: number, cause: unknown): void {

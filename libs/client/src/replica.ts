@@ -55,6 +55,11 @@ export class Replica {
     return this.held.get(this.latest);
   }
 
+  /** Type name of an entity of the latest world. */
+  typeOf(id: string): string | undefined {
+    return this.world.get(id)?.typeName;
+  }
+
   /** How many frames before the latest are kept (the room's bufferFrame, so every correction can be replayed). */
   setCapacity(capacity: number): void {
     this.capacity = Math.max(1, capacity);

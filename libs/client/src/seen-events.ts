@@ -15,7 +15,8 @@ export class SeenEvents {
   }
 
   /** The events of frame `frame` not delivered before (and marks them delivered). */
-  fresh(events: readonly GameEvent[], frame: number): GameEvent[] {
+  fresh(events: readonly GameEvent[], frame: number): readonly GameEvent[] {
+    if (events.length === 0 && this.seen.size === 0) return events;
     const out: GameEvent[] = [];
     for (const event of events) {
       if (this.seen.has(event.id)) continue;

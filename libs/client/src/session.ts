@@ -366,7 +366,7 @@ export class Session {
     outbound.settle(replica.frame);
     this.deps.invalidate();
     const events = this.seen.fresh(held.frame.events, held.frame.id);
-    emitter.emit('frame', frameView(held.frame, held.world));
+    emitter.emit('frame', frameView(held.frame, held));
     for (const event of events) emitter.emit('event', event);
   }
 
@@ -495,7 +495,7 @@ export class Session {
   /** Sends the unsent ops stamped for `frame`; true when something was sent. */
   private sendOps(frame: number | undefined): boolean {
     if (this.codec === undefined) return false;
-    const batches = this.deps.outbound.takeBatches(frame);
+    const batches = this.deps.outbound.takeBatches(frame, this.deps.options.inputDelayFrames !== 'arrival');
     for (const batch of batches) {
       this.sendBatch(batch);
       this.stamps.sent(batch);

@@ -1,8 +1,11 @@
 import { FrameType, type Frame, type OpsMessage } from '@p3/protocol';
 import type { ClockSync } from './clock-sync.js';
 
-/** `inputDelayFrames`: a fixed delay in frames, or `'auto'`: the frame the room will be at when the op arrives. */
-export type InputDelay = number | 'auto';
+/**
+ * `inputDelayFrames`: a fixed delay in frames; `'auto'`: stamped for the frame the room will be at when the op
+ * arrives; `'arrival'`: unstamped, the room places it there (the client estimates that frame as `'auto'` does).
+ */
+export type InputDelay = number | 'auto' | 'arrival';
 
 /** Added to every adaptive lead (ms): encoding, the room's turn to read the socket, timer granularity. */
 const baseMarginMs = 1;
@@ -76,7 +79,7 @@ export class StampEstimator {
   frame(tickInterval: number, next: number): number | undefined {
     this.tickInterval = tickInterval;
     let frame: number;
-    if (this.delay === 'auto') {
+    if (this.delay === 'auto' || this.delay === 'arrival') {
       const time = this.clock.serverTime();
       if (time === undefined) return undefined;
       const lead = (this.clock.rtt ?? 0) / 2 + (this.clock.arrivalSpread ?? 0) + baseMarginMs + this.learntMs;

@@ -4,7 +4,7 @@ import { ClockSync, TypedEmitter, interpolateAt } from '@p3/client';
 import { Connection } from '../src/connection.js';
 import { applyChanges, emptyWorld } from '../src/entity-state.js';
 import { checkWrite } from '../src/write-guard.js';
-import type { HeldFrame } from '../src/replica.js';
+import type { FrameWorld } from '../src/interpolation.js';
 import { resolveOptions } from '../src/options.js';
 
 describe('ClockSync', () => {
@@ -94,7 +94,7 @@ describe('interpolateAt', () => {
     dot: { fields: { x: { dataType: 'number', interpolate: true }, label: { dataType: 'string' } } },
   };
   const D = '0190d7a0-0000-7000-8000-0000000000dd';
-  const held = (id: number, x: number, label: string): HeldFrame => ({
+  const held = (id: number, x: number, label: string): FrameWorld => ({
     frame: { id, type: 'verified', time: id * 100, events: [], entities: [], removed: [] },
     world: applyChanges(
       emptyWorld,
@@ -137,7 +137,7 @@ describe('resolveOptions', () => {
       room: '2983209843',
       sendRate: 20,
       codec: 'binary',
-      inputDelayFrames: 'auto',
+      inputDelayFrames: 'arrival',
       minDelayMs: 250,
       maxDelayMs: 10_000,
       autoConnect: true,

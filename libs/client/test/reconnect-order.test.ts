@@ -105,6 +105,8 @@ describe('P3Client reconnect order against a scripted server', () => {
       codec: 'json',
       autoConnect: false,
       reconnect: { minDelayMs: 10, maxDelayMs: 20 },
+      // Stamped ops, to tell them from the unstamped replay behind the join.
+      inputDelayFrames: 'auto',
     });
     clients.push(p3);
     const timeline: string[] = [];

@@ -141,4 +141,101 @@ describe('Replica', () => {
       capped(),
     );
   });
+  it("[CLIENT-34] a held frame's world is its frames applied one by one, whichever worlds are read and when (property)", () => {
+    const ids = [A, B, '0190d7a0-0000-7000-8000-0000000000cc'];
+    const update = fc.record({
+      id: fc.constantFrom(...ids),
+      typeName: fc.constantFrom('avatar', 'ghost'),
+      created: fc.boolean(),
+      owner: fc.option(fc.constantFrom('c1', 'c2', null), { nil: undefined }),
+      x: fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined }),
+      y: fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined }),
+      up: fc.option(fc.boolean(), { nil: undefined }),
+    });
+    const step = fc.record({
+      updates: fc.array(update, { maxLength: 4 }),
+      removed: fc.subarray(ids),
+      /** Corrects the frame this many frames back instead of applying a new one (0: a new frame). */
+      back: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 6 })),
+      /** Reads the world of the frame this many back after the step (undefined: reads nothing). */
+      read: fc.option(fc.integer({ min: 0, max: 7 }), { nil: undefined }),
+    });
+    type Model = Map<string, { typeName: string; owner: string | null; fields: object; input: object }>;
+    const modelApply = (world: Model, updates: EntityUpdate[], removed: string[]): Model => {
+      const next: Model = new Map(world);
+      for (const u of updates) {
+        const e = next.get(u.id);
+        next.set(
+          u.id,
+          u.created === true || e === undefined
+            ? { typeName: u.typeName, owner: u.owner ?? null, fields: { ...u.fields }, input: { ...u.input } }
+            : {
+                typeName: u.typeName,
+                owner: u.owner === undefined ? e.owner : u.owner,
+                fields: { ...e.fields, ...u.fields },
+                input: u.input === undefined ? e.input : { ...u.input },
+              },
+        );
+      }
+      for (const id of removed) next.delete(id);
+      return next;
+    };
+    const plain = (
+      world: ReadonlyMap<string, { typeName: string; owner: string | null; fields: object; input: object }>,
+    ) =>
+      Object.fromEntries(
+        [...world].map(([id, e]) => [
+          id,
+          { typeName: e.typeName, owner: e.owner, fields: { ...e.fields }, input: { ...e.input } },
+        ]),
+      );
+    fc.assert(
+      fc.property(
+        fc.array(step, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 6 }),
+        (steps, capacity) => {
+          const r = new Replica(capacity);
+          r.bootstrap(0, 0, [], [], true);
+          const model = new Map<number, Model>([[0, new Map()]]);
+          const sent = new Map<number, Frame>();
+          for (const s of steps) {
+            const updates: EntityUpdate[] = s.updates.map((u) => ({
+              id: u.id,
+              typeName: u.typeName,
+              ...(u.created ? { created: true } : {}),
+              ...(u.owner === undefined ? {} : { owner: u.owner }),
+              ...(u.x === undefined && u.y === undefined
+                ? {}
+                : {
+                    fields: {
+                      ...(u.x === undefined ? {} : { x: u.x }),
+                      ...(u.y === undefined ? {} : { y: u.y }),
+                    },
+                  }),
+              ...(u.up === undefined ? {} : { input: { up: u.up } }),
+            }));
+            const id = s.back === 0 ? r.frame + 1 : r.frame - s.back + 1;
+            if (id <= 0) continue;
+            const f = frame(id, updates, s.removed, s.back === 0 ? 'verified' : 'corrected');
+            const outcome = r.apply(f);
+            if (outcome.kind === 'unrewindable') continue;
+            sent.set(id, f);
+            model.set(id, modelApply(model.get(id - 1)!, updates, s.removed));
+            for (let later = id + 1; later <= r.frame; later++) {
+              const again = sent.get(later)!;
+              model.set(later, modelApply(model.get(later - 1)!, [...again.entities], [...again.removed]));
+            }
+            if (s.read !== undefined) {
+              const held = r.get(r.frame - s.read);
+              if (held !== undefined) expect(plain(held.world)).toEqual(plain(model.get(held.frame.id)!));
+            }
+          }
+          for (const held of r.frames()) expect(plain(held.world)).toEqual(plain(model.get(held.frame.id)!));
+          const latest = model.get(r.frame)!;
+          for (const id of ids) expect(r.typeOf(id)).toBe(latest.get(id)?.typeName);
+        },
+      ),
+      capped(),
+    );
+  });
 });

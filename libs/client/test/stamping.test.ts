@@ -18,7 +18,9 @@ async function stampedUpdates(
   peerOptions: { tickRate: number; latencyMs: number },
   options: Partial<P3ClientOptions>,
   count: number,
-): Promise<Array<{ frame: number; arrivedFrame: number; arrivedTime: number }>> {
+): Promise<
+  Array<{ frame: number; through: number; stamped: boolean; arrivedFrame: number; arrivedTime: number }>
+> {
   const peer = await startClockedPeer({ world, ...peerOptions });
   peers.push(peer);
   const p3 = new P3Client({
@@ -39,20 +41,35 @@ async function stampedUpdates(
   await peer.until((ops) => ops.length === count + 1, 'every update');
   const interval = 1000 / peer.tickRate;
   return peer.ops.slice(1).map((o) => ({
-    frame: o.message.ops[0]!.frame!,
+    frame: o.message.ops[0]!.frame ?? o.message.through!,
+    through: o.message.through!,
+    stamped: o.message.ops[0]!.frame !== undefined,
     arrivedFrame: Math.floor(o.time / interval),
     arrivedTime: o.time,
   }));
 }
 
 describe('stamping ops for the frame the room is at when they arrive', () => {
-  it('[CLIENT-31] by default an op is stamped for the first frame the room simulates after it arrives, one-way latency included', async () => {
+  it('[CLIENT-31] by default ops travel unstamped (the room applies each at its next tick), `through` the frame the client reckons they apply at', async () => {
+    const tickRate = 20;
+    const interval = 1000 / tickRate;
+    const arrived = await stampedUpdates({ tickRate, latencyMs: 15 }, {}, 15);
+    for (const a of arrived) {
+      expect(a.stamped).toBe(false);
+      // The client's own reckoning (its predictions, its cover) is the arrival frame, as 'auto' would stamp it.
+      expect(a.through * interval).toBeGreaterThan(a.arrivedTime - 5);
+      expect(a.through).toBeLessThanOrEqual(Math.floor((a.arrivedTime + 10) / interval) + 1);
+    }
+  });
+
+  it("[CLIENT-31] with 'auto' an op is stamped for the first frame the room simulates after it arrives, one-way latency included", async () => {
     const tickRate = 20;
     const interval = 1000 / tickRate;
     // 15 ms on the way up: stamped for the room's frame at sending, an op would often come after it was simulated.
-    const arrived = await stampedUpdates({ tickRate, latencyMs: 15 }, {}, 15);
+    const arrived = await stampedUpdates({ tickRate, latencyMs: 15 }, { inputDelayFrames: 'auto' }, 15);
     const holds: number[] = [];
     for (const a of arrived) {
+      expect(a.stamped).toBe(true);
       // Not late: the room has not simulated that frame yet when the op arrives (give or take the test link's
       // timer jitter: this peer has no frames, so the client cannot learn a margin for it) ...
       expect(a.frame * interval).toBeGreaterThan(a.arrivedTime - 5);
@@ -72,7 +89,7 @@ describe('stamping ops for the frame the room is at when they arrive', () => {
     expect(leads.filter((l) => l === 3).length).toBeGreaterThan(leads.length / 2);
   });
 
-  it("[CLIENT-31] inputDelayFrames is 'auto' or a whole number of frames", () => {
+  it("[CLIENT-31] inputDelayFrames is 'arrival', 'auto' or a whole number of frames", () => {
     const make = (inputDelayFrames: unknown) =>
       new P3Client({
         host: '127.0.0.1',
@@ -82,8 +99,9 @@ describe('stamping ops for the frame the room is at when they arrive', () => {
       });
     expect(() => make(-1)).toThrow(RangeError);
     expect(() => make(1.5)).toThrow(RangeError);
-    expect(() => make('soon')).toThrow("inputDelayFrames must be 'auto' or an integer >= 0");
+    expect(() => make('soon')).toThrow("inputDelayFrames must be 'arrival', 'auto' or an integer >= 0");
     expect(() => make('auto')).not.toThrow();
+    expect(() => make('arrival')).not.toThrow();
     expect(() => make(0)).not.toThrow();
   });
 });

@@ -84,6 +84,9 @@ export interface DeltaState {
   readonly removed: string[];
 }
 
+/** Entities whose latest unstamped input frame is kept before stale entries are pruned ([WORLD-19]). */
+const maxTrackedInputs = 256;
+
 interface SimConnection {
   readonly id: string;
   readonly firstSeen: number;
@@ -121,6 +124,8 @@ export class World implements EntityHost {
   private readonly corrections: Array<{ readonly issuedAt: number; readonly from: number }> = [];
   private readonly reported = new WeakSet<Command>();
   private readonly pendingCreates = new Map<string, { owner: string | null; frame: number }>();
+  /** Frame of the latest unstamped input change scheduled per entity ([WORLD-19]); entries in the past are stale. */
+  private readonly unstampedInputs = new Map<string, number>();
   // Simulation indexes kept beside the store; rewinds restore them through recorded reverts.
   private readonly simConnections = new Map<string, SimConnection>();
   private readonly owned = new Map<string, Set<string>>();
@@ -211,7 +216,7 @@ export class World implements EntityHost {
    * The world keeps the op's data as it is (read only) while its frame is in the buffer: do not mutate it after.
    */
   submit(connectionId: string, op: Op, ref?: OpRef): Result<number> {
-    const frame = op.frame ?? this.current + 1;
+    const frame = op.frame ?? (op.op === 'input' ? this.unstampedInputFrame(op.entityId) : this.current + 1);
     const refused = this.checkFrame(frame);
     if (refused !== undefined) return refused;
     // Plain literals below, not a spread of a shared base: Node 20 builds `{...base, more}` an order of magnitude slower.
@@ -286,6 +291,7 @@ export class World implements EntityHost {
         const entry = this.store.ref(op.entityId);
         const refused = this.checkOwned(connectionId, op.entityId, entry);
         if (isFailure(refused)) return refused;
+        if (op.frame === undefined) this.unstampedInputs.set(op.entityId, frame);
         return this.enqueue({
           frame,
           order,
@@ -436,6 +442,20 @@ export class World implements EntityHost {
   // Simulation
 
   /** Re-simulates after late ops if needed, then runs the next frame. */
+  /**
+   * The frame an unstamped input change applies at ([WORLD-19]): the next tick, or the frame after the entity's
+   * previous unstamped change when that one is still ahead. Input state is sticky, so a press and its release
+   * applied in one tick would never be seen by the tick logic; arriving together, they take consecutive frames.
+   */
+  private unstampedInputFrame(entityId: string): number {
+    const next = this.current + 1;
+    const previous = this.unstampedInputs.get(entityId);
+    if (this.unstampedInputs.size > maxTrackedInputs) {
+      for (const [id, at] of this.unstampedInputs) if (at < next) this.unstampedInputs.delete(id);
+    }
+    return previous === undefined || previous < next ? next : previous + 1;
+  }
+
   step(): StepResult {
     this.tickRejections = [];
     this.tickErrors = [];

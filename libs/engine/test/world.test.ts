@@ -130,6 +130,25 @@ describe('World inputs and events', () => {
     expect(idle.entities).toEqual([]);
   });
 
+  it('[WORLD-19] gives unstamped input changes of one entity consecutive frames: a quick press is seen', () => {
+    const world = worldWithPlayer();
+    const next = world.frame + 1;
+    const press = world.submit('c1', { op: 'input', entityId: ids.a, input: { right: true } });
+    const release = world.submit('c1', { op: 'input', entityId: ids.a, input: { right: false } });
+    const update = world.submit('c1', { op: 'update', entityId: ids.a, data: { y: 7 } });
+    expect([press, release, update].map((r) => (r.ok ? r.value : r.error.code))).toEqual([
+      next,
+      next + 1,
+      next,
+    ]);
+    // The tick logic saw the press (moved right once), then the release.
+    expect(world.step().frame.entities[0]).toMatchObject({ input: { right: true }, fields: { x: 20 } });
+    expect(world.step().frame.entities[0]).toMatchObject({ input: { right: false } });
+    // Once its frame passed, the next unstamped change takes the next tick again.
+    const later = world.submit('c1', { op: 'input', entityId: ids.a, input: { right: true } });
+    expect(later.ok && later.value).toBe(world.frame + 1);
+  });
+
   it('[WORLD-7] applies client events at their frame and lets logic react', () => {
     const world = worldWithPlayer();
     const frame = world.frame + 1;

@@ -97,6 +97,9 @@ export function readEntityUpdate(r: ByteReader, ctx: WireContext, jsonDepth: num
     malformed('entity flags have an owner string without an owner', 'entity');
   }
   const type = ctx.tables.typeAt(entry.typeIndex);
+  // The usual update (fields of a known entity) as one literal: no property added later, no object reshaped.
+  if (flags === UpdateFlag.Fields)
+    return { id: entry.uuid, typeName: type.name, fields: ctx.fieldSets.read(r, type, jsonDepth) };
   const update: MutableUpdate = { id: entry.uuid, typeName: type.name };
   if ((flags & UpdateFlag.Created) !== 0) update.created = true;
   else if ((flags & UpdateFlag.NotCreated) !== 0) update.created = false;
