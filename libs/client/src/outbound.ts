@@ -23,7 +23,11 @@ export interface OutboundOptions {
   readonly onPush?: () => void;
 }
 
-const maxRemembered = 4096;
+/**
+ * Acknowledged ops remembered for a rejection that comes after the ack (refused when applied, within a few frames):
+ * enough for seconds of writes; every op kept longer would only grow a long-lived client's heap.
+ */
+const maxRemembered = 256;
 
 /**
  * The sending side of the client (seed 001 on top of the engine's OutboundLog): numbers ops, batches the unsent
