@@ -1,4 +1,6 @@
 import pg from 'pg';
+import { Redis } from 'ioredis';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 
 export const postgresConfig = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' } as const;
 
@@ -47,5 +49,27 @@ export async function waitFor<T>(
     if (Date.now() - started > timeoutMs)
       throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** An ioredis client on the local Redis; fails with a clear message when Redis is down (never skips). */
+export async function requireRedis(): Promise<Redis> {
+  const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (error) {
+    redis.disconnect();
+    throw new Error(`this test needs Redis at 127.0.0.1:6379: ${(error as Error).message}`);
+  }
+  return redis;
+}
+
+/** A NATS connection to the local server; fails with a clear message when NATS is down (never skips). */
+export async function requireNats(): Promise<NatsConnection> {
+  try {
+    return await connect({ servers: '127.0.0.1:4222', reconnect: false, timeout: 2000 });
+  } catch (error) {
+    throw new Error(`this test needs NATS (with JetStream) at 127.0.0.1:4222: ${(error as Error).message}`);
   }
 }
