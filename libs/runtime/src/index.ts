@@ -37,3 +37,10 @@ export * from './ports/frame-buffer.js';
 export * from './adapters/memory-frame-buffer.js';
 export * from './adapters/redis-frame-buffer.js';
 export { JetStreamRoomLog, type JetStreamRoomLogOptions } from './adapters/jetstream-room-log.js';
+export * from './adapters/snapshot-stream.js';
+export {
+  JetStreamSnapshotStore,
+  type JetStreamSnapshotStoreOptions,
+} from './adapters/jetstream-snapshot-store.js';
+export * from './config/drain-on-signals.js';
+export * from './config/config-or-exit.js';

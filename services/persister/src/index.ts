@@ -1,1 +1,3 @@
 export * from './migrations.js';
+export * from './persister-config.js';
+export * from './persister.js';

@@ -1,28 +1,17 @@
 import { pino } from 'pino';
 import { GatewayListenError, JwtAuthenticator } from '@p3/gateway';
-import { ConfigError, LogDirectoryInUseError } from '@p3/runtime';
+import { ConfigError, LogDirectoryInUseError, configOrExit, drainOnSignals } from '@p3/runtime';
 import { arenaWorld } from './demo/arena-world.js';
 import { buildDemoFiles } from './demo/demo-bundle.js';
 import { demoTokenEndpoint } from './demo/demo-tokens.js';
 import { P3Server } from './p3-server.js';
-import { serverConfigFromEnv, unknownVariableWarning } from './server-config.js';
+import { serverConfigFromEnv } from './server-config.js';
 
 /** `npm start`: the single-process server with embedded defaults (file snapshots in ./data) and the arena demo. */
 async function main(): Promise<void> {
-  let config;
-  const unknown: string[] = [];
-  try {
-    config = serverConfigFromEnv(process.env, (variable) => unknown.push(unknownVariableWarning(variable)));
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      for (const warning of unknown) console.error(`warning: ${warning}`);
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
-  }
+  const { config, warnings } = configOrExit((onUnknown) => serverConfigFromEnv(process.env, onUnknown));
   const logger = pino({ level: config.logLevel });
-  for (const warning of unknown) logger.warn(warning);
+  for (const warning of warnings) logger.warn(warning);
   const server = new P3Server({
     host: config.gateway.host,
     port: config.gateway.port,
@@ -85,21 +74,7 @@ async function main(): Promise<void> {
     `P3 is running: open http://${shown}:${server.port}/ in two tabs (WebSocket: ws://${shown}:${server.port}/v1/connect)`,
   );
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'draining: clients are told to reconnect, rooms take a final snapshot');
-    server
-      .close()
-      .then(() => process.exit(0))
-      .catch((error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  drainOnSignals(logger, 'clients are told to reconnect, rooms take a final snapshot', () => server.close());
 }
 
 main().catch((error: unknown) => {

@@ -63,12 +63,6 @@ export function serverConfigFromEnv(
   return config;
 }
 
-/** A warning line for a variable no reader knows: `P3_TICKRATE is not a P3 setting (did you mean P3_TICK_RATE?)`. */
-export function unknownVariableWarning(variable: UnknownVariable): string {
-  const hint = variable.suggestion === undefined ? '' : ` (did you mean ${variable.suggestion}?)`;
-  return `${variable.name} is not a P3 setting and is ignored${hint}`;
-}
-
 function jwtConfig(r: EnvReader): ServerConfig['jwt'] {
   // Every name is read, set or not: the list of known names (for typo warnings) comes from the readers.
   const secret = r.optionalString('P3_JWT_SECRET');

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import {
   DiscardPolicy,
-  JetStreamApiCodes,
   JetStreamApiError,
   RetentionPolicy,
-  StorageType,
   jetstream,
   jetstreamManager,
   type JetStreamClient,
@@ -18,6 +16,7 @@ import type { LogEntry, RoomLog } from '../ports/room-log.js';
 import type { RoomKey } from '../ports/snapshot-store.js';
 import { checkLogVersion, roomMapKey } from './room-log-entries.js';
 import { encodeIdToken } from '../id-token.js';
+import { ensureStream } from './jetstream-stream.js';
 
 export interface JetStreamRoomLogOptions {
   /** A connection the caller owns (and closes). Without it the log connects to `servers` and closes that itself. */
@@ -126,7 +125,11 @@ export class JetStreamRoomLog implements RoomLog {
     const owns = options.connection === undefined;
     try {
       const jsm = await jetstreamManager(nc);
-      await ensureStream(jsm, stream, `${prefix}.log.>`, options.replicas ?? 1);
+      await ensureStream(jsm, stream, `${prefix}.log.>`, {
+        retention: RetentionPolicy.Limits,
+        discard: DiscardPolicy.New,
+        num_replicas: options.replicas ?? 1,
+      });
       const timeoutMs = options.timeoutMs ?? 5000;
       return new JetStreamRoomLog(nc, owns, jsm, jetstream(nc), stream, prefix, timeoutMs, options.logger);
     } catch (error) {
@@ -308,37 +311,4 @@ function header(name: string, version: number): MsgHdrs {
   const hdrs = headers();
   hdrs.set(name, String(version));
   return hdrs;
-}
-
-async function ensureStream(
-  jsm: JetStreamManager,
-  name: string,
-  subject: string,
-  replicas: number,
-): Promise<void> {
-  let subjects: readonly string[] | undefined;
-  try {
-    subjects = (await jsm.streams.info(name)).config.subjects;
-  } catch (error) {
-    if (!(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound)) throw error;
-    try {
-      subjects = (
-        await jsm.streams.add({
-          name,
-          subjects: [subject],
-          storage: StorageType.File,
-          retention: RetentionPolicy.Limits,
-          discard: DiscardPolicy.New,
-          num_replicas: replicas,
-        })
-      ).config.subjects;
-    } catch (addError) {
-      // Another process created it between our info and add: use theirs.
-      subjects = (await jsm.streams.info(name).catch(() => Promise.reject(addError))).config.subjects;
-    }
-  }
-  if (!subjects?.includes(subject))
-    throw new Error(
-      `stream ${name} exists but does not capture ${subject} (it captures ${subjects?.join(', ')})`,
-    );
 }
