@@ -44,3 +44,6 @@ export {
 } from './adapters/jetstream-snapshot-store.js';
 export * from './config/drain-on-signals.js';
 export * from './config/config-or-exit.js';
+export * from './room-output-envelope.js';
+export * from './room-output-publisher.js';
+export * from './room-output-receiver.js';
