@@ -47,3 +47,5 @@ export * from './config/config-or-exit.js';
 export * from './room-output-envelope.js';
 export * from './room-output-publisher.js';
 export * from './room-output-receiver.js';
+export { RoomOwnership } from './room-ownership.js';
+export type { RoomOwnershipOptions, AcquireResult, OwnedRoom } from './room-ownership.js';
