@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode, type JsonValue, type Op, type ServerMessage } from '@p3/protocol';
-import { defineWorld } from '@p3/engine';
 import {
   ManualClock,
   ManualScheduler,
@@ -12,22 +11,12 @@ import {
   type RoomLog,
 } from '@p3/runtime';
 import { RecordingOutput } from './recording-output.js';
+import { roomTestWorld } from './room-test-world.js';
 
 // Durability `log` (DESIGN 7: an ack means durable): what a room acknowledges is in its log first, a room recovers
 // as its latest snapshot plus the records after it, and frame ids are never issued twice.
 
-const world = defineWorld({
-  schema: {
-    avatar: {
-      connectionBound: true,
-      fields: { x: { dataType: 'number', min: 0, max: 100, accessControl: 'client' } },
-    },
-    note: { fields: { n: { dataType: 'integer', min: 0, max: 1_000_000, accessControl: 'client' } } },
-  },
-  tick(ctx) {
-    for (const a of ctx.entities('avatar')) if (a.isOn('right')) a.set('x', a.get<number>('x') + 1);
-  },
-});
+const world = roomTestWorld;
 
 const key: RoomKey = { tenant: 'default', room: 'durable' };
 const NOTE = '0190d7a0-0000-7000-8000-0000000000bb';
@@ -131,7 +120,7 @@ describe('RoomHost with a room log', () => {
     const { host, output, advance } = setup({ log });
     const { connectionId } = await join(host, 'ann');
     log.hold = true;
-    sendOp(host, connectionId, 1, { op: 'create', entityId: NOTE, typeName: 'note', data: { n: 1 } });
+    sendOp(host, connectionId, 1, { op: 'create', entityId: NOTE, typeName: 'counter', data: { n: 1 } });
     await advance(300);
     expect(output.frames().some((f) => f.entities.some((e) => e.id === NOTE))).toBe(true);
     expect(of(output.to(connectionId), 'ack')).toEqual([]);
@@ -165,7 +154,7 @@ describe('RoomHost with a room log', () => {
     const first = setup({ store, log, wall });
     const { connectionId } = await join(first.host, 'ann');
     const send = (seq: number, op: Op) => sendOp(first.host, connectionId, seq, op);
-    send(1, { op: 'create', entityId: NOTE, typeName: 'note', data: { n: 1 } });
+    send(1, { op: 'create', entityId: NOTE, typeName: 'counter', data: { n: 1 } });
     send(2, { op: 'create', entityId: AVATAR, typeName: 'avatar', data: { x: 5 } });
     await first.advance(200);
     // A snapshot, then more changes that only the log holds.
@@ -234,7 +223,12 @@ describe('RoomHost with a room log', () => {
     const log = new MemoryRoomLog();
     const first = setup({ store, log });
     const { connectionId } = await join(first.host, 'ann');
-    sendOp(first.host, connectionId, 1, { op: 'create', entityId: NOTE, typeName: 'note', data: { n: 7 } });
+    sendOp(first.host, connectionId, 1, {
+      op: 'create',
+      entityId: NOTE,
+      typeName: 'counter',
+      data: { n: 7 },
+    });
     await first.advance(300);
     expect((await log.read(key, 0)).length).toBeGreaterThan(0);
     await first.host.flush();
@@ -251,7 +245,7 @@ describe('RoomHost with a room log', () => {
     const { host, output, advance } = setup({ log });
     const { connectionId } = await join(host, 'ann');
     log.hold = true;
-    sendOp(host, connectionId, 1, { op: 'create', entityId: NOTE, typeName: 'note', data: { n: 1 } });
+    sendOp(host, connectionId, 1, { op: 'create', entityId: NOTE, typeName: 'counter', data: { n: 1 } });
     await advance(100);
     await log.fail();
     expect(output.closed).toEqual([{ connectionId, code: CloseCode.Internal, reason: expect.any(String) }]);
@@ -267,7 +261,7 @@ describe('RoomHost with a room log', () => {
   it('[DUR-8] a member that sends every tick still gets acks, each for what is durable', async () => {
     const { host, output, advance } = setup();
     const { connectionId } = await join(host, 'ann');
-    sendOp(host, connectionId, 1, { op: 'create', entityId: NOTE, typeName: 'note', data: { n: 0 } });
+    sendOp(host, connectionId, 1, { op: 'create', entityId: NOTE, typeName: 'counter', data: { n: 0 } });
     for (let seq = 2; seq <= 40; seq++) {
       await advance(100);
       sendOp(host, connectionId, seq, { op: 'update', entityId: NOTE, data: { n: seq } });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode, type ServerMessage, type WelcomeMessage } from '@p3/protocol';
-import { defineWorld } from '@p3/engine';
 import {
   ManualClock,
   ManualScheduler,
@@ -11,19 +10,9 @@ import {
   type RoomOutput,
 } from '@p3/runtime';
 import { RecordingOutput } from './recording-output.js';
+import { roomTestWorld } from './room-test-world.js';
 
-const world = defineWorld({
-  schema: {
-    avatar: {
-      connectionBound: true,
-      fields: { x: { dataType: 'number', min: 0, max: 100, accessControl: 'client' } },
-    },
-    note: { fields: { text: { dataType: 'string', accessControl: 'client' } } },
-  },
-  tick(ctx) {
-    for (const a of ctx.entities('avatar')) if (a.isOn('right')) a.set('x', a.get<number>('x') + 1);
-  },
-});
+const world = roomTestWorld;
 
 const key: RoomKey = { tenant: 'default', room: 'lobby' };
 /** The output of each host: joins hand it their session, as a socket holds it (see RecordingOutput). */
@@ -90,7 +79,7 @@ describe('RoomHost', () => {
       delta: false,
       entities: [],
     });
-    expect(Object.keys(welcome.schema)).toEqual(['avatar', 'note']);
+    expect(Object.keys(welcome.schema)).toEqual(['avatar', 'note', 'counter']);
     expect(host.roomCount).toBe(1);
     expect(events).toEqual(['connect alice']);
   });

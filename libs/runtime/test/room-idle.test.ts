@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import type { FrameMessage, IdleMessage, JsonValue, Op, ServerMessage } from '@p3/protocol';
-import { defineWorld } from '@p3/engine';
 import {
   ManualClock,
   ManualScheduler,
@@ -11,22 +10,12 @@ import {
   type RoomLog,
 } from '@p3/runtime';
 import { RecordingOutput } from './recording-output.js';
+import { roomTestWorld } from './room-test-world.js';
 
 // Idle costs nothing ([IDLE-n] in SPEC.md): a tick that changes nothing sends nothing but a heartbeat at most once
 // per interval, frames name the frame they follow, and a room nobody is attached to does not tick at all.
 
-const world = defineWorld({
-  schema: {
-    avatar: {
-      connectionBound: true,
-      fields: { x: { dataType: 'number', min: 0, max: 1000, accessControl: 'client' } },
-    },
-    note: { fields: { n: { dataType: 'integer', min: 0, max: 1000, accessControl: 'client' } } },
-  },
-  tick(ctx) {
-    for (const a of ctx.entities('avatar')) if (a.isOn('right')) a.set('x', a.get<number>('x') + 1);
-  },
-});
+const world = roomTestWorld;
 
 const key: RoomKey = { tenant: 'default', room: 'idle' };
 const AVATAR = '0190d7a0-0000-7000-8000-0000000000aa';
@@ -122,7 +111,7 @@ describe('TickedRoom when idle', () => {
   it('[IDLE-1] a tick that changes nothing sends nothing; the next frame names the frame it follows', async () => {
     const { host, output, advance, join, send } = setup();
     const { connectionId, welcome } = await join('ann');
-    send(connectionId, { op: 'create', entityId: NOTE, typeName: 'note', data: { n: 1 } });
+    send(connectionId, { op: 'create', entityId: NOTE, typeName: 'counter', data: { n: 1 } });
     await advance(interval);
     const first = stream(output.broadcasts);
     expect(first).toHaveLength(1);
@@ -233,7 +222,7 @@ describe('TickedRoom when idle', () => {
     expect(scheduler.pending).toBeLessThanOrEqual(pending);
     expect(log.appends).toBe(appends);
     // Server code schedules work: the room ticks again, at the frame its clock says (no drift).
-    room.world.createEntity('note', { n: 7 }, { id: NOTE });
+    room.world.createEntity('counter', { n: 7 }, { id: NOTE });
     expect(room.ticking).toBe(true);
     await advance(interval);
     const woke = stream(output.broadcasts).at(-1) as FrameMessage;
@@ -298,7 +287,7 @@ describe('TickedRoom when idle', () => {
     const log = new CountingLog();
     const { host, output, advance, join, send } = setup({ log });
     const ann = await join('ann');
-    send(ann.connectionId, { op: 'create', entityId: NOTE, typeName: 'note', data: { n: 1 } });
+    send(ann.connectionId, { op: 'create', entityId: NOTE, typeName: 'counter', data: { n: 1 } });
     await advance(interval);
     // A change right after a record waits for the next one (250 ms), and its member leaves at once.
     send(ann.connectionId, { op: 'update', entityId: NOTE, data: { n: 2 } });
@@ -317,7 +306,7 @@ describe('TickedRoom when idle', () => {
     const log = new CountingLog();
     const { output, advance, join, send } = setup({ log });
     const ann = await join('ann');
-    send(ann.connectionId, { op: 'create', entityId: NOTE, typeName: 'note', data: { n: 1 } });
+    send(ann.connectionId, { op: 'create', entityId: NOTE, typeName: 'counter', data: { n: 1 } });
     await advance(1000);
     const appends = log.appends;
     expect(appends).toBeGreaterThan(0);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { CloseCode, ErrorCode, type JsonValue, type Op } from '@p3/protocol';
-import { defineWorld } from '@p3/engine';
 import {
   ManualClock,
   ManualScheduler,
@@ -18,22 +17,12 @@ import {
   type TickedRoomLogRecord,
 } from '@p3/runtime';
 import { RecordingOutput } from './recording-output.js';
+import { roomTestWorld } from './room-test-world.js';
 
 // Room lifecycle: what a room writes (nothing when nothing changed), its limits, idle closing on every path,
 // sessions replaced by a reconnect, storage health, bounded bookkeeping, periodic snapshots.
 
-const world = defineWorld({
-  schema: {
-    avatar: {
-      connectionBound: true,
-      fields: { x: { dataType: 'number', min: 0, max: 100, accessControl: 'client' } },
-    },
-    note: { fields: { text: { dataType: 'string', accessControl: 'client' } } },
-  },
-  tick(ctx) {
-    for (const a of ctx.entities('avatar')) if (a.isOn('right')) a.set('x', a.get<number>('x') + 1);
-  },
-});
+const world = roomTestWorld;
 
 const key: RoomKey = { tenant: 'default', room: 'lobby' };
 const roomKey = (room: string): RoomKey => ({ tenant: 'default', room });

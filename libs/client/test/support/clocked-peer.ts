@@ -1,3 +1,4 @@
+import { Latches } from './latch.js';
 import { WebSocketServer, type RawData } from 'ws';
 import {
   JsonCodec,
@@ -48,7 +49,7 @@ export async function startClockedPeer(options: {
   const time = () => performance.now() - epoch;
   const interval = 1000 / options.tickRate;
   const ops: ArrivedOps[] = [];
-  const latches = new Set<() => void>();
+  const latches = new Latches(ops, () => `${ops.length} ops messages`);
   const wss = new WebSocketServer({
     host: '127.0.0.1',
     port: 0,
@@ -92,7 +93,7 @@ export async function startClockedPeer(options: {
           return;
         case 'ops':
           ops.push({ message, time: now, at: performance.now() });
-          for (const check of [...latches]) check();
+          latches.changed();
           return;
         default:
           return;
@@ -111,22 +112,7 @@ export async function startClockedPeer(options: {
     tickRate: options.tickRate,
     ops,
     time,
-    until(accept, what, timeoutMs = 8000) {
-      if (accept(ops)) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          latches.delete(check);
-          reject(new Error(`timed out waiting for ${what}; ${ops.length} ops messages`));
-        }, timeoutMs);
-        const check = () => {
-          if (!accept(ops)) return;
-          clearTimeout(timer);
-          latches.delete(check);
-          resolve();
-        };
-        latches.add(check);
-      });
-    },
+    until: (accept, what, timeoutMs) => latches.until(accept, what, timeoutMs),
     async close() {
       for (const ws of wss.clients) ws.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

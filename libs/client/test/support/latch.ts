@@ -49,3 +49,37 @@ export function thrown(run: () => unknown): unknown {
   }
   throw new Error('expected a throw');
 }
+
+/**
+ * Waiters on a value that a test double keeps changing (what a peer received): `until` resolves once `accept`
+ * holds, re-checked on every `changed()`, and fails after `timeoutMs` with `describe()` in the message.
+ */
+export class Latches<T> {
+  private readonly waiting = new Set<() => void>();
+
+  constructor(
+    private readonly value: T,
+    private readonly describe: () => string,
+  ) {}
+
+  changed(): void {
+    for (const check of [...this.waiting]) check();
+  }
+
+  until(accept: (value: T) => boolean, what: string, timeoutMs = 8000): Promise<void> {
+    if (accept(this.value)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(check);
+        reject(new Error(`timed out waiting for ${what}; ${this.describe()}`));
+      }, timeoutMs);
+      const check = () => {
+        if (!accept(this.value)) return;
+        clearTimeout(timer);
+        this.waiting.delete(check);
+        resolve();
+      };
+      this.waiting.add(check);
+    });
+  }
+}

@@ -1,3 +1,4 @@
+import { Latches } from './latch.js';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { JsonCodec, Subprotocol, type ClientMessage, type ServerMessage } from '@p3/protocol';
 
@@ -77,33 +78,18 @@ export async function startScriptedServer(): Promise<ScriptedServer> {
 function scripted(ws: WebSocket, codec: JsonCodec): ScriptedSocket {
   const received: ClientMessage[] = [];
   const undecodable: string[] = [];
-  const latches = new Set<() => void>();
+  const latches = new Latches(received, () => `received ${JSON.stringify(received)}`);
   ws.on('message', (raw: RawData) => {
     const text = toBuffer(raw).toString('utf8');
     const decoded = codec.decodeClient(text);
     if (decoded.ok) received.push(decoded.value);
     else undecodable.push(text);
-    for (const check of [...latches]) check();
+    latches.changed();
   });
   return {
     received,
     undecodable,
-    until(accept, what, timeoutMs = 8000) {
-      if (accept(received)) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          latches.delete(check);
-          reject(new Error(`timed out waiting for ${what}; received ${JSON.stringify(received)}`));
-        }, timeoutMs);
-        const check = () => {
-          if (!accept(received)) return;
-          clearTimeout(timer);
-          latches.delete(check);
-          resolve();
-        };
-        latches.add(check);
-      });
-    },
+    until: (accept, what, timeoutMs) => latches.until(accept, what, timeoutMs),
     send: (message) => ws.send(codec.encodeServer(message)),
     drop: () => ws.terminate(),
   };
