@@ -231,13 +231,7 @@ export class Room {
       if (socket !== undefined) this.takeStaleClose(sessionId);
       return;
     }
-    const waiting = this.pending.get(sessionId);
-    if (waiting !== undefined) {
-      waiting.closed = true;
-      this.pending.delete(sessionId);
-    }
-    const session = this.sessions.get(sessionId);
-    if (session !== undefined) this.removeSession(session);
+    this.endSession(sessionId);
   }
 
   /** A socket error ends its session (the socket is closed). With `socket`, errors of a replaced socket are ignored. */
@@ -539,9 +533,8 @@ export class Room {
    * closed (clientCount, ephemeral cleanup, `onSessionRemoved`), then the old socket is closed with 4004. Its
    * queued output stays behind: the outbox delivers only to the Session object it was posted for.
    */
-  private replace(sessionId: string, socket: WebSocketLike): void {
-    const previous = this.currentSocket(sessionId);
-    if (previous === undefined || previous === socket) return;
+  /** Ends a session as its socket's close does: a join still waiting is abandoned, a joined session removed. */
+  private endSession(sessionId: string): void {
     const waiting = this.pending.get(sessionId);
     if (waiting !== undefined) {
       waiting.closed = true;
@@ -549,6 +542,12 @@ export class Room {
     }
     const session = this.sessions.get(sessionId);
     if (session !== undefined) this.removeSession(session);
+  }
+
+  private replace(sessionId: string, socket: WebSocketLike): void {
+    const previous = this.currentSocket(sessionId);
+    if (previous === undefined || previous === socket) return;
+    this.endSession(sessionId);
     if (typeof previous.addEventListener !== 'function')
       this.staleCloses.set(sessionId, (this.staleCloses.get(sessionId) ?? 0) + 1);
     closeSocket(
