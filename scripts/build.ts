@@ -1,6 +1,8 @@
 // `npm run build`: the production build. Services run as compiled JavaScript with plain `node`, no TypeScript loader:
 //   dist/server.mjs     single-process server (gateway + simulator + demo page), `npm run start:built`
 //   dist/persister.mjs  the persister (NATS -> Postgres)
+//   dist/gateway.mjs    a cluster gateway (uWS edge; rooms across NATS)
+//   dist/simulator.mjs  a cluster simulator (rooms by lease; JetStream log and snapshots)
 //   dist/browser/       the demo page (index.html and the prebuilt demo.js), served by dist/server.mjs
 // Workspace sources (`@p3/*` and relative imports) are bundled; every other package stays external and is loaded
 // from node_modules at run time (uWebSockets.js is a native addon, pg/pino/nats are plain packages), so the build
@@ -29,6 +31,8 @@ const externalPackages: Plugin = {
 const services = [
   { name: 'server', entry: 'services/server/src/main.ts' },
   { name: 'persister', entry: 'services/persister/src/main.ts' },
+  { name: 'gateway', entry: 'services/gateway/src/main.ts' },
+  { name: 'simulator', entry: 'services/simulator/src/main.ts' },
 ] as const;
 
 await rm(outDir, { recursive: true, force: true });

@@ -3,6 +3,8 @@ import { OPEN, toWireData, type WebSocketConstructor, type WebSocketLike } from 
 
 export interface ConnectionOptions {
   readonly url: string;
+  /** Other gateways of the same cluster: each reconnect dials the next address after the one that dropped. */
+  readonly fallbackUrls?: readonly string[];
   /** WebSocket subprotocol offered (`p3.binary` or `p3.json`). */
   readonly protocol: string;
   /** Resolves the WebSocket constructor (may load `ws` on demand). */
@@ -35,6 +37,8 @@ export class Connection {
   private attempt = 0;
   private stopped = false;
   private dialing = false;
+  /** Index into [url, ...fallbackUrls] of the address the next socket dials. */
+  private next = 0;
   private readonly random: () => number;
 
   constructor(
@@ -118,10 +122,12 @@ export class Connection {
     this.dialing = false;
     if (this.stopped) return;
     let socket: WebSocketLike;
+    const urls = [this.options.url, ...(this.options.fallbackUrls ?? [])];
+    const url = urls[this.next % urls.length] ?? this.options.url;
     try {
-      socket = new ctor(this.options.url, [this.options.protocol]);
+      socket = new ctor(url, [this.options.protocol]);
     } catch (cause) {
-      this.handlers.error(new P3Error(ErrorCode.Internal, `cannot open ${this.options.url}`, { cause }));
+      this.handlers.error(new P3Error(ErrorCode.Internal, `cannot open ${url}`, { cause }));
       this.closed(CloseCode.BadHandshake, 'cannot open the socket');
       return;
     }
@@ -154,6 +160,8 @@ export class Connection {
   private closed(code: number, reason: string): void {
     const again = this.handlers.close(code, reason);
     if (!again || this.stopped) return;
+    // The gateway that dropped us may be gone: the next attempt tries the next address (any gateway serves any room).
+    this.next++;
     const delay = this.backoffDelay(this.attempt++);
     this.timer = setTimeout(() => {
       this.timer = undefined;

@@ -11,6 +11,11 @@ export interface P3ClientOptions {
   /** Gateway port; omitted: the scheme's default port. */
   readonly port?: number;
   /**
+   * Other gateways of the same cluster (same scheme and path). A reconnect dials the next address after the one
+   * that dropped, so the clients of a gateway that died come back through the others. Default none.
+   */
+  readonly fallbacks?: ReadonlyArray<{ readonly host: string; readonly port?: number }>;
+  /**
    * At most this many op batches (and idle `cover` messages) per second. Default 20. A cap, not a delay: an op made
    * on an idle link goes out at once (with whatever else was written in the same turn).
    */
@@ -50,6 +55,7 @@ export interface P3ClientOptions {
 
 export interface ResolvedOptions {
   readonly url: string;
+  readonly fallbackUrls: readonly string[];
   readonly room: string;
   readonly sendRate: number;
   readonly token: string | undefined;
@@ -99,10 +105,15 @@ export function resolveOptions(o: P3ClientOptions): ResolvedOptions {
   const maxDelayMs = o.reconnect?.maxDelayMs ?? 10_000;
   if (!(minDelayMs >= 0) || !(maxDelayMs >= minDelayMs))
     throw new RangeError('reconnect delays must satisfy 0 <= minDelayMs <= maxDelayMs');
-  const host = o.host.includes(':') && !o.host.startsWith('[') ? `[${o.host}]` : o.host;
-  const url = `${o.secure === true ? 'wss' : 'ws'}://${host}${o.port === undefined ? '' : `:${o.port}`}${path}`;
+  const urlOf = (address: { readonly host: string; readonly port?: number }): string => {
+    const host =
+      address.host.includes(':') && !address.host.startsWith('[') ? `[${address.host}]` : address.host;
+    const port = address.port === undefined ? '' : `:${address.port}`;
+    return `${o.secure === true ? 'wss' : 'ws'}://${host}${port}${path}`;
+  };
   return {
-    url,
+    url: urlOf(o),
+    fallbackUrls: (o.fallbacks ?? []).map(urlOf),
     room,
     sendRate,
     token: o.token,

@@ -308,6 +308,7 @@ export class P3Client {
     const connection = new Connection(
       {
         url: this.options.url,
+        fallbackUrls: this.options.fallbackUrls,
         protocol,
         transport: transport === undefined ? defaultTransport : () => Promise.resolve(transport),
         minDelayMs: this.options.minDelayMs,

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ErrorCode, P3Error, type WorldSchema } from '@p3/protocol';
 import { ClockSync, TypedEmitter, interpolateAt } from '@p3/client';
 import { Connection } from '../src/connection.js';
@@ -52,6 +52,43 @@ describe('Connection backoff', () => {
     expect([0, 1, 2, 3, 4, 10].map((n) => at(0.999999).backoffDelay(n)).map(Math.round)).toEqual([
       200, 400, 800, 1000, 1000, 1000,
     ]);
+  });
+});
+
+describe('Connection addresses', () => {
+  it('[CLIENT-35] dials the next gateway of `fallbacks` after each drop, round robin', async () => {
+    const dialed: string[] = [];
+    // A socket that fails at once, as a dead gateway's does.
+    class FailingSocket {
+      readyState = 0;
+      protocol = '';
+      binaryType = 'arraybuffer';
+      onopen: (() => void) | null = null;
+      onmessage: ((event: { data: unknown }) => void) | null = null;
+      onerror: (() => void) | null = null;
+      onclose: ((event: { code: number; reason: string }) => void) | null = null;
+      constructor(url: string) {
+        dialed.push(url);
+        setTimeout(() => this.onclose?.({ code: 1006, reason: '' }), 0);
+      }
+      send(): void {}
+      close(): void {}
+    }
+    let closes = 0;
+    const connection = new Connection(
+      {
+        url: 'ws://a/v1/connect',
+        fallbackUrls: ['ws://b/v1/connect', 'ws://c/v1/connect'],
+        protocol: 'p3.json',
+        transport: () => Promise.resolve(FailingSocket as never),
+        minDelayMs: 0,
+        maxDelayMs: 0,
+      },
+      { open: () => undefined, message: () => undefined, close: () => ++closes < 5, error: () => undefined },
+    );
+    connection.start();
+    await vi.waitFor(() => expect(closes).toBe(5));
+    expect(dialed).toEqual(['a', 'b', 'c', 'a', 'b'].map((host) => `ws://${host}/v1/connect`));
   });
 });
 

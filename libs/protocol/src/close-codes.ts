@@ -18,6 +18,11 @@ export const CloseCode = {
   RoomClosed: 4003,
   Replaced: 4004,
   Internal: 4005,
+  /**
+   * Cluster: the room moved to another simulator (failover, rebalance) or its output had a gap the gateway could
+   * not repair. Reconnect: the welcome resumes the session with a delta.
+   */
+  RoomMoved: 4006,
   // terminal
   ProtocolVersion: 4100,
   Unauthorized: 4101,

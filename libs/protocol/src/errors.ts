@@ -47,6 +47,8 @@ export const ErrorCode = {
   QuotaExceeded: 'QUOTA_EXCEEDED',
   Backpressure: 'BACKPRESSURE',
   Internal: 'INTERNAL',
+  /** Cluster: no simulator could take the room in time (none live, or its previous owner's lease not yet expired). */
+  RoomUnavailable: 'ROOM_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -70,7 +70,21 @@ export interface RoomHostOptions {
    * snapshot interval. Default 1 s.
    */
   readonly saveRetryMs?: number;
+  /**
+   * The fencing token a room's snapshots carry (the owner's lease epoch in the cluster). Default 0: one process
+   * owns every room it hosts.
+   */
+  readonly epochOf?: (key: RoomKey) => number;
+  /**
+   * A room is gone from this host: closed for being idle or drained (after its final snapshot), stopped because
+   * storage failed or a save answered `stale` (a newer owner saved: this one was deposed), or discarded. The cluster
+   * releases the room's lease and its bus subscriptions here.
+   */
+  readonly onRoomClosed?: (key: RoomKey, why: RoomClosedReason) => void;
 }
+
+/** Why a room left a host (see RoomHostOptions.onRoomClosed). */
+export type RoomClosedReason = 'idle' | 'drained' | 'failed' | 'deposed' | 'discarded';
 
 /** What failed (see RoomHost.storageError): snapshot saves, or room log appends. */
 export type StorageFailure = 'snapshot' | 'log';
@@ -204,6 +218,24 @@ export class RoomHost implements RoomService {
     const hosted = this.hosted.get(keyOf(key));
     if (!hosted) return;
     hosted.room.detach(connectionId);
+  }
+
+  /**
+   * Stops a room at once without a snapshot and without a word to its members: its owner lost the lease, so whatever
+   * it would publish or save could overlap a successor. The successor recovers it from snapshot + log.
+   */
+  discard(key: RoomKey): void {
+    const id = keyOf(key);
+    const hosted = this.hosted.get(id);
+    if (!hosted) return;
+    this.hosted.delete(id);
+    this.stopRoom(hosted);
+    this.options.onRoomClosed?.(key, 'discarded');
+  }
+
+  /** Hands a room off: its members are told to reconnect (ServerDraining), a final snapshot is saved, it stops. */
+  handOff(key: RoomKey): Promise<void> {
+    return this.closeRoom(keyOf(key), true);
   }
 
   /** Saves every room now (e.g. before a deploy) without closing them. */
@@ -428,13 +460,20 @@ export class RoomHost implements RoomService {
     if (revision === hosted.savedRevision) return Promise.resolve();
     const state = room.snapshotState();
     // The team is the key's scope now (see team-scope): snapshots no longer record an owner.
-    const snapshot = { kind: 'world' as const, version: state.world.frame, epoch: 0, data: state };
+    const epoch = this.options.epochOf?.(room.key) ?? 0;
+    const snapshot = { kind: 'world' as const, version: state.world.frame, epoch, data: state };
     const { log } = this.options;
     hosted.saving = this.options.store
       .save(room.key, snapshot)
       .then(async (outcome) => {
+        if (outcome === 'stale') {
+          // A newer owner (higher epoch) saved this room: this one was deposed and must stop now.
+          this.options.logger?.warn({ room: room.key.room, epoch }, 'snapshot save is stale: room deposed');
+          this.failRoom(keyOf(room.key), 'deposed');
+          return;
+        }
         // The snapshot holds every record up to its frame: the log can forget them.
-        if (outcome === 'saved' && log) await log.truncate(room.key, snapshot.version);
+        if (log) await log.truncate(room.key, snapshot.version);
         hosted.savedRevision = revision;
         this.storageRecovered('snapshot');
       })
@@ -453,11 +492,15 @@ export class RoomHost implements RoomService {
   }
 
   /** A room whose log failed: stopped at once, members told to reconnect, no snapshot (what it held is not durable). */
-  private failRoom(id: string): void {
+  private failRoom(id: string, why: 'failed' | 'deposed' = 'failed'): void {
     const hosted = this.hosted.get(id);
     if (!hosted) return;
     this.hosted.delete(id);
-    this.stopRoom(hosted, { code: CloseCode.Internal, reason: 'room storage failed; reconnect' });
+    this.stopRoom(
+      hosted,
+      why === 'failed' ? { code: CloseCode.Internal, reason: 'room storage failed; reconnect' } : undefined,
+    );
+    this.options.onRoomClosed?.(hosted.room.key, why);
   }
 
   /** Stops a room's ticks and timers; closes its attached members with `close` when given. */
@@ -488,6 +531,7 @@ export class RoomHost implements RoomService {
       await hosted.saving;
       await this.save(hosted);
       this.options.logger?.info({ room: room.key.room, frame: room.world.frame }, 'room closed');
+      this.options.onRoomClosed?.(room.key, draining ? 'drained' : 'idle');
     })();
     this.closing.set(id, closing);
     void closing.finally(() => this.closing.delete(id)).catch(() => undefined);

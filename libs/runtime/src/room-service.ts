@@ -29,6 +29,11 @@ export type JoinResult =
       readonly connectionId: string;
       readonly welcome: WelcomeMessage;
       readonly session: RoomSession;
+      /**
+       * Called by the gateway once the member is in its fanout (the welcome sent): a room across the bus delivers
+       * here what the room sent between the welcome and that moment.
+       */
+      readonly attached?: () => void;
     }
   | { readonly ok: false; readonly error: P3Error; readonly closeCode: number };
 

@@ -20,6 +20,8 @@ import type { SocketData } from './socket-data.js';
 import type { WebSocket } from './uws.js';
 
 const handshakeCodecs = { json: new JsonCodec(), binary: new BinaryCodec() } as const;
+/** Messages kept while a join is in flight; more are refused (NOT_JOINED) like any message before a join. */
+const maxEarlyMessages = 256;
 
 export interface SessionDeps {
   readonly config: GatewayConfig;
@@ -70,6 +72,19 @@ export class ClientSessions {
       );
       return;
     }
+    if (data.joining && !data.joined) {
+      // Decoded once the room's codec is known (binary ops need its schema); the buffer is uWS's, so copy it.
+      if (data.early.length >= maxEarlyMessages) this.refuse(ws, ErrorCode.NotJoined, 'send join first');
+      else data.early.push(bytes.slice());
+      return;
+    }
+    this.dispatch(ws, bytes);
+  }
+
+  /** Decodes an admitted message with the socket's codec and hands it to the room (or answers it). */
+  private dispatch(ws: WebSocket<SocketData>, bytes: Uint8Array): void {
+    const data = ws.getUserData();
+    const { config, metrics } = this.deps;
     const codec = data.joined ? data.joined.decoder : handshakeCodecs[data.codec];
     const decoded = codec.decodeClient(bytes);
     if (!decoded.ok) {
@@ -170,6 +185,10 @@ export class ClientSessions {
     const decoder = this.deps.fanout.addMember(key, result.connectionId, ws, data.codec, result.welcome);
     data.joined = { key, connectionId: result.connectionId, session: result.session, decoder };
     data.limits.joinRoom(roomBudgetKey(key));
+    result.attached?.();
+    const early = data.early;
+    data.early = [];
+    for (const bytes of early) if (!data.closed) this.dispatch(ws, bytes);
   }
 
   private fail(ws: WebSocket<SocketData>, error: P3Error, closeCode: number): void {

@@ -1,4 +1,5 @@
 import { EnvReader } from '@p3/runtime';
+import { minJwtSecretBytes } from './jwt-authenticator.js';
 
 export interface GatewayConfig {
   readonly host: string;
@@ -160,4 +161,26 @@ function parseOrigins(text: string, fallback: readonly string[]): readonly strin
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '');
   return entries.length === 0 ? fallback : entries;
+}
+
+/** Client tokens: HMAC-signed JWTs with username and team (P3_JWT_SECRET, P3_JWT_AUDIENCE, P3_JWT_ISSUER). */
+export interface JwtConfig {
+  readonly secret: string;
+  readonly audience: string;
+  readonly issuer: string | undefined;
+}
+
+/** The JWT settings, or undefined when P3_JWT_SECRET is unset (anonymous access; problems recorded on the reader). */
+export function jwtConfigFromEnv(r: EnvReader): JwtConfig | undefined {
+  // Every name is read, set or not: the list of known names (for typo warnings) comes from the readers.
+  const secret = r.optionalString('P3_JWT_SECRET');
+  const audience = r.string('P3_JWT_AUDIENCE', 'p3');
+  const issuer = r.optionalString('P3_JWT_ISSUER');
+  if (secret === undefined) return undefined;
+  const bytes = new TextEncoder().encode(secret).length;
+  if (bytes < minJwtSecretBytes)
+    r.problem(
+      `P3_JWT_SECRET has ${bytes} bytes: HS256 needs at least ${minJwtSecretBytes} (e.g. \`openssl rand -base64 32\`)`,
+    );
+  return { secret, audience, issuer };
 }

@@ -128,6 +128,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         remote: Buffer.from(res.getRemoteAddressAsText()).toString(),
         closed: false,
         joining: false,
+        early: [],
         joined: undefined,
         limits: new InboundLimits(config, clock, roomBudgets),
         token: bearerToken(req),

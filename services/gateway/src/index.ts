@@ -18,3 +18,6 @@ export * from './http/origin-policy.js';
 export * from './http/change-stream.js';
 export * from './listen-error.js';
 export * from './inbound-limits.js';
+export * from './http/demo-tokens.js';
+export * from './cluster/cluster-rooms.js';
+export * from './cluster/cluster-gateway-config.js';

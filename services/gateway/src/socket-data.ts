@@ -10,6 +10,11 @@ export interface SocketData {
   /** Set in the close handler: a uWS socket must not be touched afterwards. */
   closed: boolean;
   joining: boolean;
+  /**
+   * Messages that arrived while the join was in flight (a reconnecting client sends its queued ops right behind its
+   * join, and a join across the cluster takes a round trip): copies, handled in order once the join succeeds.
+   */
+  early: Uint8Array[];
   /** Set on join: the room line and the codec that decodes this member's messages (no lookups per message). */
   joined:
     | {

@@ -76,9 +76,7 @@ export function persisterConfigFromEnv(
     ackWaitMs: r.int('P3_PERSISTER_ACK_WAIT_MS', base.ackWaitMs, { min: 1000, max: 3_600_000 }),
     concurrency: r.int('P3_PERSISTER_CONCURRENCY', base.concurrency, { min: 1, max: 256 }),
     healthCheckMs: r.int('P3_PERSISTER_HEALTH_CHECK_MS', base.healthCheckMs, { min: 50, max: 600_000 }),
-    logLevel: r.string('P3_LOG_LEVEL', base.logLevel, {
-      oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-    }),
+    logLevel: r.logLevel(base.logLevel),
   };
   if (config.databaseSchema !== undefined && !sqlIdentifier.test(config.databaseSchema))
     r.problem(`P3_DATABASE_SCHEMA="${config.databaseSchema}" does not match ${sqlIdentifier}`);
@@ -86,7 +84,6 @@ export function persisterConfigFromEnv(
     r.problem(
       `P3_PERSISTER_RETRY_MIN_MS=${config.retryMinMs} must not exceed P3_PERSISTER_RETRY_MAX_MS=${config.retryMaxMs}`,
     );
-  for (const variable of r.unknownVariables('P3_')) onUnknown(variable);
-  r.done();
+  r.finish(onUnknown);
   return config;
 }

@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -18,6 +16,8 @@ import {
   decodeSnapshotMessage,
   ensureSnapshotStream,
   roomOfSnapshotSubject,
+  startOpsHttpServer,
+  type OpsHttpServer,
   type RoomKey,
   type StoredSnapshot,
 } from '@p3/runtime';
@@ -147,11 +147,11 @@ export async function startPersister(
   const store = new PostgresSnapshotStore({ pool, table: 'room_snapshots' });
 
   let nc: NatsConnection | undefined;
-  let http: Server | undefined;
+  let http: OpsHttpServer | undefined;
   let timer: NodeJS.Timeout | undefined;
   const cleanup = async () => {
     if (timer) clearInterval(timer);
-    if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
+    if (http) await http.close();
     if (nc && deps.connection === undefined) await nc.drain().catch(() => undefined);
     await pool.end().catch(() => undefined);
   };
@@ -193,8 +193,13 @@ export async function startPersister(
     });
     timer = setInterval(() => void state.ping(), config.healthCheckMs);
     timer.unref();
-    http = await listen(config, registry, state);
-    const port = (http.address() as AddressInfo).port;
+    http = await startOpsHttpServer({
+      host: config.host,
+      port: config.port,
+      registry,
+      notReady: () => state.reasons(),
+    });
+    const port = http.port;
     let closing: Promise<void> | undefined;
     return {
       registry,
@@ -350,32 +355,4 @@ function runConsumer(
       await nc.flush().catch(() => undefined);
     },
   };
-}
-
-function listen(config: PersisterConfig, registry: Registry, state: ConsumerState): Promise<Server> {
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    } else if (path === '/readyz') {
-      const reasons = state.reasons();
-      res
-        .writeHead(reasons.length === 0 ? 200 : 503, { 'content-type': 'application/json' })
-        .end(JSON.stringify(reasons.length === 0 ? { ready: true } : { ready: false, reasons }));
-    } else if (path === '/metrics') {
-      registry.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-        (error: unknown) => res.writeHead(500).end(String(error)),
-      );
-    } else {
-      res.writeHead(404).end();
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
 }

@@ -1,9 +1,9 @@
 import { pino } from 'pino';
-import { GatewayListenError, JwtAuthenticator } from '@p3/gateway';
+import { GatewayListenError, JwtAuthenticator, demoTokenEndpoint } from '@p3/gateway';
 import { ConfigError, LogDirectoryInUseError, configOrExit, drainOnSignals } from '@p3/runtime';
-import { arenaWorld } from './demo/arena-world.js';
+import { arenaWorld } from '@p3/engine/arena-world';
 import { buildDemoFiles } from './demo/demo-bundle.js';
-import { demoTokenEndpoint } from './demo/demo-tokens.js';
+
 import { P3Server } from './p3-server.js';
 import { serverConfigFromEnv } from './server-config.js';
 

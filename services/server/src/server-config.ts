@@ -1,4 +1,4 @@
-import { gatewayConfigFromEnv, minJwtSecretBytes, type GatewayConfig } from '@p3/gateway';
+import { gatewayConfigFromEnv, jwtConfigFromEnv, type GatewayConfig, type JwtConfig } from '@p3/gateway';
 import { EnvReader, type UnknownVariable } from '@p3/runtime';
 import { simulatorConfigFromEnv, type SimulatorConfig } from '@p3/simulator';
 
@@ -21,8 +21,7 @@ export interface ServerConfig {
   /** `P3_DEMO_TOKENS`: `GET /demo/token` mints a token for any name and team (development only; needs the JWT secret). */
   readonly demoTokens: boolean;
   /** Client tokens: HMAC-signed JWTs with username and team. Unset: anonymous access (development). */
-  readonly jwt:
-    { readonly secret: string; readonly audience: string; readonly issuer: string | undefined } | undefined;
+  readonly jwt: JwtConfig | undefined;
 }
 
 /**
@@ -50,29 +49,12 @@ export function serverConfigFromEnv(
       oneOf: ['log', 'snapshot'],
     }) as 'log' | 'snapshot',
     logCommitIntervalMs: r.int('P3_LOG_COMMIT_INTERVAL_MS', 20, { min: 0, max: 1000 }),
-    logLevel: r.string('P3_LOG_LEVEL', 'info', {
-      oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-    }),
+    logLevel: r.logLevel(),
     demo: r.bool('P3_DEMO', true),
     documentSaveThrottleMs: r.int('P3_DOC_SAVE_THROTTLE_MS', 1000, { min: 0, max: 3_600_000 }),
     demoTokens: r.bool('P3_DEMO_TOKENS', false),
-    jwt: jwtConfig(r),
+    jwt: jwtConfigFromEnv(r),
   };
-  for (const variable of r.unknownVariables('P3_')) onUnknown?.(variable);
-  r.done();
+  r.finish(onUnknown);
   return config;
-}
-
-function jwtConfig(r: EnvReader): ServerConfig['jwt'] {
-  // Every name is read, set or not: the list of known names (for typo warnings) comes from the readers.
-  const secret = r.optionalString('P3_JWT_SECRET');
-  const audience = r.string('P3_JWT_AUDIENCE', 'p3');
-  const issuer = r.optionalString('P3_JWT_ISSUER');
-  if (secret === undefined) return undefined;
-  const bytes = new TextEncoder().encode(secret).length;
-  if (bytes < minJwtSecretBytes)
-    r.problem(
-      `P3_JWT_SECRET has ${bytes} bytes: HS256 needs at least ${minJwtSecretBytes} (e.g. \`openssl rand -base64 32\`)`,
-    );
-  return { secret, audience, issuer };
 }

@@ -4,7 +4,7 @@ import { JwtAuthenticator } from '@p3/gateway';
 import { launchChromium, testJwtSecret, waitFor } from '@p3/test-support';
 import type { Entity } from '@p3/engine';
 import { P3Server, arenaWorld, buildDemoFiles } from '@p3/server';
-import { demoTokenEndpoint } from '../src/demo/demo-tokens.js';
+import { demoTokenEndpoint } from '@p3/gateway';
 
 let server: P3Server;
 let browser: Browser;

@@ -4,7 +4,7 @@ import { JwtAuthenticator } from '@p3/gateway';
 import { P3Client } from '@p3/client';
 import { testJwtSecret } from '@p3/test-support';
 import { P3Server, arenaWorld, serverConfigFromEnv } from '@p3/server';
-import { demoTokenEndpoint, type DemoTokenResponse } from '../src/demo/demo-tokens.js';
+import { demoTokenEndpoint, type DemoTokenResponse } from '@p3/gateway';
 
 const servers: P3Server[] = [];
 const clients: P3Client[] = [];

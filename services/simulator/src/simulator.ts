@@ -5,6 +5,7 @@ import {
   timerScheduler,
   type Clock,
   type RoomEvents,
+  type RoomHostOptions,
   type RoomKey,
   type RoomLog,
   type RoomOutput,
@@ -27,6 +28,10 @@ export interface SimulatorDeps {
   readonly events?: RoomEvents;
   readonly clock?: Clock;
   readonly scheduler?: Scheduler;
+  /** The cluster's fencing token per room (RoomHostOptions.epochOf). */
+  readonly epochOf?: (key: RoomKey) => number;
+  /** A room left the host (RoomHostOptions.onRoomClosed). */
+  readonly onRoomClosed?: RoomHostOptions['onRoomClosed'];
 }
 
 export interface SimulatorHandle {
@@ -59,6 +64,8 @@ export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): Si
     idleHeartbeatMs: config.idleHeartbeatMs,
     maxRooms: config.maxRooms === 0 ? Infinity : config.maxRooms,
     maxMembersPerRoom: config.maxMembersPerRoom === 0 ? Infinity : config.maxMembersPerRoom,
+    ...(deps.epochOf === undefined ? {} : { epochOf: deps.epochOf }),
+    ...(deps.onRoomClosed === undefined ? {} : { onRoomClosed: deps.onRoomClosed }),
     events: {
       ...events,
       frame: (room, frame, corrections) => {

@@ -119,6 +119,19 @@ export class EnvReader {
     if (this.problems.length > 0) throw new ConfigError(this.problems);
   }
 
+  /** `P3_LOG_LEVEL`: one of pino's levels or `silent`. */
+  logLevel(fallback = 'info'): string {
+    return this.string('P3_LOG_LEVEL', fallback, {
+      oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    });
+  }
+
+  /** The end of a service's reader: every unknown `P3_*` variable to `onUnknown` (typos), then `done()`. */
+  finish(onUnknown?: (variable: UnknownVariable) => void): void {
+    for (const variable of this.unknownVariables('P3_')) onUnknown?.(variable);
+    this.done();
+  }
+
   private raw(name: string): string | undefined {
     this.asked.add(name);
     const raw = this.env[name];

@@ -100,7 +100,8 @@ export const maxSubjectLength = 2048;
 const defaultPrefix = 'p3';
 const prefixPattern = /^[A-Za-z0-9_-]{1,64}$/;
 
-// Each kind has its own token count (4, 2 and 1), so no subject of one kind can equal one of another.
+// Each kind has its own token count (4, 2 and 1) or first token (`gateway`, `simulator`: an encoded tenant never
+// stands alone as a 2-token subject), so no subject of one kind can equal one of another.
 function subject(...tokens: readonly string[]): BusSubject {
   const joined = tokens.join('.');
   if (joined.length > maxSubjectLength)
@@ -121,6 +122,11 @@ export function roomOutput(key: RoomKey): BusSubject {
 /** Unicast replies to one gateway (join results, errors for one attachment). `gateway.<id>` */
 export function gatewayInbox(gatewayId: string): BusSubject {
   return subject('gateway', encodeIdToken(gatewayId));
+}
+
+/** Requests to one simulator (joins: the room may not be open anywhere yet). `simulator.<id>` */
+export function simulatorInbox(simulatorId: string): BusSubject {
+  return subject('simulator', encodeIdToken(simulatorId));
 }
 
 /** Cluster-wide control: API key revocation, drains. `control` */

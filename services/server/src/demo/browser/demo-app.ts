@@ -1,6 +1,6 @@
 import { P3Client, type P3Frame } from '@p3/client';
 import { CloseCode, ErrorCode } from '@p3/protocol';
-import { ARENA, arenaWorld, type TagEventData } from '../arena-world.js';
+import { ARENA, arenaWorld, type TagEventData } from '@p3/engine/arena-world';
 import { laggyWebSocket, type NetworkConditions } from './laggy-socket.js';
 
 /**

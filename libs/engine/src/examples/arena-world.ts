@@ -1,4 +1,4 @@
-import { defineWorld, type Entity, type TickContext } from '@p3/engine';
+import { defineWorld, type Entity, type TickContext } from '../index.js';
 
 export const ARENA = {
   width: 800,

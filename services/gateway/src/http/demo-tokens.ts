@@ -1,6 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { ErrorCode, P3Error } from '@p3/protocol';
-import { sendError, sendJson, type GatewayExtension } from '@p3/gateway';
+import type { GatewayExtension } from '../gateway.js';
+import { sendError } from './http-errors.js';
+import { sendJson } from './http-response.js';
 
 export interface DemoTokenOptions {
   /** The server's `P3_JWT_SECRET`. */

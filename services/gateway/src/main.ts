@@ -1,0 +1,92 @@
+import { ErrorCode } from '@p3/protocol';
+import { configOrExit, connectCluster, drainOnSignals } from '@p3/runtime';
+import { pino } from 'pino';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { ClusterRooms } from './cluster/cluster-rooms.js';
+import { clusterGatewayConfigFromEnv } from './cluster/cluster-gateway-config.js';
+import { createFanout, startGateway, type GatewayExtension } from './gateway.js';
+import { demoTokenEndpoint } from './http/demo-tokens.js';
+import { sendJson } from './http/http-response.js';
+import { loadStaticFiles } from './http/static-files.js';
+import { JwtAuthenticator } from './jwt-authenticator.js';
+
+/**
+ * One cluster gateway process: `/v1/connect` for world rooms that run on the simulators, across NATS. Stateless: any
+ * client may connect to any gateway. Configured from P3_* variables (see the README's cluster section).
+ */
+async function main(): Promise<void> {
+  const { config, warnings } = configOrExit((onUnknown) =>
+    clusterGatewayConfigFromEnv(process.env, onUnknown),
+  );
+  const logger = pino({ level: config.logLevel }).child({ gateway: config.gatewayId });
+  for (const warning of warnings) logger.warn(warning);
+  if (config.jwt === undefined)
+    logger.warn('P3_JWT_SECRET is not set: anyone may join any room (development mode)');
+  const cluster = await connectCluster(config.cluster, { name: config.gatewayId, logger });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const { fanout, metrics } = createFanout(config.gateway, registry, logger);
+  const rooms = new ClusterRooms({
+    gatewayId: config.gatewayId,
+    bus: cluster.bus,
+    buffer: cluster.buffer,
+    membership: cluster.membership,
+    fanout,
+    logger,
+    registry,
+    joinTimeoutMs: config.joinTimeoutMs,
+    silenceMs: config.silenceMs,
+  });
+  await rooms.start();
+  const extensions: GatewayExtension[] = [documentsNotInCluster];
+  if (config.demoTokens && config.jwt !== undefined)
+    extensions.push(demoTokenEndpoint({ ...config.jwt, ttlSeconds: 3600 }));
+  const gateway = await startGateway(config.gateway, {
+    rooms,
+    fanout,
+    metrics,
+    logger,
+    registry,
+    ready: () => cluster.problems().length === 0,
+    extensions,
+    ...(config.staticDir === undefined ? {} : { staticFiles: await loadStaticFiles(config.staticDir) }),
+    ...(config.jwt === undefined
+      ? {}
+      : {
+          auth: new JwtAuthenticator({
+            secret: config.jwt.secret,
+            audience: config.jwt.audience,
+            ...(config.jwt.issuer === undefined ? {} : { issuer: config.jwt.issuer }),
+          }),
+        }),
+  });
+  logger.info({ port: gateway.port }, `gateway ${config.gatewayId} listening on ${gateway.port}`);
+
+  drainOnSignals(logger, 'clients are told to reconnect elsewhere', async () => {
+    await gateway.close();
+    rooms.close();
+    await cluster.close();
+  });
+}
+
+/**
+ * Document rooms (`/ecs-sync`, the seed-002 HTTP API) still run in the single-process server only: in the cluster
+ * they answer with a clear code rather than a 404 that looks like a wrong URL.
+ */
+const documentsNotInCluster: GatewayExtension = {
+  register(app) {
+    const refuse = (res: Parameters<Parameters<typeof app.any>[1]>[0]) =>
+      sendJson(res, undefined, '501 Not Implemented', {
+        code: ErrorCode.RoomUnavailable,
+        reason:
+          'document rooms (/ecs-sync, /v1/rooms) are not served by the cluster yet: use the single-process server',
+      });
+    app.any('/ecs-sync', refuse);
+    app.any('/v1/rooms/*', refuse);
+  },
+};
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

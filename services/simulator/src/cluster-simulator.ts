@@ -1,0 +1,333 @@
+import { ErrorCode, JsonCodec, type ClientMessage, type JoinMessage } from '@p3/protocol';
+import type { WorldDefinition } from '@p3/engine';
+import {
+  RoomOwnership,
+  decodeJoinCommand,
+  decodeRoomInputBatch,
+  encodeGatewayInboxMessage,
+  gatewayInbox,
+  roomInput,
+  simulatorInbox,
+  systemClock,
+  timerScheduler,
+  type Bus,
+  type BusSubscription,
+  type Cancel,
+  type Clock,
+  type FrameBuffer,
+  type GatewayInboxMessage,
+  type JoinCommand,
+  type Membership,
+  type RoomEvents,
+  type RoomKey,
+  type RoomLeases,
+  type RoomLog,
+  type RoomSession,
+  type Scheduler,
+  type SnapshotStore,
+} from '@p3/runtime';
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import { ClusterRoomOutput } from './cluster-room-output.js';
+import type { SimulatorConfig } from './simulator-config.js';
+import { startSimulator, type SimulatorHandle } from './simulator.js';
+
+export interface ClusterSimulatorOptions {
+  /** This process's id in membership, placement and leases: unique per process (a restart takes a new one). */
+  readonly memberId: string;
+  readonly bus: Bus;
+  readonly buffer: FrameBuffer;
+  readonly leases: RoomLeases;
+  readonly membership: Membership;
+  readonly store: SnapshotStore;
+  readonly log?: RoomLog;
+  readonly world: WorldDefinition | ((key: RoomKey) => WorldDefinition);
+  readonly config: SimulatorConfig;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  /** Lease life without renewal (renewed every third of it). Default 2000 ms. */
+  readonly leaseTtlMs?: number;
+  /** Membership life without heartbeat. Default 2000 ms. */
+  readonly memberTtlMs?: number;
+  /** How often placement is checked against the live members (rooms placed elsewhere are handed off). Default 2000. */
+  readonly rebalanceMs?: number;
+  readonly events?: RoomEvents;
+  readonly clock?: Clock;
+  readonly scheduler?: Scheduler;
+}
+
+/** A room this simulator owns: its epoch, its input subscription and the attachments of its members. */
+interface OwnedRoom {
+  readonly key: RoomKey;
+  readonly epoch: number;
+  readonly input: BusSubscription;
+  readonly attachments: Map<string, RoomSession>;
+}
+
+const json = new JsonCodec();
+/** A gateway asked a member that cannot own the room now: it asks again after this long. */
+const retryMs = 200;
+
+/**
+ * A simulator process of the cluster: answers joins on its inbox, owns rooms through leases (RoomOwnership),
+ * hosts them (RoomHost), takes their members' input from `roomInput(key)` and publishes their output through
+ * ClusterRoomOutput. Rooms move when placement moves them (rebalance, SIGTERM: final snapshot, then release) and
+ * when a lease is lost (the room stops at once, publishing and saving nothing more).
+ */
+export class ClusterSimulator {
+  readonly simulator: SimulatorHandle;
+  private readonly ownership: RoomOwnership;
+  private readonly output: ClusterRoomOutput;
+  private readonly rooms = new Map<string, OwnedRoom>();
+  private inbox: BusSubscription | undefined;
+  private cancelRebalance: Cancel = () => undefined;
+  private stopped = false;
+  private readonly counters: { joins: Counter<'outcome'>; detached: Counter; malformed: Counter<'what'> };
+
+  constructor(private readonly options: ClusterSimulatorOptions) {
+    const { bus, buffer, logger, registry } = options;
+    const scheduler = options.scheduler ?? timerScheduler;
+    const clock = options.clock ?? systemClock;
+    this.output = new ClusterRoomOutput({
+      bus,
+      buffer,
+      logger,
+      onDeposed: (key, epoch) => {
+        logger.warn({ room: key.room, epoch }, 'room output refused as stale: deposed, stopping the room');
+        this.simulator.host.discard(key);
+      },
+    });
+    this.simulator = startSimulator(options.config, {
+      world: options.world,
+      store: options.store,
+      ...(options.log === undefined ? {} : { log: options.log }),
+      output: this.output,
+      logger,
+      registry,
+      clock,
+      scheduler,
+      ...(options.events === undefined ? {} : { events: options.events }),
+      epochOf: (key) => this.rooms.get(keyOf(key))?.epoch ?? 0,
+      onRoomClosed: (key, why) => {
+        this.dropRoom(key, why !== 'discarded');
+        if (why !== 'discarded') void this.ownership.release(key).catch(() => undefined);
+      },
+    });
+    this.ownership = new RoomOwnership({
+      memberId: options.memberId,
+      leases: options.leases,
+      membership: options.membership,
+      scheduler,
+      clock,
+      leaseTtlMs: options.leaseTtlMs ?? 2000,
+      memberTtlMs: options.memberTtlMs ?? 2000,
+      logger,
+      onLost: (key) => {
+        // Nothing more may leave for this room: a successor may own it already.
+        this.dropRoom(key, false);
+        this.simulator.host.discard(key);
+      },
+      onHandoff: (key) => this.simulator.host.handOff(key),
+    });
+    this.counters = {
+      joins: new Counter({
+        name: 'p3_simulator_cluster_joins_total',
+        help: 'Join requests answered, by outcome (joined, refused, elsewhere)',
+        labelNames: ['outcome'],
+        registers: [registry],
+      }),
+      detached: new Counter({
+        name: 'p3_simulator_cluster_unknown_attachments_total',
+        help: 'Inputs for attachments this owner does not know (the gateway closes those sockets to resume)',
+        registers: [registry],
+      }),
+      malformed: new Counter({
+        name: 'p3_simulator_cluster_malformed_total',
+        help: 'Bus messages that did not decode, by kind',
+        labelNames: ['what'],
+        registers: [registry],
+      }),
+    };
+  }
+
+  get memberId(): string {
+    return this.options.memberId;
+  }
+
+  /** Rooms owned right now. */
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+
+  /** Joins membership, listens on this simulator's inbox and starts checking placement. */
+  async start(): Promise<void> {
+    const { bus } = this.options;
+    this.inbox = bus.subscribe(simulatorInbox(this.options.memberId), (bytes) => {
+      const decoded = decodeJoinCommand(bytes);
+      if (!decoded.ok) {
+        this.counters.malformed.inc({ what: 'join' });
+        this.options.logger.warn({ code: decoded.code, reason: decoded.message }, 'malformed join command');
+        return;
+      }
+      void this.join(decoded.value).catch((error: unknown) => {
+        this.options.logger.error({ err: error }, 'join failed');
+        this.reply(decoded.value.gateway, {
+          kind: 'refused',
+          id: decoded.value.id,
+          code: ErrorCode.Internal,
+          reason: 'room failed to open',
+          closeCode: 4005,
+        });
+      });
+    });
+    await bus.flush();
+    // Listening before joining membership: a gateway that places a room here finds the inbox live.
+    await this.ownership.start();
+    this.scheduleRebalance();
+  }
+
+  /** Hands every room off (members told to reconnect, final snapshots, leases released) and leaves membership. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.cancelRebalance();
+    this.inbox?.unsubscribe();
+    await this.ownership.stop();
+    await this.simulator.close();
+    for (const room of [...this.rooms.values()]) this.dropRoom(room.key, true);
+  }
+
+  private async join(command: JoinCommand): Promise<void> {
+    const { key } = command;
+    const answer = await this.ownership.acquire(key);
+    if (!answer.owned) {
+      this.counters.joins.inc({ outcome: 'elsewhere' });
+      this.reply(command.gateway, {
+        kind: 'elsewhere',
+        id: command.id,
+        retryMs,
+        ...(answer.owner === undefined ? {} : { owner: answer.owner }),
+      });
+      return;
+    }
+    const room = await this.ensureRoom(key, answer.epoch);
+    const result = await this.simulator.host.join({
+      key,
+      clientId: command.clientId,
+      sessionStamp: command.sessionStamp,
+      ...(command.resumeFrame === undefined ? {} : { resumeFrame: command.resumeFrame }),
+      ...(command.principal === undefined ? {} : { principal: command.principal }),
+    });
+    if (!result.ok) {
+      this.counters.joins.inc({ outcome: 'refused' });
+      this.reply(command.gateway, {
+        kind: 'refused',
+        id: command.id,
+        code: result.error.code,
+        reason: result.error.message,
+        closeCode: result.closeCode,
+      });
+      return;
+    }
+    if (this.rooms.get(keyOf(key)) !== room) {
+      // Lost (or handed off) while the room opened: the member reconnects and joins the next owner.
+      result.session.leave();
+      this.counters.joins.inc({ outcome: 'elsewhere' });
+      this.reply(command.gateway, { kind: 'elsewhere', id: command.id, retryMs });
+      return;
+    }
+    room.attachments.set(command.attachment, result.session);
+    this.output.welcome(key, command.attachment, result.welcome);
+    this.counters.joins.inc({ outcome: 'joined' });
+    this.reply(command.gateway, { kind: 'joined', id: command.id, epoch: room.epoch });
+  }
+
+  /** The room's output and input exist before the room opens: its first tick already publishes. */
+  private async ensureRoom(key: RoomKey, epoch: number): Promise<OwnedRoom> {
+    const id = keyOf(key);
+    const existing = this.rooms.get(id);
+    if (existing && existing.epoch === epoch) return existing;
+    if (existing) this.dropRoom(key, false);
+    const { bus } = this.options;
+    const room: OwnedRoom = {
+      key,
+      epoch,
+      attachments: new Map(),
+      input: bus.subscribe(roomInput(key), (bytes) => this.input(room, bytes)),
+    };
+    this.rooms.set(id, room);
+    this.output.openRoom(key, epoch);
+    // Inputs a gateway sends right after our `joined` reply must find the subscription live.
+    await bus.flush();
+    return room;
+  }
+
+  private input(room: OwnedRoom, bytes: Uint8Array): void {
+    if (this.rooms.get(keyOf(room.key)) !== room) return;
+    const decoded = decodeRoomInputBatch(bytes);
+    if (!decoded.ok) {
+      this.counters.malformed.inc({ what: 'input' });
+      this.options.logger.warn({ code: decoded.code, reason: decoded.message }, 'malformed room input');
+      return;
+    }
+    let unknown: string[] | undefined;
+    for (const item of decoded.value.items) {
+      const session = room.attachments.get(item.attachment);
+      if (!session) {
+        (unknown ??= []).push(item.attachment);
+        continue;
+      }
+      if ('leave' in item) {
+        room.attachments.delete(item.attachment);
+        session.leave();
+        continue;
+      }
+      const message = json.decodeClient(item.message);
+      // The gateway decoded and checked it already: a failure here is a bug or a foreign publisher.
+      if (!message.ok || message.value.type === 'join') {
+        this.counters.malformed.inc({ what: 'client_message' });
+        continue;
+      }
+      session.receive(message.value as Exclude<ClientMessage, JoinMessage>);
+    }
+    if (unknown) {
+      const attachments = [...new Set(unknown)];
+      this.counters.detached.inc(attachments.length);
+      this.reply(decoded.value.gateway, { kind: 'detached', key: room.key, attachments });
+    }
+  }
+
+  /** Forgets a room's input and output; `flush` sends what it emitted last (closes of a handoff) first. */
+  private dropRoom(key: RoomKey, flush: boolean): void {
+    const id = keyOf(key);
+    const room = this.rooms.get(id);
+    if (!room) return;
+    this.rooms.delete(id);
+    room.input.unsubscribe();
+    this.output.closeRoom(key, { flush });
+  }
+
+  private reply(gateway: string, message: GatewayInboxMessage): void {
+    try {
+      this.options.bus.publish(gatewayInbox(gateway), encodeGatewayInboxMessage(message));
+    } catch (error) {
+      this.options.logger.warn({ err: error, gateway }, 'reply to gateway failed');
+    }
+  }
+
+  private scheduleRebalance(): void {
+    const scheduler = this.options.scheduler ?? timerScheduler;
+    this.cancelRebalance = scheduler.after(this.options.rebalanceMs ?? 2000, () => {
+      void this.ownership
+        .rebalance()
+        .catch((error: unknown) => this.options.logger.warn({ err: error }, 'rebalance failed'))
+        .finally(() => {
+          if (!this.stopped) this.scheduleRebalance();
+        });
+    });
+  }
+}
+
+function keyOf(key: RoomKey): string {
+  return `${key.tenant}\u0000${key.room}`;
+}

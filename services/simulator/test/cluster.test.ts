@@ -1,0 +1,359 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { P3Client } from '@p3/client';
+import { JsonCodec } from '@p3/protocol';
+import { NatsBus, encodeEnvelope, encodeRoomOutputBatch, roomOutput } from '@p3/runtime';
+import { requireNats, requirePostgres, requireRedis, uniqueName, waitFor } from '@p3/test-support';
+import {
+  clusterEnv,
+  freeBasePort,
+  startCluster,
+  startClusterProcess,
+  stopCluster,
+  type ClusterOptions,
+  type ClusterProcess,
+} from '../../../scripts/cluster-processes.js';
+
+/**
+ * The cluster as OS processes (issue 15, item 8): the build's gateway, simulator and persister (`node dist/*.mjs`)
+ * against the local NATS, Redis and Postgres, with a prefix, streams and a schema of this run's own. Clients are the
+ * real SDK. Prints the failover time of a kill -9.
+ */
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const prefix = uniqueName('p3c').replace(/_/g, '-');
+let out = '';
+let options: ClusterOptions;
+let cluster: ClusterProcess[] = [];
+let nats: NatsConnection;
+let redis: Redis;
+let pool: pg.Pool;
+const clients: P3Client[] = [];
+
+beforeAll(async () => {
+  nats = await requireNats();
+  redis = await requireRedis();
+  pool = await requirePostgres();
+  await mkdir(join(root, 'node_modules/.cache'), { recursive: true });
+  out = await mkdtemp(join(root, 'node_modules/.cache/p3-cluster-'));
+  const build = spawn(process.execPath, ['--import', 'tsx', 'scripts/build.ts', '--out', out], { cwd: root });
+  let log = '';
+  build.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  build.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => build.once('close', resolve));
+  expect(code, log).toBe(0);
+  options = {
+    dist: out,
+    basePort: await freeBasePort(),
+    prefix,
+    env: { P3_LOG_LEVEL: 'warn', P3_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' },
+  };
+  cluster = await startCluster(options);
+}, 90_000);
+
+afterAll(async () => {
+  for (const client of clients) await client.disconnect().catch(() => undefined);
+  await stopCluster(cluster, 'SIGKILL');
+  const jsm = await jetstreamManager(nats);
+  const env = clusterEnv(options, 'simulator');
+  for (const stream of [env.P3_SNAPSHOT_STREAM, env.P3_LOG_STREAM])
+    if (stream) await jsm.streams.delete(stream).catch(() => undefined);
+  if (env.P3_DATABASE_SCHEMA) await pool.query(`DROP SCHEMA IF EXISTS ${env.P3_DATABASE_SCHEMA} CASCADE`);
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await Promise.all([nats.close(), redis.quit(), pool.end()]);
+  if (out) await rm(out, { recursive: true, force: true });
+}, 60_000);
+
+function gateway(index: number): ClusterProcess {
+  const found = cluster.find((p) => p.service === 'gateway' && p.index === index);
+  if (!found) throw new Error(`no gateway-${index}`);
+  return found;
+}
+
+function client(gatewayIndex: number, room: string, codec: 'binary' | 'json' = 'binary'): P3Client {
+  const c = new P3Client({
+    host: '127.0.0.1',
+    port: gateway(gatewayIndex).port,
+    // Every other gateway, tried in turn on reconnect: the clients of a dead gateway come back through the other.
+    fallbacks: cluster
+      .filter((p) => p.service === 'gateway' && p.index !== gatewayIndex)
+      .map((p) => ({ host: '127.0.0.1', port: p.port })),
+    instanceId: room,
+    codec,
+    autoConnect: false,
+    reconnect: { minDelayMs: 50, maxDelayMs: 500 },
+  });
+  clients.push(c);
+  return c;
+}
+
+/** The simulator process holding the room's lease now. */
+async function owner(room: string): Promise<ClusterProcess> {
+  const lease = await waitFor(
+    () => redis.get(`${prefix}:lease:default:${room}`),
+    (value) => value !== null,
+    `a lease on ${room}`,
+    10_000,
+  );
+  const pid = Number(/-(\d+)-[a-z0-9]+\|/.exec(lease ?? '')?.[1]);
+  const found = cluster.find((p) => p.service === 'simulator' && p.child.pid === pid);
+  if (!found) throw new Error(`lease ${lease} names no simulator of this cluster`);
+  return found;
+}
+
+async function metric(process: ClusterProcess, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${process.port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () => {
+  it('[CLUSTER-1] clients on two gateways in one room see each other (binary and JSON sockets)', async () => {
+    const room = 'meet';
+    const a = client(1, room, 'binary');
+    const b = client(2, room, 'json');
+    await Promise.all([a.connect(), b.connect()]);
+    const alice = a.createEntity('player', { name: 'alice' });
+    const bob = b.createEntity('player', { name: 'bob' });
+    await waitFor(
+      () => b.getEntity(alice)?.fields.name,
+      (name) => name === 'alice',
+      'bob sees alice',
+      10_000,
+    );
+    await waitFor(
+      () => a.getEntity(bob)?.fields.name,
+      (name) => name === 'bob',
+      'alice sees bob',
+      10_000,
+    );
+    // Input travels gateway -> simulator, the movement comes back through the other gateway.
+    const x0 = Number(b.getEntity(alice)?.fields.x);
+    a.setInputState(alice, { right: x0 < 400, left: x0 >= 400 });
+    await waitFor(
+      () => Number(b.getEntity(alice)?.fields.x),
+      (x) => Math.abs(x - x0) > 20,
+      'alice moves at bob',
+    );
+  });
+
+  it('[CLUSTER-2] rooms spread over both simulators, and a gateway subscribes only to rooms it serves', async () => {
+    const rooms = Array.from({ length: 10 }, (_, i) => `spread-${i}`);
+    const members = rooms.map((room) => client(1, room));
+    await Promise.all(members.map((c) => c.connect()));
+    const owners = new Set(await Promise.all(rooms.map(async (room) => (await owner(room)).name)));
+    expect(owners.size).toBe(2);
+    // gateway-2 has no member in any of these rooms: its room subscriptions are only the earlier test's.
+    expect(await metric(gateway(1), 'p3_gateway_cluster_rooms_served')).toBeGreaterThanOrEqual(10);
+    expect(await metric(gateway(2), 'p3_gateway_cluster_rooms_served')).toBeLessThanOrEqual(1);
+    await Promise.all(members.map((c) => c.disconnect()));
+  });
+
+  it('[CLUSTER-3] output of an older epoch published on the room subject reaches no client', async () => {
+    const room = 'fenced';
+    const a = client(1, room);
+    await a.connect();
+    const events: string[] = [];
+    a.on('event', (event) => events.push(event.name));
+    const bus = new NatsBus({ connection: nats, prefix });
+    const json = new JsonCodec();
+    // What a deposed owner (epoch 0, below every granted epoch) would still publish: a frame with an event.
+    await waitFor(
+      () => a.getFrame(0)?.id ?? -1,
+      (f) => f > 0,
+      'a first frame',
+    );
+    // The frame right after the client's latest (an idle room sends a heartbeat a second): accepted if it arrived.
+    const now = a.getFrame(0)?.id ?? 0;
+    const id = now + 1;
+    const frame = json.encodeServer({
+      type: 'frame',
+      prev: id - 1,
+      frame: {
+        id,
+        type: 'verified',
+        time: 0,
+        entities: [],
+        removed: [],
+        events: [{ id: 'stale-1', name: 'stale', type: 'x', data: null, originalFrame: id }],
+      },
+    });
+    for (let seq = 1; seq <= 5; seq++)
+      bus.publish(
+        roomOutput({ tenant: 'default', room }),
+        encodeEnvelope({
+          epoch: 0,
+          seq: 10_000 + seq,
+          frame: now,
+          payload: encodeRoomOutputBatch({ items: [{ kind: 'broadcast', message: frame }] }),
+        }),
+      );
+    await bus.flush();
+    await waitFor(
+      () => a.getFrame(0)?.id ?? 0,
+      (f) => f > now + 30,
+      'the real owner goes on',
+    );
+    expect(events).not.toContain('stale');
+    await a.disconnect();
+  });
+
+  it('[CLUSTER-4] kill -9 of the owning simulator: clients resume on the other, nothing acknowledged is lost', async () => {
+    const room = 'failover';
+    const a = client(1, room, 'binary');
+    const b = client(2, room, 'json');
+    await Promise.all([a.connect(), b.connect()]);
+    const alice = a.createEntity('player', { name: 'alice' });
+    await waitFor(
+      () => b.getEntity(alice),
+      (e) => e !== undefined,
+      'bob sees alice',
+    );
+    // Acknowledged input changes under load: every 100 ms alice turns.
+    let turns = 0;
+    const load = setInterval(() => {
+      turns++;
+      const input = { right: turns % 2 === 0, left: turns % 2 === 1 };
+      a.setInputState(alice, input);
+    }, 100);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const victim = await owner(room);
+    const killedAt = Date.now();
+    victim.child.kill('SIGKILL');
+    let bobsFirstFrameAfter = 0;
+    const onFrame = () => {
+      if (bobsFirstFrameAfter === 0 && b.connected && Date.now() > killedAt + 100)
+        bobsFirstFrameAfter = Date.now();
+    };
+    b.on('frame', onFrame);
+    const reconnects = { a: 0, b: 0 };
+    a.on('connect', () => reconnects.a++);
+    b.on('connect', () => reconnects.b++);
+    await waitFor(
+      () => reconnects.a > 0 && reconnects.b > 0 && bobsFirstFrameAfter > 0,
+      Boolean,
+      'both resume',
+      20_000,
+    );
+    const failoverMs = bobsFirstFrameAfter - killedAt;
+    const survivor = await owner(room);
+    expect(survivor.name).not.toBe(victim.name);
+    clearInterval(load);
+    await waitFor(
+      () => a.pendingOps,
+      (n) => n === 0,
+      'alice acked',
+      10_000,
+    );
+    // Converged: bob sees alice's entity (same id, same owner) with alice's latest input.
+    const finalInput = a.getEntity(alice)?.input;
+    await waitFor(
+      () => JSON.stringify(b.getEntity(alice)?.input),
+      (input) => input === JSON.stringify(finalInput),
+      'bob sees alice with her last input',
+      10_000,
+    );
+    expect(b.getEntity(alice)?.owner).toBe(a.connectionId);
+    console.log(
+      `[cluster] kill -9 of ${victim.name}: bob's first frame from ${survivor.name} after ${failoverMs} ms ` +
+        `(${turns} turns sent, reconnects a=${reconnects.a} b=${reconnects.b})`,
+    );
+    // Back to two simulators for what follows.
+    cluster = cluster.filter((p) => p !== victim);
+    cluster.push(await startClusterProcess(options, 'simulator', victim.index + 2));
+    b.off('frame', onFrame);
+  }, 60_000);
+
+  it('[CLUSTER-5] kill -9 of a gateway: its clients reconnect through the other and resume with a delta', async () => {
+    const room = 'gateway-dies';
+    const a = client(1, room);
+    const b = client(2, room);
+    await Promise.all([a.connect(), b.connect()]);
+    const alice = a.createEntity('player', { name: 'alice' });
+    await waitFor(
+      () => b.getEntity(alice),
+      (e) => e !== undefined,
+      'bob sees alice',
+    );
+    const first = a.connectionId;
+    const resumed = new Promise<{ resumed: boolean; connectionId: string }>((resolve) =>
+      a.on('connect', resolve),
+    );
+    const victim = gateway(1);
+    const killedAt = Date.now();
+    victim.child.kill('SIGKILL');
+    const info = await resumed;
+    const backMs = Date.now() - killedAt;
+    expect(info).toMatchObject({ resumed: true, connectionId: first });
+    // Alice is on gateway-2 now: her input reaches bob again.
+    const x0 = Number(b.getEntity(alice)?.fields.x);
+    a.setInputState(alice, { right: x0 < 400, left: x0 >= 400 });
+    await waitFor(
+      () => Number(b.getEntity(alice)?.fields.x),
+      (x) => Math.abs(x - x0) > 20,
+      'alice moves at bob',
+    );
+    console.log(
+      `[cluster] kill -9 of gateway-1: alice resumed through gateway-2 after ${backMs} ms (delta welcome)`,
+    );
+    cluster = cluster.filter((p) => p !== victim);
+    cluster.push(await startClusterProcess(options, 'gateway', 1));
+  }, 60_000);
+
+  it('[CLUSTER-6] SIGTERM of a simulator hands its rooms off; snapshots written while the persister is down reach Postgres after its restart', async () => {
+    const room = 'handoff';
+    const a = client(1, room);
+    const b = client(2, room, 'json');
+    await Promise.all([a.connect(), b.connect()]);
+    const alice = a.createEntity('player', { name: 'alice' });
+    await waitFor(
+      () => b.getEntity(alice),
+      (e) => e !== undefined,
+      'bob sees alice',
+    );
+    const persister = cluster.find((p) => p.service === 'persister');
+    if (!persister) throw new Error('no persister');
+    persister.child.kill('SIGKILL');
+    await persister.exited;
+    const victim = await owner(room);
+    const moved = new Promise<{ resumed: boolean; connectionId: string }>((resolve) =>
+      a.on('connect', resolve),
+    );
+    victim.child.kill('SIGTERM');
+    expect(await victim.exited).toBe(0);
+    const info = await moved;
+    expect(info).toMatchObject({ resumed: true, connectionId: a.connectionId });
+    expect((await owner(room)).name).not.toBe(victim.name);
+    await waitFor(
+      () => b.getEntity(alice)?.owner,
+      (o) => o === a.connectionId,
+      'bob still sees alice',
+    );
+    // The final snapshot of the handoff went to the stream only; the restarted persister writes it.
+    cluster = cluster.filter((p) => p !== victim && p !== persister);
+    cluster.push(await startClusterProcess(options, 'persister', 1));
+    const schema = clusterEnv(options, 'persister').P3_DATABASE_SCHEMA;
+    const row = await waitFor(
+      async () =>
+        (
+          await pool.query<{ epoch: string; version: string }>(
+            `SELECT epoch, version FROM ${schema}.room_snapshots WHERE tenant = 'default' AND room = $1`,
+            [room],
+          )
+        ).rows[0],
+      (r) => r !== undefined,
+      'the handoff snapshot in Postgres',
+      20_000,
+    );
+    expect(Number(row?.epoch)).toBeGreaterThanOrEqual(1);
+    cluster.push(await startClusterProcess(options, 'simulator', victim.index + 2));
+  }, 90_000);
+});
