@@ -44,7 +44,7 @@ export interface WorldOptions {
   /** Seed of the per-frame random source. Default 1. */
   readonly seed?: number;
   /** Wall-clock ms of frame 0, used only as the timestamp of ids the world creates. Default 0. */
-  readonly epochMs?: number;
+  readonly frameZeroWallMs?: number;
   /** How far ahead of the current frame ops may be stamped. Default max(bufferFrame, tickRate). */
   readonly maxLeadFrames?: number;
   /**
@@ -113,7 +113,7 @@ export class World implements EntityHost {
   readonly authority: boolean;
   private readonly definition: WorldDefinition;
   private readonly seed: number;
-  private readonly epochMs: number;
+  private readonly frameZeroWallMs: number;
   private readonly maxLead: number;
   private readonly ring: FrameRing;
   private current: number;
@@ -170,7 +170,7 @@ export class World implements EntityHost {
       throw new RangeError('bufferFrame must be an integer >= 1');
     this.seed = options.seed ?? 1;
     this.authority = options.authority ?? true;
-    this.epochMs = options.epochMs ?? 0;
+    this.frameZeroWallMs = options.frameZeroWallMs ?? 0;
     this.maxLead = options.maxLeadFrames ?? Math.max(this.bufferFrame, Math.ceil(this.tickRate));
     this.onSchedule = options.onSchedule;
     this.ring = new FrameRing(this.bufferFrame);
@@ -996,7 +996,7 @@ export class World implements EntityHost {
     const random = this.inTick
       ? this.tickRandom
       : createRandom(frameSeed(this.seed ^ 0x5bd1e995, this.order++));
-    return uuidv7(this.epochMs + this.frameTime(frame), [
+    return uuidv7(this.frameZeroWallMs + this.frameTime(frame), [
       random.nextUint32(),
       random.nextUint32(),
       random.nextUint32(),

@@ -390,7 +390,7 @@ describe('World frames', () => {
 
   it('[WORLD-15] gives entities created by logic deterministic UUIDv7 ids stamped with the frame time', () => {
     const spawner = defineWorld({ schema, tick: (ctx) => void (ctx.frame === 3 && ctx.create('crate')) });
-    const make = () => new World(spawner, { epochMs: 1_767_225_600_000, seed: 3 });
+    const make = () => new World(spawner, { frameZeroWallMs: 1_767_225_600_000, seed: 3 });
     const a = make();
     const b = make();
     for (let i = 0; i < 3; i++) {

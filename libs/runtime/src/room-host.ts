@@ -310,7 +310,7 @@ export class RoomHost implements RoomService {
       ...(options.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: options.idleHeartbeatMs }),
       ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
       seed: randomSeed(),
-      epochMs: wallNow - (startFrame * 1000) / tickRate,
+      frameZeroWallMs: wallNow - (startFrame * 1000) / tickRate,
       resumeGraceMs: options.resumeGraceMs ?? 10_000,
       maxCatchUpTicks: options.maxCatchUpTicks ?? 5,
       ...(Number.isFinite(options.maxMembersPerRoom ?? defaultMaxMembersPerRoom)

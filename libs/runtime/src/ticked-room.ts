@@ -104,7 +104,7 @@ export interface TickedRoomOptions {
   readonly logIntervalMs?: number;
   readonly seed: number;
   /** Wall-clock ms at frame 0 (timestamps of ids the world creates). */
-  readonly epochMs: number;
+  readonly frameZeroWallMs: number;
   /** How long a member whose socket closed keeps its connection (and connection-bound entities). */
   readonly resumeGraceMs: number;
   /** Most ticks run at once to catch up after a stall; beyond it the room skips ahead. */
@@ -191,7 +191,8 @@ export class TickedRoom {
   private deferredWhole = false;
   /** Counts changes outside the world's store (members, sequence numbers): a host saves when it moved. */
   private changes = 0;
-  private epoch = 0;
+  /** Clock time of frame 0: frame n is due at tickOrigin + n x interval ("epoch" is only the fencing token). */
+  private tickOrigin = 0;
   /** Ticks between two acks of a member that keeps sending: one second's worth. */
   private readonly ackEveryTicks: number;
   private timer: Cancel | undefined;
@@ -222,7 +223,7 @@ export class TickedRoom {
         tickRate: options.tickRate,
         bufferFrame: options.bufferFrame,
         seed: options.seed,
-        epochMs: options.epochMs,
+        frameZeroWallMs: options.frameZeroWallMs,
         ...(options.resumeFrame === undefined ? {} : { resumeFrame: options.resumeFrame }),
         // Server code, a grace timer or a join schedules work: a resting room ticks again.
         onSchedule: () => this.rouse(false),
@@ -294,7 +295,7 @@ export class TickedRoom {
 
   /** Room time in ms: frame N is simulated at time N x tick interval. Monotonic, never wall-clock. */
   get time(): number {
-    return this.options.clock.now() - this.epoch;
+    return this.options.clock.now() - this.tickOrigin;
   }
 
   get memberCount(): number {
@@ -326,7 +327,7 @@ export class TickedRoom {
     const base = this.options.clock.now() - this.world.frame * interval;
     const at = this.options.tickPhase;
     // The first tick comes at most one interval later than unphased, at the room's place in the interval.
-    this.epoch =
+    this.tickOrigin =
       at === undefined ? base : base + positiveModulo(at.origin + at.phase * interval - base, interval);
     this.sentThrough = this.world.frame;
     this.lastSentAt = this.options.clock.now();
@@ -346,7 +347,7 @@ export class TickedRoom {
 
   private schedule(): void {
     if (!this.running) return;
-    const due = this.epoch + (this.world.frame + 1) * this.world.tickInterval;
+    const due = this.tickOrigin + (this.world.frame + 1) * this.world.tickInterval;
     // Whole milliseconds: Node timers count from the event loop's cached time (whole ms, and stale by however long
     // the current callback has run), so a fractional delay fires early about half the time and costs a second timer.
     this.timer = this.options.scheduler.after(Math.ceil(due - this.options.clock.now()), () => this.run());
@@ -356,7 +357,7 @@ export class TickedRoom {
     if (!this.running) return;
     const { clock } = this.options;
     const startedAt = clock.now();
-    const time = startedAt - this.epoch;
+    const time = startedAt - this.tickOrigin;
     // The timer fires at the due time, where floating point can put time / interval a hair below the next frame.
     const target = Math.floor(time / this.world.tickInterval + 1e-6);
     if (this.behind) {
@@ -367,14 +368,14 @@ export class TickedRoom {
     const lateMs = time - (this.world.frame + 1) * this.world.tickInterval;
     let steps = target - this.world.frame;
     if (steps > this.options.maxCatchUpTicks) {
-      // Fell far behind (stall, debugger, overloaded host): run a few ticks and move the epoch instead of spiralling.
+      // Fell far behind (stall, debugger, overloaded host): run a few ticks and move the tick origin instead of spiralling.
       steps = this.options.maxCatchUpTicks;
-      this.epoch = startedAt - (this.world.frame + steps) * this.world.tickInterval;
+      this.tickOrigin = startedAt - (this.world.frame + steps) * this.world.tickInterval;
     }
     for (let i = 0; i < steps; i++) this.step();
     // A timer may fire a little before the frame is due (see schedule): nothing ran, nothing to report.
     if (steps > 0) {
-      // Work on the clock itself: a catch-up above moved the epoch, which room time would count as work.
+      // Work on the clock itself: a catch-up above moved the tick origin, which room time would count as work.
       this.options.events?.ticked?.(this, { lateMs: Math.max(0, lateMs), workMs: clock.now() - startedAt });
     }
     if (this.mayRest()) this.rest();
@@ -414,7 +415,7 @@ export class TickedRoom {
     if (!this.running) return;
     if (catchUp && this.behind) {
       this.behind = false;
-      const time = this.options.clock.now() - this.epoch;
+      const time = this.options.clock.now() - this.tickOrigin;
       this.catchUpClock(Math.floor(time / this.world.tickInterval + 1e-6));
     }
     if (!this.resting) return;

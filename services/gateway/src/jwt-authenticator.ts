@@ -34,6 +34,16 @@ export class JwtAuthenticator implements Authenticator {
       );
   }
 
+  /** From `jwtConfigFromEnv`: undefined (anonymous access) when no secret is configured. */
+  static fromConfig(
+    config:
+      { readonly secret: string; readonly audience: string; readonly issuer: string | undefined } | undefined,
+  ): JwtAuthenticator | undefined {
+    if (config === undefined) return undefined;
+    const { secret, audience, issuer } = config;
+    return new JwtAuthenticator({ secret, audience, ...(issuer === undefined ? {} : { issuer }) });
+  }
+
   async authenticate(
     token: string | undefined,
     _room: RoomKey | undefined,

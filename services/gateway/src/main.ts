@@ -50,15 +50,7 @@ async function main(): Promise<void> {
     ready: () => cluster.problems().length === 0,
     extensions,
     ...(config.staticDir === undefined ? {} : { staticFiles: await loadStaticFiles(config.staticDir) }),
-    ...(config.jwt === undefined
-      ? {}
-      : {
-          auth: new JwtAuthenticator({
-            secret: config.jwt.secret,
-            audience: config.jwt.audience,
-            ...(config.jwt.issuer === undefined ? {} : { issuer: config.jwt.issuer }),
-          }),
-        }),
+    ...(config.jwt === undefined ? {} : { auth: JwtAuthenticator.fromConfig(config.jwt) }),
   });
   logger.info({ port: gateway.port }, `gateway ${config.gatewayId} listening on ${gateway.port}`);
 

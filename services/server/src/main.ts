@@ -30,15 +30,7 @@ async function main(): Promise<void> {
     ...(config.demoTokens && config.jwt !== undefined
       ? { extensions: [demoTokenEndpoint({ ...config.jwt, ttlSeconds: 3600 })] }
       : {}),
-    ...(config.jwt === undefined
-      ? {}
-      : {
-          auth: new JwtAuthenticator({
-            secret: config.jwt.secret,
-            audience: config.jwt.audience,
-            ...(config.jwt.issuer === undefined ? {} : { issuer: config.jwt.issuer }),
-          }),
-        }),
+    ...(config.jwt === undefined ? {} : { auth: JwtAuthenticator.fromConfig(config.jwt) }),
   });
   if (config.jwt === undefined)
     logger.warn('P3_JWT_SECRET is not set: anyone may join any room (development mode)');

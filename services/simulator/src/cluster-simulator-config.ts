@@ -20,6 +20,11 @@ export interface ClusterSimulatorConfig {
   readonly snapshotStream: string;
   /** P3_LOG_STREAM: the JetStream stream of room logs. */
   readonly logStream: string;
+  /**
+   * P3_WORLD_MODULE: an ES module whose default export (or `world` export) is the world definition (`defineWorld`)
+   * the rooms run. Unset: the demo arena world.
+   */
+  readonly worldModule: string | undefined;
   /** P3_LEASE_TTL_MS: a dead simulator's rooms move after at most this long. Renewed every third of it. */
   readonly leaseTtlMs: number;
   /** P3_REBALANCE_MS: how often placement is checked against the live simulators. */
@@ -45,6 +50,7 @@ export function clusterSimulatorConfigFromEnv(
     databaseSchema: r.optionalString('P3_DATABASE_SCHEMA'),
     snapshotStream: r.string('P3_SNAPSHOT_STREAM', 'P3_SNAPSHOTS', { pattern: /^[A-Za-z0-9_-]{1,64}$/ }),
     logStream: r.string('P3_LOG_STREAM', 'P3_ROOM_LOG', { pattern: /^[A-Za-z0-9_-]{1,64}$/ }),
+    worldModule: r.optionalString('P3_WORLD_MODULE'),
     leaseTtlMs: r.int('P3_LEASE_TTL_MS', 2000, { min: 300, max: 120_000 }),
     rebalanceMs: r.int('P3_REBALANCE_MS', 2000, { min: 100, max: 600_000 }),
     host: r.string('P3_SIMULATOR_HOST', '0.0.0.0'),

@@ -1,3 +1,6 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { WorldDefinition } from '@p3/engine';
 import { arenaWorld } from '@p3/engine/arena-world';
 import {
   JetStreamRoomLog,
@@ -24,6 +27,7 @@ async function main(): Promise<void> {
   );
   const logger = pino({ level: config.logLevel }).child({ simulator: config.simulatorId });
   for (const warning of warnings) logger.warn(warning);
+  const world = config.worldModule === undefined ? arenaWorld : await loadWorld(config.worldModule);
   const cluster = await connectCluster(config.cluster, { name: config.simulatorId, logger });
   const pool = new pg.Pool({
     connectionString: config.databaseUrl,
@@ -55,7 +59,7 @@ async function main(): Promise<void> {
     membership: cluster.membership,
     store,
     log,
-    world: arenaWorld,
+    world,
     config: config.simulator,
     logger,
     registry,
@@ -85,6 +89,25 @@ async function main(): Promise<void> {
     await cluster.close();
     await pool.end().catch(() => undefined);
   });
+}
+
+/** The world definition a module exports (default or `world`); exits 2 with the reason when there is none. */
+async function loadWorld(path: string): Promise<WorldDefinition> {
+  let module: { default?: unknown; world?: unknown };
+  try {
+    module = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown; world?: unknown };
+  } catch (error) {
+    console.error(`P3_WORLD_MODULE=${path} cannot be loaded: ${(error as Error).message}`);
+    process.exit(2);
+  }
+  const world = module.default ?? module.world;
+  if (typeof world !== 'object' || world === null || !('schema' in world)) {
+    console.error(
+      `P3_WORLD_MODULE=${path} exports no world definition (default or \`world\`, made by defineWorld)`,
+    );
+    process.exit(2);
+  }
+  return world as WorldDefinition;
 }
 
 main().catch((error: unknown) => {

@@ -94,6 +94,24 @@ function client(gatewayIndex: number, room: string, codec: 'binary' | 'json' = '
   return c;
 }
 
+/** Alice on gateway-1 and bob on gateway-2 in `room`; resolves once bob sees alice's player. */
+async function meet(
+  room: string,
+  codecA: 'binary' | 'json',
+  codecB: 'binary' | 'json',
+): Promise<{ a: P3Client; b: P3Client; alice: string }> {
+  const a = client(1, room, codecA);
+  const b = client(2, room, codecB);
+  await Promise.all([a.connect(), b.connect()]);
+  const alice = a.createEntity('player', { name: 'alice' });
+  await waitFor(
+    () => b.getEntity(alice),
+    (e) => e !== undefined,
+    'bob sees alice',
+  );
+  return { a, b, alice };
+}
+
 /** The simulator process holding the room's lease now. */
 async function owner(room: string): Promise<ClusterProcess> {
   const lease = await waitFor(
@@ -208,15 +226,7 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
 
   it('[CLUSTER-4] kill -9 of the owning simulator: clients resume on the other, nothing acknowledged is lost', async () => {
     const room = 'failover';
-    const a = client(1, room, 'binary');
-    const b = client(2, room, 'json');
-    await Promise.all([a.connect(), b.connect()]);
-    const alice = a.createEntity('player', { name: 'alice' });
-    await waitFor(
-      () => b.getEntity(alice),
-      (e) => e !== undefined,
-      'bob sees alice',
-    );
+    const { a, b, alice } = await meet(room, 'binary', 'json');
     // Acknowledged input changes under load: every 100 ms alice turns.
     let turns = 0;
     const load = setInterval(() => {
@@ -274,15 +284,7 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
 
   it('[CLUSTER-5] kill -9 of a gateway: its clients reconnect through the other and resume with a delta', async () => {
     const room = 'gateway-dies';
-    const a = client(1, room);
-    const b = client(2, room);
-    await Promise.all([a.connect(), b.connect()]);
-    const alice = a.createEntity('player', { name: 'alice' });
-    await waitFor(
-      () => b.getEntity(alice),
-      (e) => e !== undefined,
-      'bob sees alice',
-    );
+    const { a, b, alice } = await meet(room, 'binary', 'binary');
     const first = a.connectionId;
     const resumed = new Promise<{ resumed: boolean; connectionId: string }>((resolve) =>
       a.on('connect', resolve),
@@ -310,15 +312,7 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
 
   it('[CLUSTER-6] SIGTERM of a simulator hands its rooms off; snapshots written while the persister is down reach Postgres after its restart', async () => {
     const room = 'handoff';
-    const a = client(1, room);
-    const b = client(2, room, 'json');
-    await Promise.all([a.connect(), b.connect()]);
-    const alice = a.createEntity('player', { name: 'alice' });
-    await waitFor(
-      () => b.getEntity(alice),
-      (e) => e !== undefined,
-      'bob sees alice',
-    );
+    const { a, b, alice } = await meet(room, 'binary', 'json');
     const persister = cluster.find((p) => p.service === 'persister');
     if (!persister) throw new Error('no persister');
     persister.child.kill('SIGKILL');

@@ -8,6 +8,8 @@ export class ClusterMetrics {
   readonly unrepairable: Counter;
   readonly malformed: Counter;
   readonly inputBatches: Counter;
+  readonly outputMessages: Counter;
+  readonly outputBytes: Counter;
 
   constructor(registry: Registry, roomsServed: () => number) {
     const registers = [registry];
@@ -41,6 +43,16 @@ export class ClusterMetrics {
     this.inputBatches = new Counter({
       name: 'p3_gateway_cluster_input_batches_total',
       help: 'Room input batches published (one per room per event-loop turn with input)',
+      registers,
+    });
+    this.outputMessages = new Counter({
+      name: 'p3_gateway_cluster_output_messages_total',
+      help: 'Room output messages this gateway took in (from the bus or repaired from the frame buffer)',
+      registers,
+    });
+    this.outputBytes = new Counter({
+      name: 'p3_gateway_cluster_output_bytes_total',
+      help: 'Payload bytes of the room output messages this gateway took in',
       registers,
     });
     new Gauge({

@@ -178,6 +178,8 @@ export class RoomLink {
 
   private output(envelope: RoomOutputEnvelope): void {
     this.lastHeard = this.options.clock.now();
+    this.options.metrics.outputMessages.inc();
+    this.options.metrics.outputBytes.inc(envelope.payload.byteLength);
     if (envelope.epoch > this.epoch) {
       this.epoch = envelope.epoch;
       // The sessions of the previous owner do not exist at the new one: their sockets resume there.
