@@ -57,3 +57,6 @@ export * from './cluster/room-output-batch.js';
 export * from './config/ops-http-server.js';
 export * from './config/cluster-config.js';
 export * from './adapters/cluster-connections.js';
+export * from './documents/document-rooms.js';
+export * from './documents/snapshot-sync-storage.js';
+export * from './documents/room-log-change-log.js';

@@ -1,8 +1,10 @@
 import { ErrorCode } from '@p3/protocol';
-import { configOrExit, connectCluster, drainOnSignals } from '@p3/runtime';
+import { configOrExit, connectCluster, drainOnSignals, timerScheduler } from '@p3/runtime';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
+import { ClusterDocumentRooms } from './cluster/cluster-document-rooms.js';
 import { ClusterRooms } from './cluster/cluster-rooms.js';
+import { ecsSyncEndpoint } from './documents/ecs-sync-endpoint.js';
 import { clusterGatewayConfigFromEnv } from './cluster/cluster-gateway-config.js';
 import { createFanout, startGateway, type GatewayExtension } from './gateway.js';
 import { demoTokenEndpoint } from './http/demo-tokens.js';
@@ -38,7 +40,21 @@ async function main(): Promise<void> {
     silenceMs: config.silenceMs,
   });
   await rooms.start();
-  const extensions: GatewayExtension[] = [documentsNotInCluster];
+  const documents = new ClusterDocumentRooms({
+    gatewayId: config.gatewayId,
+    tenant: config.gateway.tenant,
+    bus: cluster.bus,
+    buffer: cluster.buffer,
+    membership: cluster.membership,
+    requests: rooms.requests,
+    scheduler: timerScheduler,
+    logger,
+    metrics: rooms.clusterMetrics,
+  });
+  const extensions: GatewayExtension[] = [
+    ecsSyncEndpoint({ rooms: documents, idleTimeoutSeconds: config.gateway.idleTimeoutSeconds }),
+    httpDocumentsNotInCluster,
+  ];
   if (config.demoTokens && config.jwt !== undefined)
     extensions.push(demoTokenEndpoint({ ...config.jwt, ttlSeconds: 3600 }));
   const gateway = await startGateway(config.gateway, {
@@ -62,10 +78,10 @@ async function main(): Promise<void> {
 }
 
 /**
- * Document rooms (`/ecs-sync`, the seed-002 HTTP API) still run in the single-process server only: in the cluster
- * they answer with a clear code rather than a 404 that looks like a wrong URL.
+ * The seed-002 HTTP API of document rooms still runs in the single-process server only: in the cluster it answers
+ * with a clear code rather than a 404 that looks like a wrong URL.
  */
-const documentsNotInCluster: GatewayExtension = {
+const httpDocumentsNotInCluster: GatewayExtension = {
   register(app) {
     const refuse = (res: Parameters<Parameters<typeof app.any>[1]>[0]) =>
       sendJson(res, undefined, '501 Not Implemented', {

@@ -13,7 +13,6 @@ import {
 } from '@p3/protocol';
 import { addEntityType, defineWorld, type Entity, type TickContext, type WorldDefinition } from '@p3/engine';
 import {
-  DocumentRooms,
   createFanout,
   defaultGatewayConfig,
   ecsSyncEndpoint,
@@ -26,6 +25,7 @@ import {
   type StaticFile,
 } from '@p3/gateway';
 import {
+  DocumentRooms,
   FileRoomLog,
   FileSnapshotStore,
   MemoryRoomLog,

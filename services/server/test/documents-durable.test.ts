@@ -6,8 +6,8 @@ import { pino } from 'pino';
 import { EventSource } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode, type AckResponse, type JsonValue } from '@p3/protocol';
-import { DocumentRooms } from '@p3/gateway';
 import {
+  DocumentRooms,
   FileRoomLog,
   FileSnapshotStore,
   MemoryRoomLog,

@@ -89,6 +89,12 @@ export class ClusterRoomOutput implements RoomOutput {
     if (room) this.push(key, room, { kind: 'close', connectionId, code, reason });
   }
 
+  /** Text as it is to one attachment (a document room's JSON message to one gateway socket). */
+  sendText(key: RoomKey, connectionId: string, text: string): void {
+    const room = this.rooms.get(keyOf(key));
+    if (room) this.push(key, room, { kind: 'send', connectionId, message: text });
+  }
+
   /** The welcome of an accepted join, ordered with the room's output after everything emitted before it. */
   welcome(key: RoomKey, attachment: string, welcome: WelcomeMessage): void {
     const room = this.rooms.get(keyOf(key));

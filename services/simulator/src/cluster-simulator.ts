@@ -1,4 +1,4 @@
-import { ErrorCode, JsonCodec, type ClientMessage, type JoinMessage } from '@p3/protocol';
+import { CloseCode, ErrorCode, JsonCodec, P3Error, type ClientMessage, type JoinMessage } from '@p3/protocol';
 import type { WorldDefinition } from '@p3/engine';
 import {
   RoomOwnership,
@@ -28,6 +28,7 @@ import {
 } from '@p3/runtime';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
+import { ClusterDocuments, isDocumentKey } from './cluster-documents.js';
 import { ClusterRoomOutput } from './cluster-room-output.js';
 import type { SimulatorConfig } from './simulator-config.js';
 import { startSimulator, type SimulatorHandle } from './simulator.js';
@@ -79,6 +80,10 @@ export class ClusterSimulator {
   private readonly ownership: RoomOwnership;
   private readonly output: ClusterRoomOutput;
   private readonly rooms = new Map<string, OwnedRoom>();
+  /** Document rooms (ecs-sync), per tenant: each tenant's rooms live under its own keys. */
+  private readonly documents = new Map<string, ClusterDocuments>();
+  /** Joins being answered, by attachment (see `join`). */
+  private readonly joining = new Map<string, Promise<void>>();
   private inbox: BusSubscription | undefined;
   private cancelRebalance: Cancel = () => undefined;
   private stopped = false;
@@ -124,10 +129,12 @@ export class ClusterSimulator {
       logger,
       onLost: (key) => {
         // Nothing more may leave for this room: a successor may own it already.
+        if (isDocumentKey(key)) return this.documentsOf(key.tenant).lost(key);
         this.dropRoom(key, false);
         this.simulator.host.discard(key);
       },
-      onHandoff: (key) => this.simulator.host.handOff(key),
+      onHandoff: (key) =>
+        isDocumentKey(key) ? this.documentsOf(key.tenant).handOff(key) : this.simulator.host.handOff(key),
     });
     this.counters = {
       joins: new Counter({
@@ -194,11 +201,36 @@ export class ClusterSimulator {
     this.inbox?.unsubscribe();
     await this.ownership.stop();
     await this.simulator.close();
+    for (const documents of this.documents.values()) await documents.close();
     for (const room of [...this.rooms.values()]) this.dropRoom(room.key, true);
   }
 
-  private async join(command: JoinCommand): Promise<void> {
+  /**
+   * A gateway that heard nothing in time asks again with the same attachment: the same join must not run twice (a
+   * second session would replace the first and close its socket), so a repeat waits for the first and gets its
+   * answer; one for an attachment already in the room is answered `joined` at once (its welcome is in the output).
+   */
+  private join(command: JoinCommand): Promise<void> {
+    const inFlight = this.joining.get(command.attachment);
+    if (inFlight) return inFlight.then(() => this.repeatAnswer(command));
+    const joining = this.joinOnce(command).finally(() => this.joining.delete(command.attachment));
+    this.joining.set(command.attachment, joining);
+    return joining;
+  }
+
+  private repeatAnswer(command: JoinCommand): void {
+    const room = this.rooms.get(keyOf(command.key));
+    if (room?.attachments.has(command.attachment))
+      this.reply(command.gateway, { kind: 'joined', id: command.id, epoch: room.epoch });
+    else if (this.documentsOf(command.key.tenant).has(command.key, command.attachment))
+      this.reply(command.gateway, { kind: 'joined', id: command.id, epoch: 0 });
+    else this.reply(command.gateway, { kind: 'elsewhere', id: command.id, retryMs });
+  }
+
+  private async joinOnce(command: JoinCommand): Promise<void> {
     const { key } = command;
+    const room = this.rooms.get(keyOf(key));
+    if (room?.attachments.has(command.attachment)) return this.repeatAnswer(command);
     const answer = await this.ownership.acquire(key);
     if (!answer.owned) {
       this.counters.joins.inc({ outcome: 'elsewhere' });
@@ -210,7 +242,11 @@ export class ClusterSimulator {
       });
       return;
     }
-    const room = await this.ensureRoom(key, answer.epoch);
+    if (command.document === true) {
+      await this.joinDocument(command, answer.epoch);
+      return;
+    }
+    const owned = await this.ensureRoom(key, answer.epoch);
     const result = await this.simulator.host.join({
       key,
       clientId: command.clientId,
@@ -229,17 +265,57 @@ export class ClusterSimulator {
       });
       return;
     }
-    if (this.rooms.get(keyOf(key)) !== room) {
+    if (this.rooms.get(keyOf(key)) !== owned) {
       // Lost (or handed off) while the room opened: the member reconnects and joins the next owner.
       result.session.leave();
       this.counters.joins.inc({ outcome: 'elsewhere' });
       this.reply(command.gateway, { kind: 'elsewhere', id: command.id, retryMs });
       return;
     }
-    room.attachments.set(command.attachment, result.session);
+    owned.attachments.set(command.attachment, result.session);
     this.output.welcome(key, command.attachment, result.welcome);
     this.counters.joins.inc({ outcome: 'joined' });
-    this.reply(command.gateway, { kind: 'joined', id: command.id, epoch: room.epoch });
+    this.reply(command.gateway, { kind: 'joined', id: command.id, epoch: owned.epoch });
+  }
+
+  /** An ecs-sync socket of a gateway into a document room this simulator owns. */
+  private async joinDocument(command: JoinCommand, epoch: number): Promise<void> {
+    try {
+      await this.documentsOf(command.key.tenant).join(command, epoch);
+    } catch (error) {
+      if (!(error instanceof P3Error)) throw error;
+      this.counters.joins.inc({ outcome: 'refused' });
+      this.reply(command.gateway, {
+        kind: 'refused',
+        id: command.id,
+        code: error.code,
+        reason: error.message,
+        closeCode: error.code === ErrorCode.QuotaExceeded ? CloseCode.QuotaExceeded : CloseCode.Internal,
+      });
+      return;
+    }
+    this.counters.joins.inc({ outcome: 'joined' });
+    this.reply(command.gateway, { kind: 'joined', id: command.id, epoch });
+  }
+
+  private documentsOf(tenant: string): ClusterDocuments {
+    let documents = this.documents.get(tenant);
+    if (!documents) {
+      documents = new ClusterDocuments({
+        tenant,
+        bus: this.options.bus,
+        output: this.output,
+        store: this.options.store,
+        ...(this.options.log === undefined ? {} : { log: this.options.log }),
+        scheduler: this.options.scheduler ?? timerScheduler,
+        logger: this.options.logger,
+        idleTimeoutMs: this.options.config.idleTimeoutMs,
+        release: (key) => void this.ownership.release(key).catch(() => undefined),
+        detached: (gateway, key, attachments) => this.reply(gateway, { kind: 'detached', key, attachments }),
+      });
+      this.documents.set(tenant, documents);
+    }
+    return documents;
   }
 
   /** The room's output and input exist before the room opens: its first tick already publishes. */

@@ -9,8 +9,15 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { P3Client } from '@p3/client';
 import { JsonCodec } from '@p3/protocol';
-import { NatsBus, encodeEnvelope, encodeRoomOutputBatch, roomOutput } from '@p3/runtime';
-import { requireNats, requirePostgres, requireRedis, uniqueName, waitFor } from '@p3/test-support';
+import { NatsBus, encodeEnvelope, encodeIdToken, encodeRoomOutputBatch, roomOutput } from '@p3/runtime';
+import {
+  WsTestClient,
+  requireNats,
+  requirePostgres,
+  requireRedis,
+  uniqueName,
+  waitFor,
+} from '@p3/test-support';
 import {
   clusterEnv,
   freeBasePort,
@@ -115,7 +122,7 @@ async function meet(
 /** The simulator process holding the room's lease now. */
 async function owner(room: string): Promise<ClusterProcess> {
   const lease = await waitFor(
-    () => redis.get(`${prefix}:lease:default:${room}`),
+    () => redis.get(`${prefix}:lease:default:${encodeIdToken(room)}`),
     (value) => value !== null,
     `a lease on ${room}`,
     10_000,
@@ -350,4 +357,51 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     expect(Number(row?.epoch)).toBeGreaterThanOrEqual(1);
     cluster.push(await startClusterProcess(options, 'simulator', victim.index + 2));
   }, 90_000);
+
+  it('[CLUSTER-7] /ecs-sync: sockets on two gateways share a document room; a kill -9 of its owner moves it, nothing acknowledged is lost', async () => {
+    const url = (index: number) => `ws://127.0.0.1:${gateway(index).port}/ecs-sync`;
+    const a = new WsTestClient(url(1), 'doc-a', 'notes');
+    const b = new WsTestClient(url(2), 'doc-b', 'notes');
+    await a.join();
+    await b.join();
+    a.edit({ n1: { text: 'hello' } });
+    await a.sync();
+    await waitFor(
+      () => b.document().n1?.text,
+      (text) => text === 'hello',
+      'b sees n1',
+    );
+    const victim = await owner('doc/notes');
+    const killedAt = Date.now();
+    victim.child.kill('SIGKILL');
+    // Document rooms send no heartbeat: the gateways notice the owner left membership and move the sockets.
+    await waitFor(
+      () => a.closes.length + b.closes.length,
+      (n) => n === 2,
+      'both sockets moved',
+      15_000,
+    );
+    expect(a.closes[0]?.code).toBe(4006);
+    expect(b.closes[0]?.code).toBe(4006);
+    // The existing client reconnects with backoff; its reconnect diff resumes it on the next owner.
+    await a.join();
+    await b.join();
+    const movedMs = Date.now() - killedAt;
+    expect((await owner('doc/notes')).name).not.toBe(victim.name);
+    expect(a.document().n1?.text).toBe('hello');
+    b.edit({ n2: { text: 'after' } });
+    await b.sync();
+    await waitFor(
+      () => a.document().n2?.text,
+      (text) => text === 'after',
+      'a sees n2',
+    );
+    console.log(
+      `[cluster] kill -9 of a document room's owner: both sockets resumed on the next one after ${movedMs} ms`,
+    );
+    await a.disconnect();
+    await b.disconnect();
+    cluster = cluster.filter((p) => p !== victim);
+    cluster.push(await startClusterProcess(options, 'simulator', victim.index + 4));
+  }, 60_000);
 });

@@ -30,6 +30,11 @@ export interface JoinCommand {
   readonly sessionStamp: number;
   readonly resumeFrame?: number;
   readonly principal?: Principal;
+  /**
+   * A document room's socket (ecs-sync, seed 003) rather than a world member: `key.room` is `doc/<scoped id>`,
+   * there is no welcome (the client speaks first), and output to the attachment is the room's JSON text as is.
+   */
+  readonly document?: boolean;
 }
 
 export function encodeJoinCommand(command: JoinCommand): Uint8Array {
@@ -55,6 +60,8 @@ export function decodeJoinCommand(bytes: Uint8Array): WireDecodeResult<JoinComma
   if (!isCount(o.sessionStamp)) return malformed('join: sessionStamp must be a non-negative integer');
   if (o.resumeFrame !== undefined && !isCount(o.resumeFrame))
     return malformed('join: resumeFrame must be a non-negative integer');
+  if (o.document !== undefined && o.document !== true)
+    return malformed('join: document must be true when given');
   const hasUser = o.user !== undefined;
   if (hasUser && (typeof o.user !== 'string' || typeof o.team !== 'string'))
     return malformed('join: user and team must be strings');
@@ -69,6 +76,7 @@ export function decodeJoinCommand(bytes: Uint8Array): WireDecodeResult<JoinComma
       sessionStamp: o.sessionStamp,
       ...(o.resumeFrame === undefined ? {} : { resumeFrame: o.resumeFrame as number }),
       ...(hasUser ? { principal: { user: o.user as string, team: o.team as string } } : {}),
+      ...(o.document === true ? { document: true } : {}),
     },
   };
 }

@@ -1,16 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import { CloseCode, ErrorCode, P3Error, closeReason } from '@p3/protocol';
-import type { Room, WebSocketLike } from '@p3/ecs-sync-server';
-import { systemClock } from '@p3/runtime';
+import type { WebSocketLike } from '@p3/ecs-sync-server';
+import type { Result } from '@p3/protocol';
+import { systemClock, type Principal } from '@p3/runtime';
 import type { GatewayExtension } from '../gateway.js';
 import { InboundLimits, roomBudgetKey } from '../inbound-limits.js';
 import { bearerToken, isRoomId, sendError } from '../http/http-errors.js';
 import { guardResponse } from '../http/http-response.js';
 import type { WebSocket } from '../uws.js';
-import type { DocumentRooms } from './document-rooms.js';
+
+/**
+ * What `/ecs-sync` needs of a document room: the seed-003 `Room`'s socket API. In one process that is the room
+ * itself (DocumentRooms); in the cluster, a proxy to the simulator that owns it (ClusterDocumentRooms).
+ */
+export interface DocumentRoomSockets {
+  handleSocketConnect(connection: { sessionId: string; socket: WebSocketLike; clientId: string }): unknown;
+  handleSocketMessage(sessionId: string, data: string): void;
+  handleSocketClose(sessionId: string): void;
+}
+
+/** Opens the caller's document room (team-scoped) for its sockets. */
+export interface DocumentSocketRooms {
+  open(roomId: string, principal: Principal | undefined): Promise<Result<DocumentRoomSockets>>;
+  close(): Promise<void>;
+}
 
 interface EcsSyncSocket {
-  readonly room: Room;
+  readonly room: DocumentRoomSockets;
   readonly roomId: string;
   readonly sessionId: string;
   readonly clientId: string;
@@ -20,7 +36,7 @@ interface EcsSyncSocket {
 }
 
 export interface EcsSyncEndpointOptions {
-  readonly rooms: DocumentRooms;
+  readonly rooms: DocumentSocketRooms;
   /**
    * Largest message (the room answers TOO_LARGE below it; above it the socket is closed with 1009, and past twice
    * it uWS drops the connection). Default 1 MiB.

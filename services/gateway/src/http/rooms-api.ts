@@ -1,7 +1,7 @@
 import { ErrorCode, P3Error, parseJson, validatePatch, type Patch } from '@p3/protocol';
 import type { Room } from '@p3/ecs-sync-server';
 import type { Principal } from '@p3/runtime';
-import type { DocumentRooms } from '../documents/document-rooms.js';
+import type { DocumentRooms } from '@p3/runtime';
 import type { GatewayExtension } from '../gateway.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { ChangeStream } from './change-stream.js';

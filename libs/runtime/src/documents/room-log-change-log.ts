@@ -1,6 +1,7 @@
 import { ErrorCode, P3Error, isPlainObject, validatePatch, type JsonValue, type Patch } from '@p3/protocol';
 import type { ChangeLog, LoggedChange } from '@p3/ecs-sync-server';
-import type { LogEntry, RoomKey, RoomLog } from '@p3/runtime';
+import type { LogEntry, RoomLog } from '../ports/room-log.js';
+import type { RoomKey } from '../ports/snapshot-store.js';
 
 /**
  * The `ChangeLog` of one document room over the server's shared `RoomLog` (file, memory or Postgres): keyed like

@@ -1,13 +1,9 @@
 import { ErrorCode, fail, ok, type Result } from '@p3/protocol';
 import { RoomManager, type ChangeLog, type LoggedChange, type Room } from '@p3/ecs-sync-server';
-import {
-  legacyRoomOf,
-  scopedRoomName,
-  type Principal,
-  type RoomKey,
-  type RoomLog,
-  type SnapshotStore,
-} from '@p3/runtime';
+import type { RoomLog } from '../ports/room-log.js';
+import type { RoomKey, SnapshotStore } from '../ports/snapshot-store.js';
+import type { Principal } from '../room-service.js';
+import { legacyRoomOf, scopedRoomName } from '../team-scope.js';
 import type { Logger } from 'pino';
 import { RoomLogChangeLog } from './room-log-change-log.js';
 import { SnapshotSyncStorage } from './snapshot-sync-storage.js';
@@ -34,6 +30,8 @@ export interface DocumentRoomsOptions {
    * Default 1000; `Infinity` for no limit.
    */
   readonly maxRooms?: number;
+  /** The fencing token of a room's snapshots (the owner's lease epoch in the cluster). Default 0. */
+  readonly epochOf?: (key: RoomKey) => number;
 }
 
 /**
@@ -56,7 +54,7 @@ export class DocumentRooms {
     const log = options.log;
     this.manager = new RoomManager({
       createStorage: (id) => {
-        const storage = new SnapshotSyncStorage(options.store, keyOf(id), legacyOf(id));
+        const storage = new SnapshotSyncStorage(options.store, keyOf(id), legacyOf(id), options.epochOf);
         this.lastStorage = { id, storage };
         return storage;
       },
@@ -101,6 +99,16 @@ export class DocumentRooms {
       this.options.logger.error({ err: error, room: id }, 'document room failed to load');
       return fail(ErrorCode.Internal, 'the room could not be loaded');
     }
+  }
+
+  /** The room `id` (already team-scoped) if it is loaded, without loading it. */
+  loaded(id: string): Room | undefined {
+    return this.manager.getExistingRoom(id);
+  }
+
+  /** Saves and closes one room (its sockets get 4003 and reconnect); the next `open` loads it again. */
+  closeRoom(id: string): Promise<void> {
+    return this.manager.closeRoom(id);
   }
 
   /** Ids of the rooms open or loading (team-scoped: `<team>/<id>` for authenticated callers' rooms). */

@@ -1,6 +1,6 @@
 import { ErrorCode, P3Error } from '@p3/protocol';
 import type { RoomSnapshot, SyncStorage } from '@p3/ecs-sync-server';
-import type { RoomKey, SnapshotStore, StoredSnapshot } from '@p3/runtime';
+import type { RoomKey, SnapshotStore, StoredSnapshot } from '../ports/snapshot-store.js';
 
 /**
  * The ecs-sync `SyncStorage` of one document room, kept in the server's SnapshotStore (file, memory or Postgres)
@@ -18,6 +18,7 @@ export class SnapshotSyncStorage implements SyncStorage {
     private readonly store: SnapshotStore,
     private readonly key: RoomKey,
     private readonly legacy?: { readonly key: RoomKey; readonly team: string },
+    private readonly epochOf?: (key: RoomKey) => number,
   ) {}
 
   async load(): Promise<RoomSnapshot | null> {
@@ -31,12 +32,15 @@ export class SnapshotSyncStorage implements SyncStorage {
   }
 
   async save(snapshot: RoomSnapshot): Promise<void> {
-    await this.store.save(this.key, {
+    const outcome = await this.store.save(this.key, {
       kind: 'document',
       version: snapshot.timestamp,
-      epoch: 0,
+      epoch: this.epochOf?.(this.key) ?? 0,
       data: snapshot,
     });
+    // A newer owner (higher epoch) saved the room: this one was deposed; the room reports the failed save.
+    if (outcome === 'stale')
+      throw new P3Error(ErrorCode.Internal, `snapshot of ${this.key.room} refused: a newer owner saved it`);
   }
 
   private documentOf(stored: StoredSnapshot, key: RoomKey): RoomSnapshot {

@@ -1,0 +1,137 @@
+import { ok, type Result } from '@p3/protocol';
+import {
+  scopedRoomName,
+  type Bus,
+  type Cancel,
+  type FrameBuffer,
+  type Membership,
+  type Principal,
+  type RoomKey,
+  type Scheduler,
+} from '@p3/runtime';
+import type { Logger } from 'pino';
+import type { DocumentRoomSockets, DocumentSocketRooms } from '../documents/ecs-sync-endpoint.js';
+import type { ClusterMetrics } from './cluster-metrics.js';
+import { DocumentLink } from './document-link.js';
+import { keyOf, type OwnerRequests } from './owner-requests.js';
+
+export interface ClusterDocumentRoomsOptions {
+  readonly gatewayId: string;
+  readonly tenant: string;
+  readonly bus: Bus;
+  readonly buffer: FrameBuffer;
+  readonly membership: Membership;
+  readonly requests: OwnerRequests;
+  readonly scheduler: Scheduler;
+  readonly logger: Logger;
+  readonly metrics: ClusterMetrics;
+  /** How often the owners of this gateway's document sockets are checked against the live members. Default 500. */
+  readonly ownerCheckMs?: number;
+}
+
+/**
+ * `/ecs-sync` in the cluster: document rooms run on simulators (owned under a lease, like worlds), and this gateway
+ * holds only their sockets, one DocumentLink per room with sockets here. Document rooms send no heartbeat, so a dead
+ * owner is noticed from membership: every `ownerCheckMs` the owners of the sockets here are looked up among the
+ * live simulators, and the sockets of one that is gone reconnect (to the next owner, which recovers the room from
+ * its snapshot and log).
+ */
+export class ClusterDocumentRooms implements DocumentSocketRooms {
+  private readonly links = new Map<string, DocumentLink>();
+  private attachments = 0;
+  private cancelCheck: Cancel = () => undefined;
+  private closed = false;
+
+  constructor(private readonly options: ClusterDocumentRoomsOptions) {
+    this.scheduleCheck();
+  }
+
+  get roomsServed(): number {
+    return this.links.size;
+  }
+
+  async open(roomId: string, principal: Principal | undefined): Promise<Result<DocumentRoomSockets>> {
+    // The key the simulator's DocumentRooms keeps the room under (team-scoped, `doc/` beside the world rooms).
+    const key: RoomKey = { tenant: this.options.tenant, room: `doc/${scopedRoomName(roomId, principal)}` };
+    const link = await this.linkFor(key);
+    const bySession = new Map<string, string>();
+    return ok({
+      handleSocketConnect: ({ sessionId, socket, clientId }) => {
+        const attachment = `${this.options.gatewayId}:d${++this.attachments}`;
+        bySession.set(sessionId, attachment);
+        link.connect(attachment, socket, clientId, principal);
+      },
+      handleSocketMessage: (sessionId, data) => {
+        const attachment = bySession.get(sessionId);
+        if (attachment !== undefined) link.message(attachment, data);
+      },
+      handleSocketClose: (sessionId) => {
+        const attachment = bySession.get(sessionId);
+        bySession.delete(sessionId);
+        if (attachment !== undefined) link.disconnect(attachment);
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.cancelCheck();
+    for (const link of this.links.values()) link.stop();
+    this.links.clear();
+  }
+
+  private async linkFor(key: RoomKey): Promise<DocumentLink> {
+    for (;;) {
+      let link = this.links.get(keyOf(key));
+      if (!link) {
+        const created = new DocumentLink({
+          key,
+          gatewayId: this.options.gatewayId,
+          bus: this.options.bus,
+          buffer: this.options.buffer,
+          requests: this.options.requests,
+          scheduler: this.options.scheduler,
+          logger: this.options.logger,
+          metrics: this.options.metrics,
+          onEmpty: (empty) => this.retireSoon(empty),
+        });
+        link = created;
+        this.links.set(keyOf(key), created);
+        this.options.requests.onDetached(key, (attachments) => created.detached(attachments));
+      }
+      await link.start();
+      if (!link.isStopped) return link;
+    }
+  }
+
+  private retireSoon(link: DocumentLink): void {
+    this.options.scheduler.after(1000, () => {
+      if (link.socketCount > 0 || this.links.get(keyOf(link.key)) !== link) return;
+      this.links.delete(keyOf(link.key));
+      this.options.requests.onDetached(link.key, undefined);
+      link.stop();
+    });
+  }
+
+  private scheduleCheck(): void {
+    this.cancelCheck = this.options.scheduler.after(this.options.ownerCheckMs ?? 500, () => {
+      void this.checkOwners().finally(() => {
+        if (!this.closed) this.scheduleCheck();
+      });
+    });
+  }
+
+  private async checkOwners(): Promise<void> {
+    if (this.links.size === 0) return;
+    let live: Set<string>;
+    try {
+      live = new Set(await this.options.membership.members());
+    } catch (error) {
+      // Redis away: nobody can be declared dead from here; the leases still fence the rooms.
+      this.options.logger.warn({ err: error }, 'membership unreachable: document owners not checked');
+      return;
+    }
+    for (const link of this.links.values())
+      for (const owner of link.owners()) if (!live.has(owner)) link.ownerGone(owner);
+  }
+}

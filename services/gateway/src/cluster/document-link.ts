@@ -1,0 +1,263 @@
+import { CloseCode } from '@p3/protocol';
+import type { WebSocketLike } from '@p3/ecs-sync-server';
+import {
+  RoomOutputReceiver,
+  START_POSITION,
+  decodeRoomOutputBatch,
+  encodeRoomInputBatch,
+  roomInput,
+  type Bus,
+  type FrameBuffer,
+  type Principal,
+  type RoomInputItem,
+  type RoomKey,
+  type RoomOutputEnvelope,
+  type Scheduler,
+} from '@p3/runtime';
+import type { Logger } from 'pino';
+import type { ClusterMetrics } from './cluster-metrics.js';
+import type { OwnerRequests } from './owner-requests.js';
+
+/** One ecs-sync socket of this gateway in the room. */
+interface DocumentSocket {
+  readonly attachment: string;
+  readonly socket: WebSocketLike;
+  /** Messages the socket sent before the owner accepted it: sent in order right after. */
+  early: string[] | undefined;
+  /** The owner that accepted it, and under which epoch; undefined while the join is in flight. */
+  owner: string | undefined;
+  epoch: number;
+}
+
+export interface DocumentLinkOptions {
+  readonly key: RoomKey;
+  readonly gatewayId: string;
+  readonly bus: Bus;
+  readonly buffer: FrameBuffer;
+  readonly requests: OwnerRequests;
+  readonly scheduler: Scheduler;
+  readonly logger: Logger;
+  readonly metrics: ClusterMetrics;
+  readonly onEmpty: (link: DocumentLink) => void;
+}
+
+/** Messages a socket may send before its owner accepted it; more close it (the client resends after a reconnect). */
+const maxEarlyMessages = 256;
+
+/**
+ * A gateway's line to one document room (ecs-sync sockets) whose owner is a simulator: the room's output comes
+ * through a RoomOutputReceiver (ordered, gaps repaired from the frame buffer, older epochs dropped) and each item
+ * addressed to one of this gateway's sockets is sent to it as the room's JSON text, untouched; socket messages go to
+ * `roomInput(key)` in batches. The gateway holds sockets, never room state.
+ *
+ * Sockets of an older ownership (output of a newer epoch, the owner gone from membership, or the owner not knowing
+ * them) are closed with 4006 RoomMoved: the ecs-sync client reconnects and its `reconnect` diff resumes it.
+ */
+export class DocumentLink {
+  readonly key: RoomKey;
+  private readonly receiver: RoomOutputReceiver;
+  private readonly sockets = new Map<string, DocumentSocket>();
+  private inputs: RoomInputItem[] = [];
+  private inputScheduled = false;
+  private epoch = 0;
+  private started: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: DocumentLinkOptions) {
+    this.key = options.key;
+    this.receiver = new RoomOutputReceiver({
+      bus: options.bus,
+      buffer: options.buffer,
+      key: options.key,
+      scheduler: options.scheduler,
+      logger: options.logger,
+      onMessage: (envelope) => this.output(envelope),
+      onUnrepairable: () => {
+        options.metrics.unrepairable.inc();
+        this.moveAll('the document room output had a gap; reconnect to resume');
+      },
+    });
+  }
+
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      const latest = await this.options.buffer.latest(this.key);
+      await this.receiver.start(latest ?? START_POSITION);
+      this.epoch = latest?.epoch ?? 0;
+    })();
+    return this.started;
+  }
+
+  get socketCount(): number {
+    return this.sockets.size;
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** The owners this link's sockets were accepted by (the liveness check closes the sockets of a dead one). */
+  owners(): Set<string> {
+    const owners = new Set<string>();
+    for (const s of this.sockets.values()) if (s.owner !== undefined) owners.add(s.owner);
+    return owners;
+  }
+
+  /** A socket opened: asks the room's owner to accept it; what it sends meanwhile waits. */
+  connect(
+    attachment: string,
+    socket: WebSocketLike,
+    clientId: string,
+    principal: Principal | undefined,
+  ): void {
+    const entry: DocumentSocket = { attachment, socket, early: [], owner: undefined, epoch: 0 };
+    this.sockets.set(attachment, entry);
+    void this.options.requests
+      .join(
+        {
+          attachment,
+          key: this.key,
+          clientId,
+          sessionStamp: 0,
+          document: true,
+          ...(principal === undefined ? {} : { principal }),
+        },
+        () => Promise.resolve(true),
+      )
+      .then((outcome) => {
+        if (this.sockets.get(attachment) !== entry) {
+          // Closed while joining: the owner that accepted it forgets it too.
+          if (outcome.kind === 'joined') this.queue({ attachment, leave: true });
+          return;
+        }
+        if (outcome.kind !== 'joined') {
+          this.options.metrics.joins.inc({ outcome: outcome.kind });
+          this.forget(entry);
+          const code = outcome.kind === 'refused' ? outcome.closeCode : CloseCode.Internal;
+          entry.socket.close(code, outcome.reason);
+          return;
+        }
+        this.options.metrics.joins.inc({ outcome: 'joined' });
+        entry.owner = outcome.owner;
+        entry.epoch = Math.max(outcome.epoch, this.epoch);
+        const early = entry.early ?? [];
+        entry.early = undefined;
+        for (const message of early) this.queue({ attachment, message });
+      });
+  }
+
+  message(attachment: string, text: string): void {
+    const entry = this.sockets.get(attachment);
+    if (!entry) return;
+    if (entry.early === undefined) {
+      this.queue({ attachment, message: text });
+      return;
+    }
+    if (entry.early.length >= maxEarlyMessages) {
+      this.forget(entry);
+      entry.socket.close(CloseCode.RateLimited, 'too many messages before the room accepted the socket');
+      return;
+    }
+    entry.early.push(text);
+  }
+
+  /** The socket closed: the owner ends its session (if it accepted it already). */
+  disconnect(attachment: string): void {
+    const entry = this.sockets.get(attachment);
+    if (!entry) return;
+    this.forget(entry);
+    if (entry.early === undefined) this.queue({ attachment, leave: true });
+  }
+
+  /** The owner does not know these sockets: they reconnect. */
+  detached(attachments: readonly string[]): void {
+    for (const attachment of attachments) {
+      const entry = this.sockets.get(attachment);
+      if (entry && entry.owner !== undefined) this.move(entry, 'the document room moved; reconnect');
+    }
+  }
+
+  /** The owner of these sockets left the cluster: they reconnect to the next one. */
+  ownerGone(owner: string): void {
+    for (const entry of [...this.sockets.values()])
+      if (entry.owner === owner) this.move(entry, 'the document room owner stopped; reconnect');
+  }
+
+  /** Ends the link: its sockets are told to reconnect elsewhere (draining) and their sessions end at the owner. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const entry of [...this.sockets.values()]) {
+      this.forget(entry);
+      if (entry.early === undefined) this.queue({ attachment: entry.attachment, leave: true });
+      entry.socket.close(CloseCode.ServerDraining, 'gateway draining; reconnect');
+    }
+    this.flushInputs();
+    this.receiver.stop();
+  }
+
+  private output(envelope: RoomOutputEnvelope): void {
+    this.options.metrics.outputMessages.inc();
+    this.options.metrics.outputBytes.inc(envelope.payload.byteLength);
+    if (envelope.epoch > this.epoch) {
+      this.epoch = envelope.epoch;
+      for (const entry of [...this.sockets.values()])
+        if (entry.owner !== undefined && entry.epoch < envelope.epoch)
+          this.move(entry, 'the document room moved to another simulator; reconnect');
+    }
+    const batch = decodeRoomOutputBatch(envelope.payload);
+    if (!batch.ok) {
+      this.options.metrics.malformed.inc();
+      return;
+    }
+    for (const item of batch.value.items) {
+      if (item.kind !== 'send' && item.kind !== 'close') continue;
+      const entry = this.sockets.get(item.connectionId);
+      if (!entry) continue;
+      if (item.kind === 'send') {
+        entry.socket.send(item.message);
+      } else {
+        this.forget(entry);
+        entry.socket.close(item.code, item.reason);
+      }
+    }
+  }
+
+  private move(entry: DocumentSocket, reason: string): void {
+    this.forget(entry);
+    this.options.metrics.moved.inc();
+    entry.socket.close(CloseCode.RoomMoved, reason);
+  }
+
+  private moveAll(reason: string): void {
+    for (const entry of [...this.sockets.values()]) if (entry.owner !== undefined) this.move(entry, reason);
+  }
+
+  private forget(entry: DocumentSocket): void {
+    if (this.sockets.get(entry.attachment) === entry) this.sockets.delete(entry.attachment);
+    if (this.sockets.size === 0) this.options.onEmpty(this);
+  }
+
+  private queue(item: RoomInputItem): void {
+    this.inputs.push(item);
+    if (this.inputScheduled) return;
+    this.inputScheduled = true;
+    queueMicrotask(() => this.flushInputs());
+  }
+
+  private flushInputs(): void {
+    this.inputScheduled = false;
+    if (this.inputs.length === 0) return;
+    const items = this.inputs;
+    this.inputs = [];
+    try {
+      this.options.bus.publish(
+        roomInput(this.key),
+        encodeRoomInputBatch({ gateway: this.options.gatewayId, items }),
+      );
+      this.options.metrics.inputBatches.inc();
+    } catch (error) {
+      this.options.logger.warn({ err: error, room: this.key.room }, 'document input publish failed');
+    }
+  }
+}
