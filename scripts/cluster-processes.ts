@@ -2,6 +2,7 @@
 // each its own `node` process against the local NATS, Redis and Postgres. Used by `npm run cluster` and by the
 // multi-process tests (which give every run its own prefix, streams, consumer, schema and ports).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -19,6 +20,10 @@ export interface ClusterProcess {
   readonly output: () => string;
   /** Resolves with the exit code (or the signal name) once the process ended. */
   readonly exited: Promise<number | string>;
+  /** From spawn to the first /readyz 200, in ms. */
+  readonly startupMs: number;
+  /** Resident memory when it became ready, in bytes (0 where /proc is not readable). */
+  readonly readyRssBytes: number;
 }
 
 export interface ClusterOptions {
@@ -102,7 +107,7 @@ export async function startClusterProcess(
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );
-  const started: ClusterProcess = { service, index, name, port, child, output: () => output, exited };
+  const spawnedAt = performance.now();
   const deadline = Date.now() + timeoutMs;
   let gone: number | string | undefined;
   void exited.then((code) => (gone = code));
@@ -110,7 +115,20 @@ export async function startClusterProcess(
     if (gone !== undefined)
       throw new Error(`${name} exited (${gone}) before it was ready:\n${output.slice(-4000)}`);
     try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return started;
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) {
+        const startupMs = performance.now() - spawnedAt;
+        return {
+          service,
+          index,
+          name,
+          port,
+          child,
+          output: () => output,
+          exited,
+          startupMs,
+          readyRssBytes: rss(child.pid),
+        };
+      }
     } catch {
       // not listening yet
     }
@@ -193,4 +211,16 @@ export async function freeBasePort(): Promise<number> {
     if (free.every(Boolean)) return base;
   }
   throw new Error('no free base port found');
+}
+
+/** VmRSS of a process in bytes, from /proc (0 when unreadable). */
+function rss(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+    return kib === undefined ? 0 : Number(kib) * 1024;
+  } catch {
+    return 0;
+  }
 }

@@ -28,7 +28,10 @@ const processes = await startCluster({
   console.error(error instanceof Error ? error.message : error);
   process.exit(1);
 });
-for (const p of processes) console.log(`${p.name} pid ${p.child.pid} port ${p.port}`);
+for (const p of processes)
+  console.log(
+    `${p.name} pid ${p.child.pid} port ${p.port} (ready in ${p.startupMs.toFixed(0)} ms, RSS ${(p.readyRssBytes / 2 ** 20).toFixed(0)} MiB)`,
+  );
 console.log(
   `cluster up: open http://localhost:${basePort}/ and http://localhost:${basePort + 1}/ (Ctrl-C drains and stops all)`,
 );

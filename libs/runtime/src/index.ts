@@ -60,3 +60,4 @@ export * from './adapters/cluster-connections.js';
 export * from './documents/document-rooms.js';
 export * from './documents/snapshot-sync-storage.js';
 export * from './documents/room-log-change-log.js';
+export * from './member-heartbeat.js';

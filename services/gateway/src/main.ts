@@ -1,5 +1,5 @@
 import { ErrorCode } from '@p3/protocol';
-import { configOrExit, connectCluster, drainOnSignals, timerScheduler } from '@p3/runtime';
+import { MemberHeartbeat, configOrExit, connectCluster, drainOnSignals, timerScheduler } from '@p3/runtime';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ClusterDocumentRooms } from './cluster/cluster-document-rooms.js';
@@ -39,6 +39,15 @@ async function main(): Promise<void> {
     joinTimeoutMs: config.joinTimeoutMs,
     silenceMs: config.silenceMs,
   });
+  // Live before the first join: simulators end the sessions of gateways that are not (a dead one's).
+  const heartbeat = new MemberHeartbeat({
+    membership: cluster.gateways,
+    memberId: config.gatewayId,
+    ttlMs: config.memberTtlMs,
+    scheduler: timerScheduler,
+    logger,
+  });
+  await heartbeat.start();
   await rooms.start();
   const documents = new ClusterDocumentRooms({
     gatewayId: config.gatewayId,
@@ -73,6 +82,7 @@ async function main(): Promise<void> {
   drainOnSignals(logger, 'clients are told to reconnect elsewhere', async () => {
     await gateway.close();
     rooms.close();
+    await heartbeat.stop();
     await cluster.close();
   });
 }

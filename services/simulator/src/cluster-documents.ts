@@ -23,7 +23,8 @@ interface OwnedDocument {
   readonly id: string;
   readonly epoch: number;
   readonly input: BusSubscription;
-  readonly attachments: Set<string>;
+  /** The sockets in the room: attachment -> the gateway holding it. */
+  readonly attachments: Map<string, string>;
   idleTimer: Cancel | undefined;
 }
 
@@ -86,7 +87,7 @@ export class ClusterDocuments {
     if (!opened.ok) throw opened.error;
     if (this.owned.get(keyOf(command.key)) !== room)
       throw new P3Error(ErrorCode.RoomUnavailable, 'the room moved while the socket joined; reconnect');
-    room.attachments.add(command.attachment);
+    room.attachments.set(command.attachment, command.gateway);
     room.idleTimer?.();
     room.idleTimer = undefined;
     await opened.value.handleSocketConnect({
@@ -94,6 +95,23 @@ export class ClusterDocuments {
       socket: this.remoteSocket(command.key, command.attachment),
       clientId: command.clientId,
     });
+  }
+
+  /** Ends the sockets held by gateways not in `live` (they died), as if they closed; returns how many. */
+  endGatewaysOtherThan(live: ReadonlySet<string>): number {
+    let ended = 0;
+    for (const room of this.owned.values()) {
+      const handle = this.rooms.loaded(room.id);
+      const before = room.attachments.size;
+      for (const [attachment, gateway] of [...room.attachments]) {
+        if (live.has(gateway)) continue;
+        room.attachments.delete(attachment);
+        handle?.handleSocketClose(attachment);
+        ended++;
+      }
+      if (before > 0 && room.attachments.size === 0) this.scheduleIdle(room);
+    }
+    return ended;
   }
 
   /** The lease is gone: stop publishing at once and unload the room (a successor recovers it from snapshot + log). */
@@ -127,7 +145,7 @@ export class ClusterDocuments {
       key,
       id: key.room.slice('doc/'.length),
       epoch,
-      attachments: new Set(),
+      attachments: new Map(),
       idleTimer: undefined,
       input: bus.subscribe(roomInput(key), (bytes) => this.input(room, bytes)),
     };
@@ -167,7 +185,7 @@ export class ClusterDocuments {
       send: (text) => output.sendText(key, attachment, text),
       close: (code, reason) => {
         const room = this.owned.get(keyOf(key));
-        room?.attachments.delete(attachment);
+        if (room?.attachments.delete(attachment) && room.attachments.size === 0) this.scheduleIdle(room);
         output.close(key, attachment, code ?? 1000, reason ?? '');
       },
     };

@@ -40,6 +40,13 @@ export interface ClusterSimulatorOptions {
   readonly buffer: FrameBuffer;
   readonly leases: RoomLeases;
   readonly membership: Membership;
+  /**
+   * The live gateways (each keeps itself in with a MemberHeartbeat). The sessions of a gateway that left it (died:
+   * no socket close will ever come) are ended as if their sockets closed, so they get their resume grace and go.
+   */
+  readonly gateways?: Membership;
+  /** How often the gateways of the attachments here are checked against `gateways`. Default 1000 ms. */
+  readonly gatewayCheckMs?: number;
   readonly store: SnapshotStore;
   readonly log?: RoomLog;
   readonly world: WorldDefinition | ((key: RoomKey) => WorldDefinition);
@@ -62,7 +69,8 @@ interface OwnedRoom {
   readonly key: RoomKey;
   readonly epoch: number;
   readonly input: BusSubscription;
-  readonly attachments: Map<string, RoomSession>;
+  /** Per attachment, the member's line to the room and the gateway holding its socket. */
+  readonly attachments: Map<string, { readonly session: RoomSession; readonly gateway: string }>;
 }
 
 const json = new JsonCodec();
@@ -86,8 +94,14 @@ export class ClusterSimulator {
   private readonly joining = new Map<string, Promise<void>>();
   private inbox: BusSubscription | undefined;
   private cancelRebalance: Cancel = () => undefined;
+  private cancelGatewayCheck: Cancel = () => undefined;
   private stopped = false;
-  private readonly counters: { joins: Counter<'outcome'>; detached: Counter; malformed: Counter<'what'> };
+  private readonly counters: {
+    joins: Counter<'outcome'>;
+    detached: Counter;
+    malformed: Counter<'what'>;
+    orphaned: Counter;
+  };
 
   constructor(private readonly options: ClusterSimulatorOptions) {
     const { bus, buffer, logger, registry } = options;
@@ -148,6 +162,11 @@ export class ClusterSimulator {
         help: 'Inputs for attachments this owner does not know (the gateway closes those sockets to resume)',
         registers: [registry],
       }),
+      orphaned: new Counter({
+        name: 'p3_simulator_cluster_orphaned_sessions_total',
+        help: 'Sessions ended because their gateway left the cluster (died) without closing them',
+        registers: [registry],
+      }),
       malformed: new Counter({
         name: 'p3_simulator_cluster_malformed_total',
         help: 'Bus messages that did not decode, by kind',
@@ -191,6 +210,7 @@ export class ClusterSimulator {
     // Listening before joining membership: a gateway that places a room here finds the inbox live.
     await this.ownership.start();
     this.scheduleRebalance();
+    this.scheduleGatewayCheck();
   }
 
   /** Hands every room off (members told to reconnect, final snapshots, leases released) and leaves membership. */
@@ -198,6 +218,7 @@ export class ClusterSimulator {
     if (this.stopped) return;
     this.stopped = true;
     this.cancelRebalance();
+    this.cancelGatewayCheck();
     this.inbox?.unsubscribe();
     await this.ownership.stop();
     await this.simulator.close();
@@ -272,7 +293,7 @@ export class ClusterSimulator {
       this.reply(command.gateway, { kind: 'elsewhere', id: command.id, retryMs });
       return;
     }
-    owned.attachments.set(command.attachment, result.session);
+    owned.attachments.set(command.attachment, { session: result.session, gateway: command.gateway });
     this.output.welcome(key, command.attachment, result.welcome);
     this.counters.joins.inc({ outcome: 'joined' });
     this.reply(command.gateway, { kind: 'joined', id: command.id, epoch: owned.epoch });
@@ -348,7 +369,7 @@ export class ClusterSimulator {
     }
     let unknown: string[] | undefined;
     for (const item of decoded.value.items) {
-      const session = room.attachments.get(item.attachment);
+      const session = room.attachments.get(item.attachment)?.session;
       if (!session) {
         (unknown ??= []).push(item.attachment);
         continue;
@@ -388,6 +409,41 @@ export class ClusterSimulator {
       this.options.bus.publish(gatewayInbox(gateway), encodeGatewayInboxMessage(message));
     } catch (error) {
       this.options.logger.warn({ err: error, gateway }, 'reply to gateway failed');
+    }
+  }
+
+  private scheduleGatewayCheck(): void {
+    const { gateways } = this.options;
+    if (gateways === undefined) return;
+    const scheduler = this.options.scheduler ?? timerScheduler;
+    this.cancelGatewayCheck = scheduler.after(this.options.gatewayCheckMs ?? 1000, () => {
+      void this.endDeadGateways(gateways).finally(() => {
+        if (!this.stopped) this.scheduleGatewayCheck();
+      });
+    });
+  }
+
+  /** Ends the sessions whose gateway is no longer live, as if their sockets closed. */
+  private async endDeadGateways(gateways: Membership): Promise<void> {
+    let live: Set<string>;
+    try {
+      live = new Set(await gateways.members());
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'gateway membership unreachable: sessions not checked');
+      return;
+    }
+    let ended = 0;
+    for (const room of this.rooms.values())
+      for (const [attachment, { session, gateway }] of [...room.attachments]) {
+        if (live.has(gateway)) continue;
+        room.attachments.delete(attachment);
+        session.leave();
+        ended++;
+      }
+    for (const documents of this.documents.values()) ended += documents.endGatewaysOtherThan(live);
+    if (ended > 0) {
+      this.counters.orphaned.inc(ended);
+      this.options.logger.warn({ sessions: ended }, 'ended the sessions of gateways that left the cluster');
     }
   }
 

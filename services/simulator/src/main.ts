@@ -57,6 +57,7 @@ async function main(): Promise<void> {
     buffer: cluster.buffer,
     leases: cluster.leases,
     membership: cluster.membership,
+    gateways: cluster.gateways,
     store,
     log,
     world,

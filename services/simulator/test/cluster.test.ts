@@ -59,9 +59,18 @@ beforeAll(async () => {
     dist: out,
     basePort: await freeBasePort(),
     prefix,
-    env: { P3_LOG_LEVEL: 'warn', P3_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test' },
+    env: {
+      P3_LOG_LEVEL: 'warn',
+      P3_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test',
+      // Short enough for [CLUSTER-5] to see a dead gateway's client go; longer than any resume in these tests.
+      P3_RESUME_GRACE_MS: '4000',
+    },
   };
   cluster = await startCluster(options);
+  for (const p of cluster)
+    console.log(
+      `[cluster] ${p.name} from the build: ready ${p.startupMs.toFixed(0)} ms after spawn, RSS ${(p.readyRssBytes / 2 ** 20).toFixed(1)} MiB`,
+    );
 }, 90_000);
 
 afterAll(async () => {
@@ -179,6 +188,17 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     // gateway-2 has no member in any of these rooms: its room subscriptions are only the earlier test's.
     expect(await metric(gateway(1), 'p3_gateway_cluster_rooms_served')).toBeGreaterThanOrEqual(10);
     expect(await metric(gateway(2), 'p3_gateway_cluster_rooms_served')).toBeLessThanOrEqual(1);
+    // Traffic follows: the ten rooms send a heartbeat a second each, to gateway-1 only.
+    const output = 'p3_gateway_cluster_output_messages_total';
+    const before = [await metric(gateway(1), output), await metric(gateway(2), output)];
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const one = (await metric(gateway(1), output)) - (before[0] ?? 0);
+    const two = (await metric(gateway(2), output)) - (before[1] ?? 0);
+    console.log(
+      `[cluster] room output messages in 2 s: gateway-1 (10 rooms) ${one}, gateway-2 (1 room) ${two}`,
+    );
+    expect(one).toBeGreaterThanOrEqual(15);
+    expect(two).toBeLessThanOrEqual(one / 5);
     await Promise.all(members.map((c) => c.disconnect()));
   });
 
@@ -289,9 +309,24 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     b.off('frame', onFrame);
   }, 60_000);
 
-  it('[CLUSTER-5] kill -9 of a gateway: its clients reconnect through the other and resume with a delta', async () => {
+  it('[CLUSTER-5] kill -9 of a gateway: its clients reconnect through the other and resume with a delta; one that does not come back is removed', async () => {
     const room = 'gateway-dies';
     const { a, b, alice } = await meet(room, 'binary', 'binary');
+    // Carol has no other gateway to go to: her session must end anyway once gateway-1 is known dead.
+    const carol = new P3Client({
+      host: '127.0.0.1',
+      port: gateway(1).port,
+      instanceId: room,
+      autoConnect: false,
+    });
+    clients.push(carol);
+    await carol.connect();
+    const carols = carol.createEntity('player', { name: 'carol' });
+    await waitFor(
+      () => b.getEntity(carols),
+      (e) => e !== undefined,
+      'bob sees carol',
+    );
     const first = a.connectionId;
     const resumed = new Promise<{ resumed: boolean; connectionId: string }>((resolve) =>
       a.on('connect', resolve),
@@ -310,9 +345,19 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
       (x) => Math.abs(x - x0) > 20,
       'alice moves at bob',
     );
-    console.log(
-      `[cluster] kill -9 of gateway-1: alice resumed through gateway-2 after ${backMs} ms (delta welcome)`,
+    // Gateway-1 leaves the gateways' membership (3 s TTL): the owner ends carol's session, her grace (4 s) runs out.
+    await waitFor(
+      () => b.getEntity(carols),
+      (e) => e === undefined,
+      "carol's player removed",
+      20_000,
     );
+    const goneMs = Date.now() - killedAt;
+    console.log(
+      `[cluster] kill -9 of gateway-1: alice resumed through gateway-2 after ${backMs} ms (delta welcome); ` +
+        `carol (no other gateway) removed after ${goneMs} ms (gateway TTL + resume grace)`,
+    );
+    await carol.disconnect();
     cluster = cluster.filter((p) => p !== victim);
     cluster.push(await startClusterProcess(options, 'gateway', 1));
   }, 60_000);

@@ -13,7 +13,10 @@ export interface ClusterConnections {
   readonly redis: Redis;
   readonly bus: NatsBus;
   readonly buffer: RedisFrameBuffer;
+  /** The live simulators (placement). */
   readonly membership: RedisMembership;
+  /** The live gateways: simulators end the sessions of a gateway that left it (died) without a socket close. */
+  readonly gateways: RedisMembership;
   readonly leases: RedisRoomLeases;
   /** Why the process is not ready (NATS or Redis not connected); empty when both are. */
   problems(): string[];
@@ -68,6 +71,7 @@ export async function connectCluster(
   const bus = new NatsBus({ connection: nats, prefix: config.prefix, logger });
   const buffer = new RedisFrameBuffer({ redis, prefix: config.prefix });
   const membership = new RedisMembership({ redis, prefix: config.prefix });
+  const gateways = new RedisMembership({ redis, prefix: `${config.prefix}:gw` });
   const leases = new RedisRoomLeases({ redis, prefix: config.prefix });
   return {
     nats,
@@ -75,6 +79,7 @@ export async function connectCluster(
     bus,
     buffer,
     membership,
+    gateways,
     leases,
     problems() {
       const problems: string[] = [];
@@ -86,6 +91,7 @@ export async function connectCluster(
       await bus.close().catch(() => undefined);
       await buffer.close().catch(() => undefined);
       await membership.close().catch(() => undefined);
+      await gateways.close().catch(() => undefined);
       await leases.close().catch(() => undefined);
       await nats.drain().catch(() => undefined);
       await redis.quit().catch(() => redis.disconnect());
