@@ -1,7 +1,8 @@
 // `npm run bench:arena [-- --rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json
-// --target p3|p3-nolog|raw|all --rounds 3 --data-dir DIR]`
+// --target p3|p3-cluster|p3-nolog|p3-sdk|raw|default|all[,...] --rounds 3 --data-dir DIR]`
 // The arena benchmark: R rooms x C clients moving one bot each at 20 Hz, in separate load processes, against P3
-// with its durable room log, P3 without it, and a minimal uWS broadcast server (the floor), with the same load.
+// with its durable room log, P3 without it, and a minimal uWS broadcast server (the floor), with the same load;
+// `--target p3-cluster` (alone or in a list: `--target p3,p3-cluster`) also against the cluster of processes.
 // Prints a table and a JSON line. Not part of CI; see loadtest/README.md for what each figure means.
 import { parseArenaOptions, serverKinds } from './bench-options.js';
 import { formatRoundsJsonLine, formatRoundsReport } from './bench-report.js';

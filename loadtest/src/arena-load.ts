@@ -1,7 +1,10 @@
 // One load process of the arena benchmark (never inside the server process): --rooms rooms of --clients WebSocket
 // clients from global room --room-offset on, each client moving one bot at --send-hz, against a P3 server
-// (--target p3 or p3-nolog: protocol-level clients; --target p3-sdk: the P3Client SDK), the raw uWS floor
-// (--target raw) or Colyseus with its SDK (--target colyseus; see load-clients.ts). The orchestrator may run
+// (--target p3 or p3-nolog: protocol-level clients; --target p3-sdk: the P3Client SDK), the P3 cluster (--target
+// p3-cluster: protocol-level clients), the raw uWS floor (--target raw) or Colyseus with its SDK (--target
+// colyseus; see load-clients.ts). --url is one server URL, or a comma-separated list of them (the cluster's
+// gateways): the clients of every room then alternate over the URLs (a room's first client on the first URL, its
+// second on the second...), so each room has members on every gateway. The orchestrator may run
 // several, each with its own rooms, so a room's sender and receivers always share this process's clock. It drives the run with JSON lines on stdin:
 // {"cmd":"start"} (begin sending), {"cmd":"measure-start"}, {"cmd":"measure-end"}; this process answers on stdout
 // with {"event":"ready"} (all connected), {"event":"sending"}, {"event":"measure-start"}, {"event":"measure-end"},
@@ -34,9 +37,11 @@ const { values } = parseArgs({
   },
 });
 const problems: string[] = [];
-const baseUrl = values.url ?? '';
-if (!/^ws:\/\/127\.0\.0\.1:\d+$/.test(baseUrl))
-  problems.push('--url must be ws://127.0.0.1:PORT (the bench targets the loopback only)');
+const baseUrls = (values.url ?? '').split(',');
+if (!baseUrls.every((url) => /^ws:\/\/127\.0\.0\.1:\d+$/.test(url)))
+  problems.push(
+    '--url must be ws://127.0.0.1:PORT[,ws://127.0.0.1:PORT...] (the bench targets the loopback only)',
+  );
 const target: ServerKind = oneOf(values.target, 'target', serverKindOrder, 'p3', problems);
 const codec = oneOf(values.codec, 'codec', Object.values(Codec), Codec.Binary, problems);
 const rooms = intFlag(values.rooms, 'rooms', 20, 1, 10_000, problems);
@@ -59,7 +64,7 @@ const commands = new ParentCommands();
 const connections = await makeLoadClients({
   target,
   codec,
-  baseUrl,
+  baseUrls,
   clientsPerRoom: clients,
   firstIndex,
   count: total,

@@ -1,6 +1,6 @@
 import type { ArenaBenchResult } from './arena-runner.js';
-import { runArenaBench } from './arena-runner.js';
-import { Target, type ArenaOptions, type ServerKind } from './bench-options.js';
+import { buildCluster, runArenaBench } from './arena-runner.js';
+import { isClusterKind, serverKinds, Target, type ArenaOptions, type ServerKind } from './bench-options.js';
 
 /** The figures of one round that the verdicts use ("p3" is P3 with the log; "p3NoLog" without), and the log's cost. */
 export interface RoundFigures {
@@ -25,6 +25,16 @@ export interface RoundFigures {
   readonly p3SdkCpuMicrosPerUpdate: number | undefined;
   readonly p3SdkCpuPerUpdateRatio: number | undefined;
   readonly p3SdkLoadCpuPercent: number | undefined;
+  /**
+   * The cluster (`p3-cluster`): latency p50/p99, ack latency p99, CPU per delivered update of its processes; and
+   * beside `p3` in the same round, the NATS hop (cluster p50 - single-process p50) and the CPU ratio cluster / `p3`.
+   */
+  readonly p3ClusterLatencyP50Ms: number | undefined;
+  readonly p3ClusterLatencyP99Ms: number | undefined;
+  readonly p3ClusterAckLatencyP99Ms: number | undefined;
+  readonly p3ClusterCpuMicrosPerUpdate: number | undefined;
+  readonly natsHopLatencyP50Ms: number | undefined;
+  readonly clusterCpuPerUpdateRatio: number | undefined;
   /** The largest of the windows' "other processes" CPU: how noisy the round was. */
   readonly otherCpuPercent: number;
 }
@@ -41,24 +51,34 @@ export interface ArenaRoundsResult {
   readonly p3MeetsCpu: boolean | undefined;
   /** P3 driven by its SDK: median latency p99 within one tick + 5 ms. */
   readonly p3SdkMeetsLatency: boolean | undefined;
+  /** The cluster: median latency p99 within one tick + 5 ms. */
+  readonly p3ClusterMeetsLatency: boolean | undefined;
 }
 
 /**
  * Runs `options.rounds` rounds of the arena bench back to back, rotating which server goes first, and judges
  * the targets (on P3 with the log) on the medians: on a shared 2-core VM one round's p99 moves by several milliseconds with steal time
- * and other processes, a median of three or more does not.
+ * and other processes, a median of three or more does not. With `p3-cluster`, the cluster is built once for all
+ * rounds (and removed at the end).
  */
 export async function runArenaRounds(
   options: ArenaOptions,
   progress: (line: string) => void = () => undefined,
   kinds: readonly ServerKind[] | undefined = undefined,
 ): Promise<ArenaRoundsResult> {
-  const rounds: ArenaBenchResult[] = [];
-  for (let i = 0; i < options.rounds; i++) {
-    if (options.rounds > 1) progress(`round ${i + 1} of ${options.rounds}`);
-    rounds.push(await runArenaBench(options, progress, i, kinds));
+  const clusterBuild = serverKinds(kinds ?? options.target).some(isClusterKind)
+    ? await buildCluster(progress)
+    : undefined;
+  try {
+    const rounds: ArenaBenchResult[] = [];
+    for (let i = 0; i < options.rounds; i++) {
+      if (options.rounds > 1) progress(`round ${i + 1} of ${options.rounds}`);
+      rounds.push(await runArenaBench(options, progress, i, kinds, clusterBuild));
+    }
+    return summarizeRounds(rounds);
+  } finally {
+    await clusterBuild?.remove();
   }
-  return summarizeRounds(rounds);
 }
 
 export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRoundsResult {
@@ -85,13 +105,25 @@ export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRound
     p3SdkCpuMicrosPerUpdate: pick('p3SdkCpuMicrosPerUpdate'),
     p3SdkCpuPerUpdateRatio: pick('p3SdkCpuPerUpdateRatio'),
     p3SdkLoadCpuPercent: pick('p3SdkLoadCpuPercent'),
+    p3ClusterLatencyP50Ms: pick('p3ClusterLatencyP50Ms'),
+    p3ClusterLatencyP99Ms: pick('p3ClusterLatencyP99Ms'),
+    p3ClusterAckLatencyP99Ms: pick('p3ClusterAckLatencyP99Ms'),
+    p3ClusterCpuMicrosPerUpdate: pick('p3ClusterCpuMicrosPerUpdate'),
+    natsHopLatencyP50Ms: pick('natsHopLatencyP50Ms'),
+    clusterCpuPerUpdateRatio: pick('clusterCpuPerUpdateRatio'),
     otherCpuPercent: pick('otherCpuPercent') ?? 0,
   };
   const p99TargetMs = (rounds[0] as ArenaBenchResult).derived.p99TargetMs;
   const byP99 = figures
     .map((f, i) => ({
       i,
-      p99: f.p3LatencyP99Ms ?? f.p3SdkLatencyP99Ms ?? f.p3NoLogLatencyP99Ms ?? f.rawLatencyP99Ms ?? 0,
+      p99:
+        f.p3LatencyP99Ms ??
+        f.p3SdkLatencyP99Ms ??
+        f.p3NoLogLatencyP99Ms ??
+        f.p3ClusterLatencyP99Ms ??
+        f.rawLatencyP99Ms ??
+        0,
     }))
     .sort((a, b) => a.p99 - b.p99);
   return {
@@ -103,6 +135,8 @@ export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRound
     p3MeetsLatency: med.p3LatencyP99Ms === undefined ? undefined : med.p3LatencyP99Ms <= p99TargetMs,
     p3MeetsCpu: med.cpuPerUpdateRatio === undefined ? undefined : med.cpuPerUpdateRatio <= 1.5,
     p3SdkMeetsLatency: med.p3SdkLatencyP99Ms === undefined ? undefined : med.p3SdkLatencyP99Ms <= p99TargetMs,
+    p3ClusterMeetsLatency:
+      med.p3ClusterLatencyP99Ms === undefined ? undefined : med.p3ClusterLatencyP99Ms <= p99TargetMs,
   };
 }
 
@@ -111,6 +145,7 @@ function roundFigures(round: ArenaBenchResult): RoundFigures {
   const p3NoLog = round.results.find((r) => r.kind === Target.P3NoLog);
   const raw = round.results.find((r) => r.kind === Target.Raw);
   const p3Sdk = round.results.find((r) => r.kind === Target.P3Sdk);
+  const p3Cluster = round.results.find((r) => r.kind === Target.P3Cluster);
   // An empty ack histogram (no ack came) has no p99 to take a median of.
   const ackP99 = (r: typeof p3): number | undefined =>
     r !== undefined && r.load.ackLatencyMs.count > 0 ? r.load.ackLatencyMs.p99 : undefined;
@@ -133,6 +168,12 @@ function roundFigures(round: ArenaBenchResult): RoundFigures {
     p3SdkCpuMicrosPerUpdate: p3Sdk?.cpuMicrosPerUpdate,
     p3SdkCpuPerUpdateRatio: round.derived.p3SdkCpuPerUpdateRatio,
     p3SdkLoadCpuPercent: p3Sdk?.loadCpuPercent,
+    p3ClusterLatencyP50Ms: p3Cluster?.load.latencyMs.p50,
+    p3ClusterLatencyP99Ms: p3Cluster?.load.latencyMs.p99,
+    p3ClusterAckLatencyP99Ms: ackP99(p3Cluster),
+    p3ClusterCpuMicrosPerUpdate: p3Cluster?.cpuMicrosPerUpdate,
+    natsHopLatencyP50Ms: round.derived.natsHopLatencyP50Ms,
+    clusterCpuPerUpdateRatio: round.derived.clusterCpuPerUpdateRatio,
     otherCpuPercent: Math.max(0, ...round.results.map((r) => r.otherCpuPercent)),
   };
 }

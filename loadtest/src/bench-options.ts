@@ -5,10 +5,12 @@ export type Codec = (typeof Codec)[keyof typeof Codec];
 
 /**
  * What a run measures: one server kind, the `default` set, or `all` of the arena's kinds (`both` is the name `all`
- * had when there were two kinds, kept so that old command lines still run everything).
+ * had when there were two kinds, kept so that old command lines still run everything). `--target` also takes a
+ * comma-separated list of these (`p3,p3-cluster`): see `ArenaTarget`.
  */
 export const Target = {
   P3: 'p3',
+  P3Cluster: 'p3-cluster',
   P3NoLog: 'p3-nolog',
   P3Sdk: 'p3-sdk',
   Raw: 'raw',
@@ -21,7 +23,9 @@ export type Target = (typeof Target)[keyof typeof Target];
 /**
  * A server the load runs against, with the clients that drive it: `p3` is P3 with its durable room log on (file
  * storage, durability `log`: what the verdicts judge) driven by protocol-level clients (raw sockets and the
- * codecs), `p3-nolog` the same with in-memory storage and no log (the cost of the log is the difference),
+ * codecs), `p3-cluster` the same world and clients against the cluster (2 gateways, 2 simulators, 1 persister as
+ * OS processes from the build, over the local NATS, Redis and Postgres; each room's clients split over the two
+ * gateways), `p3-nolog` P3 with in-memory storage and no log (the cost of the log is the difference),
  * `p3-sdk` P3 with the log driven by the real `P3Client` SDK at its defaults (what users get), `raw` the uWS
  * broadcast floor, `colyseus` Colyseus with its own SDK (the baseline of `bench:sdk`).
  */
@@ -29,17 +33,25 @@ export type ServerKind = Exclude<Target, 'default' | 'all' | 'both'>;
 /** Every kind, in the order the reports show them. */
 export const serverKindOrder: readonly ServerKind[] = [
   Target.P3,
+  Target.P3Cluster,
   Target.P3NoLog,
   Target.P3Sdk,
   Target.Raw,
   Target.Colyseus,
 ];
-/** What `--target default` (the arena's default) and `--target all` run. */
+/**
+ * What `--target default` (the arena's default) and `--target all` run. Neither holds `p3-cluster`: it needs the
+ * local NATS, Redis and Postgres, so it runs only when named (`--target p3-cluster`, `--target p3,p3-cluster`).
+ */
 export const defaultArenaKinds: readonly ServerKind[] = [Target.P3, Target.P3Sdk, Target.Raw];
 export const allArenaKinds: readonly ServerKind[] = [Target.P3, Target.P3NoLog, Target.P3Sdk, Target.Raw];
-/** P3 kinds: they have /metrics (tick and log histograms). */
+/** Single-process P3 kinds: one server process with /metrics (tick and log histograms). */
 export function isP3Kind(kind: ServerKind): boolean {
   return kind === Target.P3 || kind === Target.P3NoLog || kind === Target.P3Sdk;
+}
+/** The cluster kind: several server processes, two gateway URLs. */
+export function isClusterKind(kind: ServerKind): boolean {
+  return kind === Target.P3Cluster;
 }
 /** Kinds whose server keeps the durable room log (a fresh data directory per run). */
 export function hasRoomLog(kind: ServerKind): boolean {
@@ -47,8 +59,14 @@ export function hasRoomLog(kind: ServerKind): boolean {
 }
 /** Kinds whose clients measure ack latency (the protocol-level P3 clients: the SDK keeps acks to itself). */
 export function measuresAcks(kind: ServerKind): boolean {
-  return kind === Target.P3 || kind === Target.P3NoLog;
+  return kind === Target.P3 || kind === Target.P3NoLog || kind === Target.P3Cluster;
 }
+
+/**
+ * What `--target` names: one `Target` (a kind or a set), or, from a comma-separated list, the kinds it expands to
+ * in the order given (`p3,p3-cluster`; `default,p3-cluster` is the default set plus the cluster).
+ */
+export type ArenaTarget = Target | readonly ServerKind[];
 
 /** The scenario: R rooms x C clients, each client moving one bot at `sendHz`; rooms tick at `tickRate`. */
 export interface ArenaOptions {
@@ -59,7 +77,7 @@ export interface ArenaOptions {
   /** Time between "every client is sending" and the start of the measured window. */
   readonly warmup: number;
   readonly codec: Codec;
-  readonly target: Target;
+  readonly target: ArenaTarget;
   readonly sendHz: number;
   readonly tickRate: number;
   /**
@@ -102,7 +120,7 @@ export const defaultArenaOptions: ArenaOptions = {
 };
 
 /**
- * Parses `--rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target KIND|default|all`
+ * Parses `--rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target KIND|default|all[,...]`
  * (plus `--send-hz`, `--tick-rate`, `--load-procs`, `--rounds`, `--data-dir DIR`, `--cpu-prof DIR`, `--json`).
  * Unknown flags and bad values throw, all at once.
  */
@@ -137,7 +155,7 @@ export function parseArenaOptions(
     seconds: numberFlag(values.seconds, 'seconds', d.seconds, 0.5, 3600, problems),
     warmup: numberFlag(values.warmup, 'warmup', d.warmup, 0, 600, problems),
     codec: oneOf(values.codec, 'codec', Object.values(Codec), d.codec, problems),
-    target: oneOf(values.target, 'target', Object.values(Target), d.target, problems),
+    target: targetList(values.target, d.target, problems),
     sendHz: numberFlag(values['send-hz'], 'send-hz', d.sendHz, 1, 240, problems),
     tickRate: intFlag(values['tick-rate'], 'tick-rate', d.tickRate, 1, 240, problems),
     loadProcs: intFlag(values['load-procs'], 'load-procs', d.loadProcs, 1, 64, problems),
@@ -151,10 +169,34 @@ export function parseArenaOptions(
 }
 
 /** The kinds a target names, in the order of round 0. */
-export function targetKinds(target: Target): readonly ServerKind[] {
+export function targetKinds(target: ArenaTarget): readonly ServerKind[] {
+  if (typeof target !== 'string') return target;
   if (target === Target.Default) return defaultArenaKinds;
   if (target === Target.All || target === Target.Both) return allArenaKinds;
   return [target];
+}
+
+/**
+ * `--target`: one name as before (kept as that `Target`, so a single name reads and reports as it always did), or a
+ * comma-separated list whose names (kinds or sets) expand to their kinds, each kind once, in the order given.
+ */
+export function targetList(raw: string | undefined, fallback: ArenaTarget, problems: string[]): ArenaTarget {
+  if (raw === undefined) return fallback;
+  const names = raw.split(',').map((name) => name.trim());
+  const allowed = Object.values(Target);
+  if (names.length === 1) return oneOf(raw.trim(), 'target', allowed, Target.Default, problems);
+  const kinds: ServerKind[] = [];
+  for (const name of names) {
+    const target = allowed.find((a) => a === name);
+    if (target === undefined) {
+      problems.push(
+        `--target must be one of ${allowed.join(', ')} or a comma-separated list of them (got "${raw}")`,
+      );
+      return fallback;
+    }
+    for (const kind of targetKinds(target)) if (!kinds.includes(kind)) kinds.push(kind);
+  }
+  return kinds;
 }
 
 /**
@@ -162,8 +204,8 @@ export function targetKinds(target: Target): readonly ServerKind[] {
  * round 0: P3 with the log, P3 with the SDK, raw; round 1: P3 with the SDK, raw, P3 with the log...), so no server
  * always runs first, on the cooler machine.
  */
-export function serverKinds(target: Target | readonly ServerKind[], round = 0): ServerKind[] {
-  const kinds = typeof target === 'string' ? targetKinds(target) : target;
+export function serverKinds(target: ArenaTarget, round = 0): ServerKind[] {
+  const kinds = targetKinds(target);
   const n = kinds.length;
   const shift = ((round % n) + n) % n;
   return [...kinds.slice(shift), ...kinds.slice(0, shift)];

@@ -1,5 +1,5 @@
 import type { ArenaRoundsResult } from './arena-rounds.js';
-import type { ArenaBenchResult, TargetResult } from './arena-runner.js';
+import type { ArenaBenchResult, GatewayFigures, TargetResult } from './arena-runner.js';
 import { measuresAcks, Target, type ServerKind } from './bench-options.js';
 
 const fmt = (n: number | undefined, digits = 0): string =>
@@ -10,6 +10,7 @@ const fmt = (n: number | undefined, digits = 0): string =>
 /** Column names of the server kinds (shared with the SDK bench's report). */
 export const kindNames: Record<ServerKind, string> = {
   p3: 'P3 log on',
+  'p3-cluster': 'P3 cluster',
   'p3-nolog': 'P3 log off',
   'p3-sdk': 'P3 SDK',
   raw: 'raw uWS',
@@ -131,6 +132,8 @@ function formatReport(bench: ArenaBenchResult): string {
       );
     }
   }
+  const p3Cluster = results.find((r) => r.kind === Target.P3Cluster);
+  if (p3Cluster) lines.push(...clusterLines(p3Cluster, p3, derived));
   if (p3Sdk) {
     lines.push(
       `P3 SDK latency p99 ${fmt(p3Sdk.load.latencyMs.p99, 2)} ms vs target ${fmt(derived.p99TargetMs, 1)} ms (1 tick + 5 ms): ` +
@@ -154,6 +157,64 @@ function formatReport(bench: ArenaBenchResult): string {
   return lines.join('\n');
 }
 
+/** The cluster's own figures: its processes, NATS and Redis, each gateway, the NATS hop and the latency verdict. */
+function clusterLines(
+  cluster: TargetResult,
+  p3: TargetResult | undefined,
+  derived: ArenaBenchResult['derived'],
+): string[] {
+  const lines: string[] = [];
+  const c = cluster.cluster;
+  if (c !== undefined) {
+    const mb = (bytes: number | undefined): string => (bytes === undefined ? '-' : fmt(bytes / 2 ** 20, 0));
+    lines.push(
+      `P3 cluster processes (CPU % of one core, RSS MB at the end): ` +
+        c.processes.map((p) => `${p.name} ${fmt(p.cpuPercent, 1)} % ${mb(p.rssBytes)} MB`).join(', '),
+    );
+    if (c.services.length > 0) {
+      lines.push(
+        `beside them (not in the server CPU): ` +
+          c.services.map((p) => `${p.name} ${fmt(p.cpuPercent, 1)} %`).join(', ') +
+          `; CPU-us / delivered update with them ${fmt(c.cpuMicrosPerUpdateWithServices, 3)}`,
+      );
+    }
+    const label = 36;
+    const col = 14;
+    const rows: Array<[string, (g: GatewayFigures) => string]> = [
+      ['client sockets (end)', (g) => fmt(g.connections)],
+      ['rooms served (end)', (g) => fmt(g.roomsServed)],
+      ['room output messages / s (NATS)', (g) => fmt(g.outputMessagesPerSecond, 1)],
+      [
+        'room output KB / s (NATS)',
+        (g) => fmt(g.outputBytesPerSecond === undefined ? undefined : g.outputBytesPerSecond / 1024, 1),
+      ],
+      ['room input batches / s (NATS)', (g) => fmt(g.inputBatchesPerSecond, 1)],
+      ['loop delay p99 (ms)', (g) => fmt(g.loopDelayP99Ms, 1)],
+    ];
+    lines.push(
+      'P3 cluster gateways over the window:'.padEnd(label) +
+        c.gateways.map((g) => g.name.padStart(col)).join(''),
+      ...rows.map(
+        ([name, value]) => `  ${name}`.padEnd(label) + c.gateways.map((g) => value(g).padStart(col)).join(''),
+      ),
+    );
+  }
+  if (p3 !== undefined && derived.natsHopLatencyP50Ms !== undefined) {
+    lines.push(
+      `NATS hop: P3 cluster latency p50 ${fmt(cluster.load.latencyMs.p50, 2)} ms vs P3 log on ${fmt(p3.load.latencyMs.p50, 2)} ms: ` +
+        `${signed(derived.natsHopLatencyP50Ms)} ms (p99 ${signed(derived.natsHopLatencyP99Ms)} ms); ` +
+        `CPU per delivered update, cluster / P3 log on: ${fmt(derived.clusterCpuPerUpdateRatio, 2)}x`,
+    );
+  }
+  lines.push(
+    `P3 cluster latency p99 ${fmt(cluster.load.latencyMs.p99, 2)} ms vs target ${fmt(derived.p99TargetMs, 1)} ms (1 tick + 5 ms): ` +
+      (derived.p3ClusterMeetsLatency ? 'met' : 'MISSED'),
+  );
+  return lines;
+}
+
+const signed = (n: number | undefined): string => (n !== undefined && n >= 0 ? `+${fmt(n, 2)}` : fmt(n, 2));
+
 /**
  * The per-round line: P3 log on ("on"), P3 log off ("off"), P3 driven by its SDK ("sdk"), the floor, and the log's
  * cost. Columns no round has a figure for (a server the run left out) are not printed.
@@ -176,8 +237,25 @@ const roundColumns: ReadonlyArray<readonly [string, number, (f: ArenaRoundsResul
   ['sdk us/upd', 12, (f) => fmt(f.p3SdkCpuMicrosPerUpdate, 3)],
   ['sdk/raw', 9, (f) => fmt(f.p3SdkCpuPerUpdateRatio, 2)],
   ['sdk load %', 12, (f) => fmt(f.p3SdkLoadCpuPercent, 1)],
+  ['cl p50', 8, (f) => fmt(f.p3ClusterLatencyP50Ms, 2)],
+  ['cl p99', 8, (f) => fmt(f.p3ClusterLatencyP99Ms, 2)],
+  ['hop p50', 9, (f) => fmt(f.natsHopLatencyP50Ms, 2)],
+  ['cl ack p99', 12, (f) => fmt(f.p3ClusterAckLatencyP99Ms, 0)],
+  ['cl us/upd', 11, (f) => fmt(f.p3ClusterCpuMicrosPerUpdate, 3)],
+  ['cl/on', 7, (f) => fmt(f.clusterCpuPerUpdateRatio, 2)],
   ['other %', 9, (f) => fmt(f.otherCpuPercent, 1)],
 ];
+
+/** The server whose p99 picks the median round (`summarizeRounds`): P3 log on when it ran, else the next one. */
+function representativeName(figures: ArenaRoundsResult['figures']): string {
+  const ran = (pick: (f: ArenaRoundsResult['median']) => number | undefined): boolean =>
+    figures.some((f) => pick(f) !== undefined);
+  if (ran((f) => f.p3LatencyP99Ms)) return names.p3;
+  if (ran((f) => f.p3SdkLatencyP99Ms)) return names['p3-sdk'];
+  if (ran((f) => f.p3NoLogLatencyP99Ms)) return names['p3-nolog'];
+  if (ran((f) => f.p3ClusterLatencyP99Ms)) return names['p3-cluster'];
+  return names.raw;
+}
 
 /**
  * One round: its table. Several: the table of the median round (by P3 log on p99), then one line per round and
@@ -188,11 +266,11 @@ export function formatRoundsReport(run: ArenaRoundsResult): string {
   if (rounds.length === 1) return formatReport(rounds[0] as ArenaBenchResult);
   const columns = roundColumns.filter(([, , value]) => figures.some((f) => value(f) !== '-'));
   const lines = [
-    `median round (${run.representative + 1} of ${rounds.length}, by P3 log on latency p99):`,
+    `median round (${run.representative + 1} of ${rounds.length}, by ${representativeName(figures)} latency p99):`,
     formatReport(rounds[run.representative] as ArenaBenchResult),
     '',
     `${rounds.length} rounds (the servers' order rotates by one each round; latencies in ms; "on" P3 log on, ` +
-      `"off" P3 log off, "sdk" P3 driven by its SDK, "ticked" the ticked floor p99):`,
+      `"off" P3 log off, "sdk" P3 driven by its SDK, "cl" P3 cluster, "hop" cluster p50 - P3 log on p50, "ticked" the ticked floor p99):`,
     'round'.padEnd(7) + columns.map(([name, width]) => name.padStart(width)).join(''),
   ];
   const row = (name: string, f: (typeof figures)[number]): string =>
@@ -228,6 +306,16 @@ export function formatRoundsReport(run: ArenaRoundsResult): string {
       `median P3 SDK latency p99 ${fmt(m.p3SdkLatencyP99Ms, 2)} ms vs target ${fmt(run.p99TargetMs, 1)} ms: ` +
         `${run.p3SdkMeetsLatency ? 'met' : 'MISSED'}; CPU per delivered update P3 SDK / raw ${fmt(m.p3SdkCpuPerUpdateRatio, 2)}x; ` +
         `the SDK's load CPU ${fmt(m.p3SdkLoadCpuPercent, 1)} %`,
+    );
+  }
+  if (m.p3ClusterLatencyP99Ms !== undefined) {
+    lines.push(
+      `median P3 cluster latency p50/p99 ${fmt(m.p3ClusterLatencyP50Ms, 2)}/${fmt(m.p3ClusterLatencyP99Ms, 2)} ms ` +
+        `vs target ${fmt(run.p99TargetMs, 1)} ms: ${run.p3ClusterMeetsLatency ? 'met' : 'MISSED'}` +
+        (m.natsHopLatencyP50Ms === undefined
+          ? ''
+          : `; NATS hop (p50 above P3 log on) ${signed(m.natsHopLatencyP50Ms)} ms; ` +
+            `CPU per delivered update cluster / P3 log on ${fmt(m.clusterCpuPerUpdateRatio, 2)}x`),
     );
   }
   return lines.join('\n');

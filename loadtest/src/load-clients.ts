@@ -11,8 +11,11 @@ export interface LoadClientsPlan {
   readonly target: ServerKind;
   /** Protocol-level clients only (`p3`, `p3-nolog`, `raw`): the SDKs run at their defaults. */
   readonly codec: Codec;
-  /** `ws://127.0.0.1:PORT` */
-  readonly baseUrl: string;
+  /**
+   * `ws://127.0.0.1:PORT`, one or more (the cluster's gateways): the clients of a room alternate over them, by their
+   * index within the room, so every room has about as many members behind each URL.
+   */
+  readonly baseUrls: readonly string[];
   readonly clientsPerRoom: number;
   /** Global index of the first client; clients `firstIndex .. firstIndex + count - 1`. */
   readonly firstIndex: number;
@@ -28,24 +31,28 @@ export interface LoadClientsPlan {
  * Colyseus's SDK only after that (it reads the global when it loads).
  */
 export async function makeLoadClients(plan: LoadClientsPlan): Promise<LoadClient[]> {
-  const { target, stats, firstIndex, count } = plan;
+  const { target, stats, firstIndex, count, baseUrls, clientsPerRoom } = plan;
+  if (baseUrls.length === 0) throw new Error('no server URL to connect to');
   const senders = new Map<string, number>();
   const indexes = Array.from({ length: count }, (_, i) => firstIndex + i);
-  const common = { baseUrl: plan.baseUrl, clientsPerRoom: plan.clientsPerRoom, senders, stats };
+  // One context per URL (the maps and the stats shared): a client takes the one of its index within its room.
+  const urlOf = (index: number): number => (index % clientsPerRoom) % baseUrls.length;
+  const common = baseUrls.map((baseUrl) => ({ baseUrl, clientsPerRoom, senders, stats }));
   if (target === Target.P3Sdk || target === Target.Colyseus)
     installGlobalWebSocket(countingWebSocket((bytes) => stats.received(bytes)));
   if (target === Target.P3Sdk) {
-    const ctx = { ...common, roomName: plan.roomName };
-    return indexes.map((index) => new SdkArenaClient(index, ctx));
+    const contexts = common.map((c) => ({ ...c, roomName: plan.roomName }));
+    return indexes.map((index) => new SdkArenaClient(index, contexts[urlOf(index)]!));
   }
   if (target === Target.Colyseus) {
     const sdk: ColyseusSdk = await import('@colyseus/sdk');
-    const ctx = { ...common, sdk, roomIds: new Map<number, Promise<string>>() };
-    return indexes.map((index) => new ColyseusArenaClient(index, ctx));
+    const roomIds = new Map<number, Promise<string>>();
+    const contexts = common.map((c) => ({ ...c, sdk, roomIds }));
+    return indexes.map((index) => new ColyseusArenaClient(index, contexts[urlOf(index)]!));
   }
-  const ctx = { ...common, target, codec: plan.codec, roomName: plan.roomName };
+  const contexts = common.map((c) => ({ ...c, target, codec: plan.codec, roomName: plan.roomName }));
   return indexes.map((index) => {
-    const connection = new ArenaConnection(index, ctx);
+    const connection = new ArenaConnection(index, contexts[urlOf(index)]!);
     senders.set(connection.entityId, index);
     return connection;
   });

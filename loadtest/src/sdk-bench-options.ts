@@ -1,5 +1,6 @@
 import {
   defaultArenaOptions,
+  type ArenaTarget,
   serverKinds,
   Target,
   type ArenaOptions,
@@ -15,8 +16,8 @@ export const defaultSdkBenchOptions: ArenaOptions = { ...defaultArenaOptions, ro
 /** What bench:sdk measures by default, in the order of round 0: P3's SDK, Colyseus's, and the raw uWS floor. */
 export const sdkBenchKinds: readonly ServerKind[] = [Target.P3Sdk, Target.Colyseus, Target.Raw];
 
-/** The kinds a bench:sdk `--target` names: `default` or `all` (= `both`) for the three, else that one kind. */
-export function sdkTargetKinds(target: Target): readonly ServerKind[] {
+/** The kinds a bench:sdk `--target` names: `default` or `all` (= `both`) for the three, else those kinds. */
+export function sdkTargetKinds(target: ArenaTarget): readonly ServerKind[] {
   return target === Target.Default || target === Target.All || target === Target.Both
     ? sdkBenchKinds
     : serverKinds(target);

@@ -55,12 +55,92 @@ export interface ServerWindowFigures {
 
 /** Scrapes P3's /metrics; undefined when it cannot be read (the figures are then left out, not guessed). */
 export async function scrapeServer(port: number): Promise<ServerScrape | undefined> {
+  const text = await metricsText(port);
+  return text === undefined ? undefined : parseScrape(text);
+}
+
+/** One scrape of a cluster gateway's /metrics: its cluster counters (cumulative) and gauges. */
+export interface GatewayScrape {
+  /** `p3_gateway_cluster_output_messages_total` / `_bytes_total`: room output messages (and payload bytes) taken in. */
+  readonly outputMessages: number | undefined;
+  readonly outputBytes: number | undefined;
+  /** `p3_gateway_cluster_input_batches_total`: room input batches published. */
+  readonly inputBatches: number | undefined;
+  /** `p3_gateway_cluster_rooms_served`: rooms with members on this gateway. */
+  readonly roomsServed: number | undefined;
+  /** `p3_gateway_connections`, summed over its labels: open client sockets. */
+  readonly connections: number | undefined;
+  readonly loopDelayP99Ms: number | undefined;
+}
+
+/** Scrapes a cluster gateway's /metrics; undefined when it cannot be read. */
+export async function scrapeGateway(port: number): Promise<GatewayScrape | undefined> {
+  const text = await metricsText(port);
+  return text === undefined ? undefined : parseGatewayScrape(text);
+}
+
+export function parseGatewayScrape(text: string): GatewayScrape {
+  const lag = sample(text, 'nodejs_eventloop_lag_p99_seconds');
+  return {
+    outputMessages: sampleSum(text, 'p3_gateway_cluster_output_messages_total'),
+    outputBytes: sampleSum(text, 'p3_gateway_cluster_output_bytes_total'),
+    inputBatches: sampleSum(text, 'p3_gateway_cluster_input_batches_total'),
+    roomsServed: sampleSum(text, 'p3_gateway_cluster_rooms_served'),
+    connections: sampleSum(text, 'p3_gateway_connections'),
+    loopDelayP99Ms: lag === undefined ? undefined : lag * 1000,
+  };
+}
+
+async function metricsText(port: number): Promise<string | undefined> {
   try {
     const response = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) });
-    return parseScrape(await response.text());
+    return await response.text();
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Several processes' scrapes (the cluster's simulators) as one server's: histogram buckets and counters added up
+ * (a histogram whose bucket layouts differ is left out), the worst loop delay. Undefined when one could not be read.
+ */
+export function mergeScrapes(scrapes: readonly (ServerScrape | undefined)[]): ServerScrape | undefined {
+  if (scrapes.length === 0 || scrapes.some((s) => s === undefined)) return undefined;
+  const all = scrapes as readonly ServerScrape[];
+  const add = (pick: (s: ServerScrape) => number | undefined): number | undefined => {
+    let total: number | undefined;
+    for (const s of all) {
+      const value = pick(s);
+      if (value !== undefined) total = (total ?? 0) + value;
+    }
+    return total;
+  };
+  const lags = all.map((s) => s.loopDelayP99Ms).filter((v): v is number => v !== undefined);
+  return {
+    loopDelayP99Ms: lags.length === 0 ? undefined : Math.max(...lags),
+    tickLateness: addBuckets(all.map((s) => s.tickLateness)),
+    tickWork: addBuckets(all.map((s) => s.tickWork)),
+    logAppend: addBuckets(all.map((s) => s.logAppend)),
+    logAppendSumSeconds: add((s) => s.logAppendSumSeconds),
+    logSyncs: add((s) => s.logSyncs),
+    logRecords: add((s) => s.logRecords),
+    logBytes: add((s) => s.logBytes),
+    ops: add((s) => s.ops),
+    lateOps: add((s) => s.lateOps),
+  };
+}
+
+/** Cumulative buckets of one layout added up; empty lists (no histogram) are skipped, other layouts give []. */
+function addBuckets(lists: ReadonlyArray<readonly HistogramBucket[]>): HistogramBucket[] {
+  const present = lists.filter((list) => list.length > 0);
+  const first = present[0];
+  if (first === undefined) return [];
+  if (present.some((list) => list.length !== first.length || list.some((b, i) => b.le !== first[i]?.le)))
+    return [];
+  return first.map((bucket, i) => ({
+    le: bucket.le,
+    count: present.reduce((total, list) => total + (list[i]?.count ?? 0), 0),
+  }));
 }
 
 export function parseScrape(text: string): ServerScrape {

@@ -72,6 +72,10 @@ function round(
       p3MeetsCpu: p3Cpu / rawCpu <= 1.5,
       p3SdkCpuPerUpdateRatio: undefined,
       p3SdkMeetsLatency: undefined,
+      natsHopLatencyP50Ms: undefined,
+      natsHopLatencyP99Ms: undefined,
+      clusterCpuPerUpdateRatio: undefined,
+      p3ClusterMeetsLatency: undefined,
     },
   };
 }
@@ -150,5 +154,68 @@ describe('arena bench rounds', () => {
     expect(json.rounds).toHaveLength(3);
     expect(json.summary.median.p3LatencyP99Ms).toBe(37);
     expect(json.summary.representative).toBe(1);
+  });
+
+  it('reports the cluster beside P3 log on: the NATS hop, its processes and gateways, in the medians', () => {
+    /** P3 log on and the cluster in one round: the cluster `hop` ms later at p50, twice the CPU per update. */
+    const clusterRound = (p3P99: number, hop: number): ArenaBenchResult => {
+      const base = round(p3P99, 8, 35, 1.4, 1.1);
+      const p3 = target('p3', p3P99, 1.4, 1);
+      const cluster: TargetResult = {
+        ...target('p3-cluster', p3P99 + 2 * hop, 2.8, 1),
+        cluster: {
+          processes: [
+            { name: 'gateway-1', cpuPercent: 10, rssBytes: 90 * 2 ** 20 },
+            { name: 'simulator-1', cpuPercent: 12, rssBytes: 100 * 2 ** 20 },
+          ],
+          services: [{ name: 'nats-server', cpuPercent: 8, rssBytes: undefined }],
+          cpuMicrosPerUpdateWithServices: 3.5,
+          gateways: ['gateway-1', 'gateway-2'].map((name) => ({
+            name,
+            connections: 250,
+            roomsServed: 20,
+            outputMessagesPerSecond: 600,
+            outputBytesPerSecond: 1_228_800,
+            inputBatchesPerSecond: 4000,
+            loopDelayP99Ms: 12,
+          })),
+        },
+      };
+      // target() puts p50 at half the p99.
+      const hopP50 = cluster.load.latencyMs.p50 - p3.load.latencyMs.p50;
+      return {
+        ...base,
+        results: [p3, cluster],
+        derived: {
+          ...base.derived,
+          cpuPerUpdateRatio: undefined,
+          natsHopLatencyP50Ms: hopP50,
+          natsHopLatencyP99Ms: cluster.load.latencyMs.p99 - p3P99,
+          clusterCpuPerUpdateRatio: 2,
+          p3ClusterMeetsLatency: cluster.load.latencyMs.p99 <= base.derived.p99TargetMs,
+        },
+      };
+    };
+    const run = summarizeRounds([clusterRound(36, 1), clusterRound(37, 3), clusterRound(38, 2)]);
+    expect(run.median.natsHopLatencyP50Ms).toBe(2);
+    expect(run.median.p3ClusterLatencyP99Ms).toBe(42);
+    expect(run.median.clusterCpuPerUpdateRatio).toBe(2);
+    expect(run.p3ClusterMeetsLatency).toBe(false);
+    const text = formatRoundsReport(run);
+    expect(text).toMatch(/^ +P3 log on +P3 cluster$/m);
+    expect(text).toMatch(/NATS hop: P3 cluster latency p50 \S+ ms vs P3 log on \S+ ms: \+\S+ ms/);
+    expect(text).toMatch(/^P3 cluster processes .*gateway-1 10\.0 % 90 MB, simulator-1 12\.0 % 100 MB$/m);
+    expect(text).toMatch(/^beside them \(not in the server CPU\): nats-server 8\.0 %/m);
+    expect(text).toMatch(/^ +room output messages \/ s \(NATS\) +600\.0 +600\.0$/m);
+    expect(text).toMatch(
+      /^median P3 cluster latency p50\/p99 .*NATS hop \(p50 above P3 log on\) \+2\.00 ms/m,
+    );
+    expect(text).toMatch(/ +hop p50 /);
+    const json = JSON.parse(formatRoundsJsonLine(run)) as {
+      derived: { natsHopLatencyP50Ms: number };
+      summary: { median: { natsHopLatencyP50Ms: number } };
+    };
+    expect(json.summary.median.natsHopLatencyP50Ms).toBe(2);
+    expect(typeof json.derived.natsHopLatencyP50Ms).toBe('number');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseScrape, windowFigures } from '../src/server-metrics.js';
+import { mergeScrapes, parseGatewayScrape, parseScrape, windowFigures } from '../src/server-metrics.js';
 
 /** A /metrics text with both tick histograms at the given cumulative counts (buckets 1, 5, 10 ms, +Inf). */
 function metrics(lateness: readonly number[], work: readonly number[], lagSeconds = 0.0123): string {
@@ -90,5 +90,44 @@ describe('server metrics over the window', () => {
     expect(figures.lateOps).toBe(20);
     const without = parseScrape(metrics([1, 1, 1, 1], [1, 1, 1, 1]));
     expect(windowFigures(without, without)).toMatchObject({ ops: undefined, lateOps: undefined });
+  });
+
+  it('adds the simulators of the cluster up as one server: histograms and counters summed, the worst loop delay', () => {
+    const one = parseScrape(
+      metrics([10, 20, 30, 40], [40, 40, 40, 40], 0.011) + '\np3_simulator_ops_total 100',
+    );
+    const two = parseScrape(metrics([1, 2, 3, 4], [4, 4, 4, 4], 0.015) + '\np3_simulator_ops_total 7');
+    const merged = mergeScrapes([one, two]);
+    expect(merged?.tickLateness.map((b) => b.count)).toEqual([11, 22, 33, 44]);
+    expect(merged?.tickWork.map((b) => b.count)).toEqual([44, 44, 44, 44]);
+    expect(merged?.loopDelayP99Ms).toBeCloseTo(15, 6);
+    expect(merged?.ops).toBe(107);
+    // No log histogram on either: still none; one scrape missing: no figures rather than half of them.
+    expect(merged?.logAppend).toEqual([]);
+    expect(merged?.logAppendSumSeconds).toBeUndefined();
+    expect(mergeScrapes([one, undefined])).toBeUndefined();
+  });
+
+  it("reads a cluster gateway's counters and gauges, summed over labels", () => {
+    const scrape = parseGatewayScrape(
+      [
+        'nodejs_eventloop_lag_p99_seconds 0.02',
+        'p3_gateway_cluster_output_messages_total 600',
+        'p3_gateway_cluster_output_bytes_total 120000',
+        'p3_gateway_cluster_input_batches_total 4000',
+        'p3_gateway_cluster_rooms_served 20',
+        'p3_gateway_connections{protocol="p3.binary"} 240',
+        'p3_gateway_connections{protocol="p3.json"} 10',
+      ].join('\n'),
+    );
+    expect(scrape).toEqual({
+      outputMessages: 600,
+      outputBytes: 120000,
+      inputBatches: 4000,
+      roomsServed: 20,
+      connections: 250,
+      loopDelayP99Ms: 20,
+    });
+    expect(parseGatewayScrape('').outputMessages).toBeUndefined();
   });
 });

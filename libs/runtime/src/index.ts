@@ -61,3 +61,6 @@ export * from './documents/document-rooms.js';
 export * from './documents/snapshot-sync-storage.js';
 export * from './documents/room-log-change-log.js';
 export * from './member-heartbeat.js';
+export * from './documents/document-api.js';
+export * from './documents/local-document-api.js';
+export * from './cluster/document-call.js';

@@ -6,6 +6,11 @@ import * as joinCommand from '../src/cluster/join-command.js';
 import * as inputBatch from '../src/cluster/room-input-batch.js';
 import * as outputBatch from '../src/cluster/room-output-batch.js';
 import * as wire from '../src/cluster/wire-json.js';
+import {
+  decodeSimulatorRequest,
+  encodeDocumentCall,
+  type DocumentCall,
+} from '../src/cluster/document-call.js';
 
 const { NotJson, UnknownVersion, Malformed } = wire.ClusterWireErrorCode;
 const codes: readonly string[] = Object.values(wire.ClusterWireErrorCode);
@@ -296,5 +301,62 @@ describe('cluster wire decoders properties', () => {
       }),
       capped({ numRuns: 2000 }),
     );
+  });
+});
+
+describe('document calls (simulator requests)', () => {
+  const call = { v, kind: 'call', id: 'c1', gateway: 'g', ...where };
+  const bad: Corpus = [
+    ['kind other than call', edit(call, { kind: 'join', op: 'follow' }), Malformed],
+    ['no op', edit(call, {}), Malformed],
+    ['unknown op', edit(call, { op: 'drop' }), Malformed],
+    ['no id', edit(call, { id: undefined, op: 'follow' }), Malformed],
+    ['no room', edit(call, { room: undefined, op: 'follow' }), Malformed],
+    ['user without team', edit(call, { op: 'follow', user: 'u' }), Malformed],
+    ['bootstrap since -1', edit(call, { op: 'bootstrap', since: -1 }), Malformed],
+    ['bootstrap since 1.5', edit(call, { op: 'bootstrap', since: 1.5 }), Malformed],
+    ['catchup without from', edit(call, { op: 'catchup' }), Malformed],
+    ['change without origin', edit(call, { op: 'change', patches: [] }), Malformed],
+    ['change patches not a list', edit(call, { op: 'change', patches: {}, origin: 'o' }), Malformed],
+    [
+      'change patch not an object of objects',
+      edit(call, { op: 'change', patches: [{ a: 1 }], origin: 'o' }),
+      Malformed,
+    ],
+    ['deeply nested', `{"v":1,"kind":"call","x":${deep}}`, NotJson],
+  ];
+  it.each(bad)('[CWIRE-1] decodeSimulatorRequest refuses %s', (_name, bytes, code) => {
+    expect(decodeSimulatorRequest(toBytes(bytes))).toMatchObject({ ok: false, code });
+  });
+
+  it('[CWIRE-2] every call round-trips, and a join still decodes as a join', () => {
+    const key = { tenant: 't ü', room: 'doc/team/notes' };
+    const principal = { user: 'u', team: 'team' };
+    const calls: DocumentCall[] = [
+      { id: 'a', gateway: 'g', key, op: 'bootstrap' },
+      { id: 'b', gateway: 'g', key, principal, op: 'bootstrap', since: 7 },
+      { id: 'c', gateway: 'g', key, op: 'change', patches: [{ card: { title: 'x' } }], origin: 'http:u' },
+      { id: 'd', gateway: 'g', key, op: 'follow' },
+      { id: 'e', gateway: 'g', key, op: 'unfollow' },
+      { id: 'f', gateway: 'g', key, op: 'catchup', from: 3 },
+    ];
+    for (const c of calls)
+      expect(decodeSimulatorRequest(encodeDocumentCall(c))).toEqual({
+        ok: true,
+        value: { kind: 'call', call: c },
+      });
+    const command = {
+      id: 'j',
+      gateway: 'g',
+      attachment: 'g:1',
+      key,
+      clientId: 'c',
+      sessionStamp: 1,
+      document: true,
+    };
+    expect(decodeSimulatorRequest(joinCommand.encodeJoinCommand(command))).toEqual({
+      ok: true,
+      value: { kind: 'join', command },
+    });
   });
 });

@@ -1,4 +1,3 @@
-import { ErrorCode } from '@p3/protocol';
 import { MemberHeartbeat, configOrExit, connectCluster, drainOnSignals, timerScheduler } from '@p3/runtime';
 import { pino } from 'pino';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -8,7 +7,7 @@ import { ecsSyncEndpoint } from './documents/ecs-sync-endpoint.js';
 import { clusterGatewayConfigFromEnv } from './cluster/cluster-gateway-config.js';
 import { createFanout, startGateway, type GatewayExtension } from './gateway.js';
 import { demoTokenEndpoint } from './http/demo-tokens.js';
-import { sendJson } from './http/http-response.js';
+import { roomsApi } from './http/rooms-api.js';
 import { loadStaticFiles } from './http/static-files.js';
 import { JwtAuthenticator } from './jwt-authenticator.js';
 
@@ -62,7 +61,7 @@ async function main(): Promise<void> {
   });
   const extensions: GatewayExtension[] = [
     ecsSyncEndpoint({ rooms: documents, idleTimeoutSeconds: config.gateway.idleTimeoutSeconds }),
-    httpDocumentsNotInCluster,
+    roomsApi({ rooms: documents }),
   ];
   if (config.demoTokens && config.jwt !== undefined)
     extensions.push(demoTokenEndpoint({ ...config.jwt, ttlSeconds: 3600 }));
@@ -86,23 +85,6 @@ async function main(): Promise<void> {
     await cluster.close();
   });
 }
-
-/**
- * The seed-002 HTTP API of document rooms still runs in the single-process server only: in the cluster it answers
- * with a clear code rather than a 404 that looks like a wrong URL.
- */
-const httpDocumentsNotInCluster: GatewayExtension = {
-  register(app) {
-    const refuse = (res: Parameters<Parameters<typeof app.any>[1]>[0]) =>
-      sendJson(res, undefined, '501 Not Implemented', {
-        code: ErrorCode.RoomUnavailable,
-        reason:
-          'document rooms (/ecs-sync, /v1/rooms) are not served by the cluster yet: use the single-process server',
-      });
-    app.any('/ecs-sync', refuse);
-    app.any('/v1/rooms/*', refuse);
-  },
-};
 
 main().catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);

@@ -27,6 +27,7 @@ import {
 import {
   DocumentRooms,
   FileRoomLog,
+  LocalDocumentApi,
   FileSnapshotStore,
   MemoryRoomLog,
   MemorySnapshotStore,
@@ -258,7 +259,7 @@ export class P3Server {
       ...(this.options.staticFiles === undefined ? {} : { staticFiles: this.options.staticFiles }),
       extensions: [
         ecsSyncEndpoint({ rooms: documents, idleTimeoutSeconds: gatewayConfig.idleTimeoutSeconds }),
-        roomsApi({ rooms: documents }),
+        roomsApi({ rooms: new LocalDocumentApi(documents) }),
         ...(this.options.extensions ?? []),
       ],
     });

@@ -1,12 +1,15 @@
-import { ErrorCode, P3Error } from '@p3/protocol';
-import type { WebSocketLike } from '@p3/ecs-sync-server';
+import { ErrorCode, P3Error, type JsonValue } from '@p3/protocol';
+import type { Room, WebSocketLike } from '@p3/ecs-sync-server';
 import {
   DocumentRooms,
   decodeRoomInputBatch,
+  documentBootstrap,
+  roomFeed,
   roomInput,
   type Bus,
   type BusSubscription,
   type Cancel,
+  type DocumentCall,
   type JoinCommand,
   type RoomKey,
   type RoomLog,
@@ -25,6 +28,9 @@ interface OwnedDocument {
   readonly input: BusSubscription;
   /** The sockets in the room: attachment -> the gateway holding it. */
   readonly attachments: Map<string, string>;
+  /** Gateways following the room's changes (their SSE streams), and the room subscription that feeds them. */
+  readonly followers: Set<string>;
+  unsubscribe: (() => void) | undefined;
   idleTimer: Cancel | undefined;
 }
 
@@ -109,9 +115,44 @@ export class ClusterDocuments {
         handle?.handleSocketClose(attachment);
         ended++;
       }
-      if (before > 0 && room.attachments.size === 0) this.scheduleIdle(room);
+      for (const gateway of [...room.followers]) if (!live.has(gateway)) this.unfollow(room, gateway);
+      if (before > 0 && room.attachments.size === 0 && room.followers.size === 0) this.scheduleIdle(room);
     }
     return ended;
+  }
+
+  /** A seed-002 HTTP call on the room (owned under `epoch`); throws a P3Error the gateway answers with. */
+  async call(call: DocumentCall, epoch: number): Promise<JsonValue> {
+    const room = await this.ensure(call.key, epoch);
+    const opened = await this.rooms.open(room.id, undefined);
+    if (!opened.ok) throw opened.error;
+    const doc = opened.value;
+    try {
+      switch (call.op) {
+        case 'bootstrap':
+          return (await documentBootstrap(doc, call.since)) as unknown as JsonValue;
+        case 'change': {
+          const version = doc.applyPatches(call.patches, call.origin);
+          await doc.whenDurable(version);
+          return { version };
+        }
+        case 'follow':
+          this.follow(room, call.gateway, doc);
+          return { version: doc.getVersion(), epoch: room.epoch };
+        case 'unfollow':
+          this.unfollow(room, call.gateway);
+          return {};
+        case 'catchup': {
+          const caught = await roomFeed(doc).catchUp(call.from);
+          return { version: caught.version, patches: caught.patches as JsonValue };
+        }
+        default:
+          throw new P3Error(ErrorCode.InvalidMessage, 'unknown document call');
+      }
+    } finally {
+      if (room.attachments.size === 0 && room.followers.size === 0 && room.idleTimer === undefined)
+        this.scheduleIdle(room);
+    }
   }
 
   /** The lease is gone: stop publishing at once and unload the room (a successor recovers it from snapshot + log). */
@@ -146,6 +187,8 @@ export class ClusterDocuments {
       id: key.room.slice('doc/'.length),
       epoch,
       attachments: new Map(),
+      followers: new Set(),
+      unsubscribe: undefined,
       idleTimer: undefined,
       input: bus.subscribe(roomInput(key), (bytes) => this.input(room, bytes)),
     };
@@ -178,6 +221,39 @@ export class ClusterDocuments {
     if (unknown) this.options.detached(decoded.value.gateway, room.key, [...new Set(unknown)]);
   }
 
+  /** Sends the room's durable changes to the gateways following it, as broadcasts in the room's output. */
+  private follow(room: OwnedDocument, gateway: string, doc: Room): void {
+    room.followers.add(gateway);
+    room.idleTimer?.();
+    room.idleTimer = undefined;
+    if (room.unsubscribe !== undefined) return;
+    const { output } = this.options;
+    room.unsubscribe = doc.subscribe(
+      (change) =>
+        output.broadcastText(
+          room.key,
+          JSON.stringify({
+            type: 'change',
+            version: change.timestamp,
+            clientId: change.clientId,
+            patches: change.documentPatches,
+          }),
+        ),
+      () => {
+        room.unsubscribe = undefined;
+        room.followers.clear();
+        output.broadcastText(room.key, '{"type":"end"}');
+      },
+    );
+  }
+
+  private unfollow(room: OwnedDocument, gateway: string): void {
+    room.followers.delete(gateway);
+    if (room.followers.size > 0) return;
+    room.unsubscribe?.();
+    room.unsubscribe = undefined;
+  }
+
   /** The gateway's socket as the room sees it: what the room sends it travels in the room's output. */
   private remoteSocket(key: RoomKey, attachment: string): WebSocketLike {
     const { output } = this.options;
@@ -195,11 +271,17 @@ export class ClusterDocuments {
     room.idleTimer?.();
     room.idleTimer = this.options.scheduler.after(this.options.idleTimeoutMs ?? 30_000, () => {
       room.idleTimer = undefined;
-      if (room.attachments.size > 0 || this.owned.get(keyOf(room.key)) !== room) return;
+      if (room.attachments.size > 0 || room.followers.size > 0 || this.owned.get(keyOf(room.key)) !== room)
+        return;
       void this.rooms
         .closeRoom(room.id)
         .then(() => {
-          if (this.owned.get(keyOf(room.key)) !== room || room.attachments.size > 0) return;
+          if (
+            this.owned.get(keyOf(room.key)) !== room ||
+            room.attachments.size > 0 ||
+            room.followers.size > 0
+          )
+            return;
           this.forget(room, true);
           this.options.release(room.key);
         })
@@ -213,6 +295,8 @@ export class ClusterDocuments {
     if (this.owned.get(keyOf(room.key)) !== room) return;
     this.owned.delete(keyOf(room.key));
     room.idleTimer?.();
+    room.unsubscribe?.();
+    room.unsubscribe = undefined;
     room.input.unsubscribe();
     this.options.output.closeRoom(room.key, { flush });
   }

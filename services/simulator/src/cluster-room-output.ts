@@ -89,6 +89,12 @@ export class ClusterRoomOutput implements RoomOutput {
     if (room) this.push(key, room, { kind: 'close', connectionId, code, reason });
   }
 
+  /** Text as it is to every gateway serving the room (a document room's change, for the gateways' change streams). */
+  broadcastText(key: RoomKey, text: string): void {
+    const room = this.rooms.get(keyOf(key));
+    if (room) this.push(key, room, { kind: 'broadcast', message: text });
+  }
+
   /** Text as it is to one attachment (a document room's JSON message to one gateway socket). */
   sendText(key: RoomKey, connectionId: string, text: string): void {
     const room = this.rooms.get(keyOf(key));

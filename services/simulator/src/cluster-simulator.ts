@@ -1,9 +1,17 @@
-import { CloseCode, ErrorCode, JsonCodec, P3Error, type ClientMessage, type JoinMessage } from '@p3/protocol';
+import {
+  CloseCode,
+  ErrorCode,
+  JsonCodec,
+  P3Error,
+  type ClientMessage,
+  type JoinMessage,
+  type JsonValue,
+} from '@p3/protocol';
 import type { WorldDefinition } from '@p3/engine';
 import {
   RoomOwnership,
-  decodeJoinCommand,
   decodeRoomInputBatch,
+  decodeSimulatorRequest,
   encodeGatewayInboxMessage,
   gatewayInbox,
   roomInput,
@@ -14,6 +22,7 @@ import {
   type BusSubscription,
   type Cancel,
   type Clock,
+  type DocumentCall,
   type FrameBuffer,
   type GatewayInboxMessage,
   type JoinCommand,
@@ -189,20 +198,26 @@ export class ClusterSimulator {
   async start(): Promise<void> {
     const { bus } = this.options;
     this.inbox = bus.subscribe(simulatorInbox(this.options.memberId), (bytes) => {
-      const decoded = decodeJoinCommand(bytes);
+      const decoded = decodeSimulatorRequest(bytes);
       if (!decoded.ok) {
-        this.counters.malformed.inc({ what: 'join' });
-        this.options.logger.warn({ code: decoded.code, reason: decoded.message }, 'malformed join command');
+        this.counters.malformed.inc({ what: 'request' });
+        this.options.logger.warn(
+          { code: decoded.code, reason: decoded.message },
+          'malformed simulator request',
+        );
         return;
       }
-      void this.join(decoded.value).catch((error: unknown) => {
-        this.options.logger.error({ err: error }, 'join failed');
-        this.reply(decoded.value.gateway, {
+      const request = decoded.value;
+      const { id, gateway } = request.kind === 'join' ? request.command : request.call;
+      const handled = request.kind === 'join' ? this.join(request.command) : this.call(request.call);
+      void handled.catch((error: unknown) => {
+        this.options.logger.error({ err: error }, `${request.kind} failed`);
+        this.reply(gateway, {
           kind: 'refused',
-          id: decoded.value.id,
+          id,
           code: ErrorCode.Internal,
           reason: 'room failed to open',
-          closeCode: 4005,
+          closeCode: CloseCode.Internal,
         });
       });
     });
@@ -297,6 +312,35 @@ export class ClusterSimulator {
     this.output.welcome(key, command.attachment, result.welcome);
     this.counters.joins.inc({ outcome: 'joined' });
     this.reply(command.gateway, { kind: 'joined', id: command.id, epoch: owned.epoch });
+  }
+
+  /** A seed-002 HTTP call on a document room: answered by its owner, which claims it if it must. */
+  private async call(call: DocumentCall): Promise<void> {
+    const answer = await this.ownership.acquire(call.key);
+    if (!answer.owned) {
+      this.reply(call.gateway, {
+        kind: 'elsewhere',
+        id: call.id,
+        retryMs,
+        ...(answer.owner === undefined ? {} : { owner: answer.owner }),
+      });
+      return;
+    }
+    let value: JsonValue;
+    try {
+      value = await this.documentsOf(call.key.tenant).call(call, answer.epoch);
+    } catch (error) {
+      if (!(error instanceof P3Error)) throw error;
+      this.reply(call.gateway, {
+        kind: 'refused',
+        id: call.id,
+        code: error.code,
+        reason: error.message,
+        closeCode: 0,
+      });
+      return;
+    }
+    this.reply(call.gateway, { kind: 'result', id: call.id, value });
   }
 
   /** An ecs-sync socket of a gateway into a document room this simulator owns. */

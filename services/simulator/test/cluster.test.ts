@@ -7,6 +7,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import { EventSource } from 'undici';
 import { P3Client } from '@p3/client';
 import { JsonCodec } from '@p3/protocol';
 import { NatsBus, encodeEnvelope, encodeIdToken, encodeRoomOutputBatch, roomOutput } from '@p3/runtime';
@@ -448,5 +449,70 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     await b.disconnect();
     cluster = cluster.filter((p) => p !== victim);
     cluster.push(await startClusterProcess(options, 'simulator', victim.index + 4));
+  }, 60_000);
+
+  it('[CLUSTER-8] seed-002 HTTP on any gateway: changes posted on one are bootstrapped and streamed (SSE) on the other, across a kill -9 of the owner', async () => {
+    const http = (index: number) => `http://127.0.0.1:${gateway(index).port}/v1/rooms/board`;
+    const post = async (index: number, patches: unknown[]) => {
+      const response = await fetch(`${http(index)}/changes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ patches }),
+      });
+      expect(response.status, await response.clone().text()).toBe(200);
+      return ((await response.json()) as { version: number }).version;
+    };
+    const events: Array<{ id: string; version: number }> = [];
+    const source = new EventSource(`${http(2)}/sync`);
+    source.addEventListener('change', (e) => {
+      const message = e as MessageEvent<string>;
+      events.push({
+        id: message.lastEventId,
+        version: (JSON.parse(message.data) as { version: number }).version,
+      });
+    });
+    await new Promise((resolve) => source.addEventListener('open', resolve));
+    const v1 = await post(1, [{ card: { title: 'first' } }]);
+    await waitFor(
+      () => events.at(-1)?.version ?? 0,
+      (v) => v >= v1,
+      'the change streamed on gateway-2',
+    );
+    const bootstrap = (await (await fetch(`${http(2)}/bootstrap`)).json()) as {
+      version: number;
+      objects: Array<{ key: string; data: Record<string, unknown> }>;
+    };
+    expect(bootstrap.version).toBeGreaterThanOrEqual(v1);
+    expect(bootstrap.objects.find((o) => o.key === 'card')?.data.title).toBe('first');
+    const victim = await owner('doc/board');
+    victim.child.kill('SIGKILL');
+    // The next change finds the next owner (after the lease expires); the stream resumes with Last-Event-ID.
+    let v2 = 0;
+    await waitFor(
+      async () => {
+        try {
+          v2 = await post(1, [{ card: { title: 'second' } }]);
+        } catch {
+          v2 = 0;
+        }
+        return v2;
+      },
+      (v) => v > v1,
+      'a change accepted by the next owner',
+      20_000,
+    );
+    await waitFor(
+      () => events.at(-1)?.version ?? 0,
+      (v) => v >= v2,
+      'the stream resumed on the next owner',
+      20_000,
+    );
+    const after = (await (await fetch(`${http(2)}/bootstrap?since=0`)).json()) as {
+      objects: Array<{ key: string; data: Record<string, unknown> }>;
+    };
+    expect(after.objects.find((o) => o.key === 'card')?.data.title).toBe('second');
+    source.close();
+    cluster = cluster.filter((p) => p !== victim);
+    cluster.push(await startClusterProcess(options, 'simulator', victim.index + 6));
   }, 60_000);
 });

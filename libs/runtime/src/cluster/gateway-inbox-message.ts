@@ -1,3 +1,4 @@
+import type { JsonValue } from '@p3/protocol';
 import type { RoomKey } from '../ports/snapshot-store.js';
 import {
   CLUSTER_WIRE_VERSION,
@@ -14,6 +15,8 @@ import {
 export type GatewayInboxMessage =
   /** The join was accepted under `epoch`; its welcome is (or will be) in the room's output. */
   | { readonly kind: 'joined'; readonly id: string; readonly epoch: number }
+  /** A document call's answer (see DocumentCall). */
+  | { readonly kind: 'result'; readonly id: string; readonly value: JsonValue }
   /** The room refused the join (full, forbidden, quota...): the client gets this error and close code. */
   | {
       readonly kind: 'refused';
@@ -49,6 +52,9 @@ export function decodeGatewayInboxMessage(bytes: Uint8Array): WireDecodeResult<G
     case 'joined':
       if (!isText(o.id, 128) || !isCount(o.epoch)) return malformed('joined: id and epoch required');
       return { ok: true, value: { kind: 'joined', id: o.id, epoch: o.epoch } };
+    case 'result':
+      if (!isText(o.id, 128) || o.value === undefined) return malformed('result: id and value required');
+      return { ok: true, value: { kind: 'result', id: o.id, value: o.value as JsonValue } };
     case 'refused':
       if (!isText(o.id, 128) || !isText(o.code, 64) || typeof o.reason !== 'string' || !isCount(o.closeCode))
         return malformed('refused: id, code, reason and closeCode required');

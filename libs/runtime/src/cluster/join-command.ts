@@ -7,6 +7,7 @@ import {
   isCount,
   isText,
   malformed,
+  roomFields,
   type WireDecodeResult,
 } from './wire-json.js';
 
@@ -42,9 +43,7 @@ export function encodeJoinCommand(command: JoinCommand): Uint8Array {
   return encodeWire({
     v: CLUSTER_WIRE_VERSION,
     ...rest,
-    tenant: key.tenant,
-    room: key.room,
-    ...(principal === undefined ? {} : { user: principal.user, team: principal.team }),
+    ...roomFields(key, principal),
   });
 }
 

@@ -79,3 +79,15 @@ export function wireFailure(
 }
 
 export const malformed = (message: string) => wireFailure(ClusterWireErrorCode.Malformed, message);
+
+/** A room key and the caller's principal as the flat fields every cluster request carries. */
+export function roomFields(
+  key: { readonly tenant: string; readonly room: string },
+  principal: { readonly user: string; readonly team: string } | undefined,
+): Record<string, string> {
+  return {
+    tenant: key.tenant,
+    room: key.room,
+    ...(principal === undefined ? {} : { user: principal.user, team: principal.team }),
+  };
+}

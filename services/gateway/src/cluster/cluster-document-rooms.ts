@@ -1,8 +1,21 @@
-import { ok, type Result } from '@p3/protocol';
+import {
+  ErrorCode,
+  P3Error,
+  fail,
+  isPlainObject,
+  ok,
+  type JsonValue,
+  type Patch,
+  type Result,
+} from '@p3/protocol';
 import {
   scopedRoomName,
   type Bus,
   type Cancel,
+  type DocumentApi,
+  type DocumentBootstrap,
+  type DocumentCallOp,
+  type DocumentFeed,
   type FrameBuffer,
   type Membership,
   type Principal,
@@ -13,7 +26,7 @@ import type { Logger } from 'pino';
 import type { DocumentRoomSockets, DocumentSocketRooms } from '../documents/ecs-sync-endpoint.js';
 import type { ClusterMetrics } from './cluster-metrics.js';
 import { DocumentLink } from './document-link.js';
-import { keyOf, type OwnerRequests } from './owner-requests.js';
+import { keyOf, type JoinOutcome, type OwnerRequests } from './owner-requests.js';
 
 export interface ClusterDocumentRoomsOptions {
   readonly gatewayId: string;
@@ -30,13 +43,13 @@ export interface ClusterDocumentRoomsOptions {
 }
 
 /**
- * `/ecs-sync` in the cluster: document rooms run on simulators (owned under a lease, like worlds), and this gateway
+ * `/ecs-sync` and the seed-002 HTTP API in the cluster: document rooms run on simulators (owned under a lease, like worlds), and this gateway
  * holds only their sockets, one DocumentLink per room with sockets here. Document rooms send no heartbeat, so a dead
  * owner is noticed from membership: every `ownerCheckMs` the owners of the sockets here are looked up among the
  * live simulators, and the sockets of one that is gone reconnect (to the next owner, which recovers the room from
  * its snapshot and log).
  */
-export class ClusterDocumentRooms implements DocumentSocketRooms {
+export class ClusterDocumentRooms implements DocumentSocketRooms, DocumentApi {
   private readonly links = new Map<string, DocumentLink>();
   private attachments = 0;
   private cancelCheck: Cancel = () => undefined;
@@ -51,8 +64,7 @@ export class ClusterDocumentRooms implements DocumentSocketRooms {
   }
 
   async open(roomId: string, principal: Principal | undefined): Promise<Result<DocumentRoomSockets>> {
-    // The key the simulator's DocumentRooms keeps the room under (team-scoped, `doc/` beside the world rooms).
-    const key: RoomKey = { tenant: this.options.tenant, room: `doc/${scopedRoomName(roomId, principal)}` };
+    const key = this.keyOf(roomId, principal);
     const link = await this.linkFor(key);
     const bySession = new Map<string, string>();
     return ok({
@@ -73,11 +85,95 @@ export class ClusterDocumentRooms implements DocumentSocketRooms {
     });
   }
 
+  // The seed-002 HTTP API: calls to the room's owner (which claims the room if it must).
+
+  async bootstrap(
+    roomId: string,
+    principal: Principal | undefined,
+    since: number | undefined,
+  ): Promise<Result<DocumentBootstrap>> {
+    const answer = await this.call(roomId, principal, {
+      op: 'bootstrap',
+      ...(since === undefined ? {} : { since }),
+    });
+    if (!answer.ok) return answer;
+    const value = answer.value;
+    if (!isPlainObject(value) || typeof value.version !== 'number' || !Array.isArray(value.objects))
+      return fail(ErrorCode.Internal, 'the room owner answered a bootstrap without a version and objects');
+    return ok(value as unknown as DocumentBootstrap);
+  }
+
+  async change(
+    roomId: string,
+    principal: Principal | undefined,
+    patches: readonly Patch[],
+    origin: string,
+  ): Promise<Result<{ readonly version: number }>> {
+    const answer = await this.call(roomId, principal, { op: 'change', patches, origin });
+    if (!answer.ok) return answer;
+    const value = answer.value;
+    if (!isPlainObject(value) || typeof value.version !== 'number')
+      return fail(ErrorCode.Internal, 'the room owner answered a change without its version');
+    return ok({ version: value.version });
+  }
+
+  async follow(roomId: string, principal: Principal | undefined): Promise<Result<DocumentFeed>> {
+    const key = this.keyOf(roomId, principal);
+    const link = await this.linkFor(key);
+    const outcome = await this.options.requests.call({
+      key,
+      ...(principal ? { principal } : {}),
+      op: 'follow',
+    });
+    if (outcome.kind !== 'joined') return failed(outcome);
+    const value = outcome.value;
+    if (!isPlainObject(value) || typeof value.version !== 'number')
+      return fail(ErrorCode.Internal, 'the room owner answered a follow without its version');
+    const owner = outcome.owner;
+    const epoch = typeof value.epoch === 'number' ? value.epoch : 0;
+    return ok({
+      version: value.version,
+      subscribe: (onChange, onEnd) => link.follow({ onChange, onEnd }, owner, epoch),
+      catchUp: async (from) => {
+        const answer = await this.call(roomId, principal, { op: 'catchup', from });
+        if (!answer.ok) throw answer.error;
+        const caught = answer.value;
+        if (!isPlainObject(caught) || typeof caught.version !== 'number' || !Array.isArray(caught.patches))
+          throw new P3Error(
+            ErrorCode.Internal,
+            'the room owner answered a catch-up without version and patches',
+          );
+        return { version: caught.version, patches: caught.patches as Patch[] };
+      },
+    });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.cancelCheck();
     for (const link of this.links.values()) link.stop();
     this.links.clear();
+  }
+
+  /** The key the simulator's DocumentRooms keeps the room under (team-scoped, `doc/` beside the world rooms). */
+  private keyOf(roomId: string, principal: Principal | undefined): RoomKey {
+    return { tenant: this.options.tenant, room: `doc/${scopedRoomName(roomId, principal)}` };
+  }
+
+  private async call(
+    roomId: string,
+    principal: Principal | undefined,
+    op: DocumentCallOp,
+  ): Promise<Result<JsonValue>> {
+    const key = this.keyOf(roomId, principal);
+    const outcome = await this.options.requests.call({ key, ...(principal ? { principal } : {}), ...op });
+    return outcome.kind === 'joined' ? ok(outcome.value) : failed(outcome);
+  }
+
+  /** The last stream of this gateway stopped following: the owner stops sending it the changes. */
+  private async unfollow(link: DocumentLink): Promise<void> {
+    // Best effort: an owner that never hears it sends changes for nobody until this gateway follows again or leaves.
+    await this.options.requests.call({ key: link.key, op: 'unfollow' }).catch(() => undefined);
   }
 
   private async linkFor(key: RoomKey): Promise<DocumentLink> {
@@ -94,6 +190,7 @@ export class ClusterDocumentRooms implements DocumentSocketRooms {
           logger: this.options.logger,
           metrics: this.options.metrics,
           onEmpty: (empty) => this.retireSoon(empty),
+          onUnfollowed: (unfollowed) => void this.unfollow(unfollowed),
         });
         link = created;
         this.links.set(keyOf(key), created);
@@ -134,4 +231,10 @@ export class ClusterDocumentRooms implements DocumentSocketRooms {
     for (const link of this.links.values())
       for (const owner of link.owners()) if (!live.has(owner)) link.ownerGone(owner);
   }
+}
+
+function failed(outcome: Exclude<JoinOutcome<unknown>, { kind: 'joined' }>): { ok: false; error: P3Error } {
+  return outcome.kind === 'refused'
+    ? { ok: false, error: new P3Error(outcome.code as ErrorCode, outcome.reason) }
+    : { ok: false, error: new P3Error(ErrorCode.RoomUnavailable, outcome.reason) };
 }

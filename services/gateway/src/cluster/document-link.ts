@@ -1,4 +1,4 @@
-import { CloseCode } from '@p3/protocol';
+import { CloseCode, isPlainObject, parseJson } from '@p3/protocol';
 import type { WebSocketLike } from '@p3/ecs-sync-server';
 import {
   RoomOutputReceiver,
@@ -7,6 +7,7 @@ import {
   encodeRoomInputBatch,
   roomInput,
   type Bus,
+  type DocumentChangeEvent,
   type FrameBuffer,
   type Principal,
   type RoomInputItem,
@@ -29,6 +30,12 @@ interface DocumentSocket {
   epoch: number;
 }
 
+/** An SSE stream of this gateway following the room's durable changes. */
+export interface DocumentFollower {
+  onChange(change: DocumentChangeEvent): void;
+  onEnd(): void;
+}
+
 export interface DocumentLinkOptions {
   readonly key: RoomKey;
   readonly gatewayId: string;
@@ -39,6 +46,8 @@ export interface DocumentLinkOptions {
   readonly logger: Logger;
   readonly metrics: ClusterMetrics;
   readonly onEmpty: (link: DocumentLink) => void;
+  /** The last follower left: the owner may stop sending this gateway the room's changes. */
+  readonly onUnfollowed: (link: DocumentLink, owner: string) => void;
 }
 
 /** Messages a socket may send before its owner accepted it; more close it (the client resends after a reconnect). */
@@ -57,6 +66,11 @@ export class DocumentLink {
   readonly key: RoomKey;
   private readonly receiver: RoomOutputReceiver;
   private readonly sockets = new Map<string, DocumentSocket>();
+  private readonly followers = new Set<DocumentFollower>();
+  /** The owner that agreed to send this gateway the room's changes (while there are followers). */
+  private followedOwner: string | undefined;
+  /** The epoch of that owner: output of a newer one ends the followers (they resume on the new owner). */
+  private followedEpoch = 0;
   private inputs: RoomInputItem[] = [];
   private inputScheduled = false;
   private epoch = 0;
@@ -89,7 +103,18 @@ export class DocumentLink {
   }
 
   get socketCount(): number {
-    return this.sockets.size;
+    return this.sockets.size + this.followers.size;
+  }
+
+  /**
+   * A change stream of this gateway follows the room (the owner `owner` agreed to send the changes). Returns the
+   * function that ends it.
+   */
+  follow(follower: DocumentFollower, owner: string, epoch: number): () => void {
+    this.followers.add(follower);
+    this.followedOwner = owner;
+    this.followedEpoch = Math.max(epoch, this.epoch);
+    return () => this.unfollow(follower);
   }
 
   get isStopped(): boolean {
@@ -100,6 +125,7 @@ export class DocumentLink {
   owners(): Set<string> {
     const owners = new Set<string>();
     for (const s of this.sockets.values()) if (s.owner !== undefined) owners.add(s.owner);
+    if (this.followers.size > 0 && this.followedOwner !== undefined) owners.add(this.followedOwner);
     return owners;
   }
 
@@ -181,6 +207,7 @@ export class DocumentLink {
   ownerGone(owner: string): void {
     for (const entry of [...this.sockets.values()])
       if (entry.owner === owner) this.move(entry, 'the document room owner stopped; reconnect');
+    if (this.followedOwner === owner) this.endFollowers();
   }
 
   /** Ends the link: its sockets are told to reconnect elsewhere (draining) and their sessions end at the owner. */
@@ -192,6 +219,7 @@ export class DocumentLink {
       if (entry.early === undefined) this.queue({ attachment: entry.attachment, leave: true });
       entry.socket.close(CloseCode.ServerDraining, 'gateway draining; reconnect');
     }
+    this.endFollowers();
     this.flushInputs();
     this.receiver.stop();
   }
@@ -204,6 +232,8 @@ export class DocumentLink {
       for (const entry of [...this.sockets.values()])
         if (entry.owner !== undefined && entry.epoch < envelope.epoch)
           this.move(entry, 'the document room moved to another simulator; reconnect');
+      // Change streams resume from their last version on the new owner.
+      if (this.followedEpoch < envelope.epoch) this.endFollowers();
     }
     const batch = decodeRoomOutputBatch(envelope.payload);
     if (!batch.ok) {
@@ -211,6 +241,10 @@ export class DocumentLink {
       return;
     }
     for (const item of batch.value.items) {
+      if (item.kind === 'broadcast') {
+        this.broadcast(item.message);
+        continue;
+      }
       if (item.kind !== 'send' && item.kind !== 'close') continue;
       const entry = this.sockets.get(item.connectionId);
       if (!entry) continue;
@@ -221,6 +255,41 @@ export class DocumentLink {
         entry.socket.close(item.code, item.reason);
       }
     }
+  }
+
+  /** A change (or the end of the changes) for this gateway's followers, as the owner's JSON text. */
+  private broadcast(text: string): void {
+    if (this.followers.size === 0) return;
+    const decoded = parseJson(text, { maxLength: text.length + 1, maxDepth: 64, maxKeys: 1_000_000 });
+    const event = decoded.ok && isPlainObject(decoded.value) ? decoded.value : undefined;
+    if (event?.type === 'end') return this.endFollowers();
+    if (event?.type !== 'change' || typeof event.version !== 'number' || !Array.isArray(event.patches)) {
+      this.options.metrics.malformed.inc();
+      return;
+    }
+    const change: DocumentChangeEvent = {
+      version: event.version,
+      clientId: typeof event.clientId === 'string' ? event.clientId : '',
+      patches: event.patches as DocumentChangeEvent['patches'],
+    };
+    for (const follower of [...this.followers]) follower.onChange(change);
+  }
+
+  private unfollow(follower: DocumentFollower): void {
+    if (!this.followers.delete(follower)) return;
+    if (this.followers.size > 0) return;
+    const owner = this.followedOwner;
+    this.followedOwner = undefined;
+    if (owner !== undefined) this.options.onUnfollowed(this, owner);
+    if (this.socketCount === 0) this.options.onEmpty(this);
+  }
+
+  private endFollowers(): void {
+    const followers = [...this.followers];
+    this.followers.clear();
+    this.followedOwner = undefined;
+    for (const follower of followers) follower.onEnd();
+    if (followers.length > 0 && this.socketCount === 0) this.options.onEmpty(this);
   }
 
   private move(entry: DocumentSocket, reason: string): void {
@@ -235,7 +304,7 @@ export class DocumentLink {
 
   private forget(entry: DocumentSocket): void {
     if (this.sockets.get(entry.attachment) === entry) this.sockets.delete(entry.attachment);
-    if (this.sockets.size === 0) this.options.onEmpty(this);
+    if (this.socketCount === 0) this.options.onEmpty(this);
   }
 
   private queue(item: RoomInputItem): void {

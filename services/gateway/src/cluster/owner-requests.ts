@@ -1,5 +1,7 @@
+import type { JsonValue } from '@p3/protocol';
 import {
   decodeGatewayInboxMessage,
+  encodeDocumentCall,
   encodeJoinCommand,
   gatewayInbox,
   placeRoom,
@@ -7,9 +9,12 @@ import {
   type Bus,
   type BusSubscription,
   type Clock,
+  type DocumentCall,
+  type DocumentCallOp,
   type GatewayInboxMessage,
   type JoinCommand,
   type Membership,
+  type Principal,
   type RoomKey,
   type Scheduler,
 } from '@p3/runtime';
@@ -72,25 +77,64 @@ export class OwnerRequests {
    * into the caller's value: it may wait for more (a world join waits for its welcome in the room's output);
    * `early` resolves when that value arrived before the reply did.
    */
-  async join<T>(
+  join<T>(
     command: Omit<JoinCommand, 'id' | 'gateway'>,
     accepted: (reply: { owner: string; epoch: number }) => Promise<T | undefined>,
     early?: Promise<T>,
   ): Promise<JoinOutcome<T>> {
-    const { joinTimeoutMs, askTimeoutMs, bus, gatewayId } = this.options;
+    const { gatewayId } = this.options;
+    return this.ask(
+      command.key,
+      (id) => encodeJoinCommand({ ...command, id, gateway: gatewayId }),
+      (reply) => (reply.kind === 'joined' ? accepted(reply) : Promise.resolve(undefined)),
+      early,
+    );
+  }
+
+  /**
+   * A document call (seed-002 HTTP API) to the room's owner, found like a join's; the owner claims the room if it
+   * must. Resolves with the owner's `result` value.
+   */
+  call(
+    call: DocumentCallOp & { readonly key: RoomKey; readonly principal?: Principal },
+  ): Promise<JoinOutcome<JsonValue>> {
+    const { gatewayId } = this.options;
+    return this.ask(
+      call.key,
+      (id) => encodeDocumentCall({ ...call, id, gateway: gatewayId } as DocumentCall),
+      (reply) => Promise.resolve(reply.kind === 'result' ? reply.value : undefined),
+      undefined,
+      // A call may wait for a room to load and a change to be durable; asked again only when the owner seems gone
+      // (a change asked twice is applied twice: last-write-wins makes that harmless, at the cost of one version).
+      this.options.askTimeoutMs * 6,
+    );
+  }
+
+  private async ask<T>(
+    key: RoomKey,
+    encode: (id: string) => Uint8Array,
+    accepted: (
+      reply:
+        | { kind: 'joined'; owner: string; epoch: number }
+        | { kind: 'result'; owner: string; value: JsonValue },
+    ) => Promise<T | undefined>,
+    early?: Promise<T>,
+    askTimeoutMs = this.options.askTimeoutMs,
+  ): Promise<JoinOutcome<T>> {
+    const { joinTimeoutMs, bus } = this.options;
     const deadline = this.options.clock.now() + joinTimeoutMs;
     let target: string | undefined;
     let problem = 'no simulator is live';
     while (!this.closed && this.options.clock.now() < deadline) {
-      target ??= placeRoom(command.key, await this.options.membership.members());
+      target ??= placeRoom(key, await this.options.membership.members());
       if (target === undefined) {
         problem = 'no simulator is live';
         await this.sleep(250);
         continue;
       }
-      const id = `${gatewayId}:j${++this.requests}`;
+      const id = `${this.options.gatewayId}:j${++this.requests}`;
       const reply = new Promise<JoinReply>((resolve) => this.waiting.set(id, resolve));
-      bus.publish(simulatorInbox(target), encodeJoinCommand({ ...command, id, gateway: gatewayId }));
+      bus.publish(simulatorInbox(target), encode(id));
       const timeout = this.sleep(askTimeoutMs).then(() => undefined);
       const answer = await Promise.race([
         reply,
@@ -104,10 +148,15 @@ export class OwnerRequests {
         continue;
       }
       if (answer.kind === 'early') return { kind: 'joined', owner: target, epoch: 0, value: answer.value };
-      if (answer.kind === 'joined') {
-        const value = await accepted({ owner: target, epoch: answer.epoch });
-        if (value !== undefined) return { kind: 'joined', owner: target, epoch: answer.epoch, value };
-        problem = 'the room accepted the join but its welcome never arrived';
+      if (answer.kind === 'joined' || answer.kind === 'result') {
+        const value = await accepted(
+          answer.kind === 'joined'
+            ? { kind: 'joined', owner: target, epoch: answer.epoch }
+            : { kind: 'result', owner: target, value: answer.value },
+        );
+        if (value !== undefined)
+          return { kind: 'joined', owner: target, epoch: answer.kind === 'joined' ? answer.epoch : 0, value };
+        problem = 'the room accepted the request but its answer never arrived';
         break;
       }
       if (answer.kind === 'refused')

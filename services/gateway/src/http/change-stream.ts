@@ -1,4 +1,4 @@
-import type { DocumentChange, Room } from '@p3/ecs-sync-server';
+import type { DocumentChangeEvent, DocumentFeed } from '@p3/runtime';
 import type { GatewayMetrics } from '../gateway-metrics.js';
 import type { HttpResponse } from '../uws.js';
 import type { ResponseGuard } from './http-response.js';
@@ -28,11 +28,11 @@ const maxHeld = 1_000;
  * at a time) and drops the changes that follow; when the socket drains it writes one resume event with everything
  * missed, then goes on live. A stream behind for longer than `maxLagMs` is closed: the client's EventSource
  * reconnects with `Last-Event-ID` and misses nothing. (uWS also closes a response it could not write to for 10 s.)
- * Nothing is written before the state it shows is durable (`Room.whenDurable`); the stream ends when the room
- * closes or fails.
+ * Nothing is written before the state it shows is durable (the feed's changes and catch-ups are); the stream ends
+ * when the room closes, fails or moves.
  *
  * @example
- * new ChangeStream(res, guard, room, { resumeFrom: 41, keepaliveMs: 15_000, maxLagMs: 30_000 }).start();
+ * new ChangeStream(res, guard, feed, { resumeFrom: 41, keepaliveMs: 15_000, maxLagMs: 30_000 }).start();
  */
 export class ChangeStream {
   /** The version the client has: every change up to it was written (or is in `pending`). */
@@ -40,7 +40,7 @@ export class ChangeStream {
   /** Highest version delivered by the room. */
   private latest = 0;
   /** A catch-up is waiting for its version to be durable: changes are held to follow it. */
-  private held: DocumentChange[] | undefined;
+  private held: DocumentChangeEvent[] | undefined;
   /** Bytes of the last event not yet handed to uWS (the socket is full): set means the stream is behind. */
   private pending: Buffer | undefined;
   private lagTimer: ReturnType<typeof setTimeout> | undefined;
@@ -52,7 +52,7 @@ export class ChangeStream {
   constructor(
     private readonly res: HttpResponse,
     private readonly guard: ResponseGuard,
-    private readonly room: Room,
+    private readonly room: DocumentFeed,
     private readonly options: ChangeStreamOptions,
   ) {
     this.sliceBytes = options.sliceBytes ?? 64 * 1024;
@@ -68,7 +68,7 @@ export class ChangeStream {
         .writeHeader('x-accel-buffering', 'no');
       res.write('retry: 1000\n\n');
     });
-    const version = room.getVersion();
+    const version = room.version;
     this.sent =
       options.resumeFrom !== undefined && options.resumeFrom < version ? options.resumeFrom : version;
     this.latest = version;
@@ -85,11 +85,11 @@ export class ChangeStream {
     this.catchUp();
   }
 
-  private changed(change: DocumentChange): void {
+  private changed(change: DocumentChangeEvent): void {
     if (this.ended) return;
-    this.latest = Math.max(this.latest, change.timestamp);
+    this.latest = Math.max(this.latest, change.version);
     // Delivered after a catch-up that already holds it.
-    if (change.timestamp <= this.sent) return;
+    if (change.version <= this.sent) return;
     if (this.held !== undefined) {
       if (this.held.length < maxHeld) this.held.push(change);
       return;
@@ -101,16 +101,11 @@ export class ChangeStream {
 
   /** Writes the room's diff since `sent` (once durable) as one resume event, then what arrived meanwhile. */
   private catchUp(): void {
-    const version = this.room.getVersion();
-    if (version <= this.sent) {
-      this.latest = Math.max(this.latest, version);
-      return;
-    }
+    if (this.latest <= this.sent) return;
     const from = this.sent;
-    const patches = this.room.diffSince(from);
     this.held = [];
-    this.room.whenDurable(version).then(
-      () => {
+    this.room.catchUp(from).then(
+      ({ version, patches }) => {
         if (this.ended) return;
         const held = this.held ?? [];
         this.held = undefined;
@@ -118,7 +113,7 @@ export class ChangeStream {
         this.write(event(version, { version, clientId: '', resumedFrom: from, patches }));
         for (const change of held) {
           if (this.pending !== undefined) break;
-          if (change.timestamp > this.sent) this.writeChange(change);
+          if (change.version > this.sent) this.writeChange(change);
         }
         // More changes than could be held: they are in the room's history.
         if (this.pending === undefined && this.latest > this.sent) this.catchUp();
@@ -127,14 +122,10 @@ export class ChangeStream {
     );
   }
 
-  private writeChange(change: DocumentChange): void {
-    this.sent = change.timestamp;
+  private writeChange(change: DocumentChangeEvent): void {
+    this.sent = change.version;
     this.write(
-      event(change.timestamp, {
-        version: change.timestamp,
-        clientId: change.clientId,
-        patches: change.documentPatches,
-      }),
+      event(change.version, { version: change.version, clientId: change.clientId, patches: change.patches }),
     );
   }
 

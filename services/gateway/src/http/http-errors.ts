@@ -12,6 +12,7 @@ const statuses: Partial<Record<ErrorCode, string>> = {
   [ErrorCode.UnsupportedMediaType]: '415 Unsupported Media Type',
   [ErrorCode.QuotaExceeded]: '503 Service Unavailable',
   [ErrorCode.Internal]: '500 Internal Server Error',
+  [ErrorCode.RoomUnavailable]: '503 Service Unavailable',
 };
 
 /** Every HTTP refusal: a status, and `{code, reason}` with a stable code (the same codes as the WebSocket errors). */

@@ -1,7 +1,5 @@
 import { ErrorCode, P3Error, parseJson, validatePatch, type Patch } from '@p3/protocol';
-import type { Room } from '@p3/ecs-sync-server';
-import type { Principal } from '@p3/runtime';
-import type { DocumentRooms } from '@p3/runtime';
+import type { DocumentApi, DocumentBootstrap, Principal } from '@p3/runtime';
 import type { GatewayExtension } from '../gateway.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { ChangeStream } from './change-stream.js';
@@ -9,21 +7,14 @@ import { bearerToken, isRoomId, sendError } from './http-errors.js';
 import { guardResponse, sendJson, type ResponseGuard } from './http-response.js';
 
 export interface RoomsApiOptions {
-  readonly rooms: DocumentRooms;
+  /** The document rooms: this process's (LocalDocumentApi) or the cluster's (RemoteDocumentApi). */
+  readonly rooms: DocumentApi;
   /** Largest POST body. Default 1 MiB. */
   readonly maxBodyBytes?: number;
   /** Objects per written chunk of a streamed bootstrap. Default 500. */
   readonly chunkObjects?: number;
   /** Server-sent-events keepalive comment period. Default 15 s. */
   readonly keepaliveMs?: number;
-}
-
-/** One object of a bootstrap: a key's data (fields plus `_exists`) and the version of each field. */
-interface BootstrapObject {
-  readonly key: string;
-  readonly data: Record<string, unknown>;
-  readonly versions: Record<string, number>;
-  readonly cleared?: true;
 }
 
 /**
@@ -39,8 +30,8 @@ interface BootstrapObject {
  *   for: see ChangeStream (it falls behind, then gets one resume event, or is closed and resumes itself).
  * `POST` bodies must be `application/json` (415 otherwise); browser requests from other origins get 403
  * (OriginPolicy).
- * Nothing is written before the state it shows is durable (`Room.whenDurable`): a client never holds a version
- * a crash could take back.
+ * Nothing is written before the state it shows is durable (every DocumentApi answer is): a client never holds a
+ * version a crash could take back.
  * Auth: `Authorization: Bearer <jwt>` (or `?token=`); a room is visible only to its team.
  */
 export function roomsApi(options: RoomsApiOptions): GatewayExtension {
@@ -57,7 +48,7 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
         guard: ResponseGuard,
         id: string,
         token: string | undefined,
-      ): Promise<{ room: Room; principal: Principal | undefined } | undefined> => {
+      ): Promise<{ principal: Principal | undefined } | undefined> => {
         if (!isRoomId(id)) {
           sendError(
             res,
@@ -72,13 +63,7 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
           sendError(res, guard, principal.error);
           return undefined;
         }
-        const room = await options.rooms.open(id, principal.value);
-        if (guard.aborted) return undefined;
-        if (!room.ok) {
-          sendError(res, guard, room.error);
-          return undefined;
-        }
-        return { room: room.value, principal: principal.value };
+        return { principal: principal.value };
       };
 
       app.get('/v1/rooms/:id/bootstrap', (res, req) => {
@@ -99,7 +84,10 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
           }
           const opened = await open(res, guard, id, token);
           if (!opened) return;
-          await streamBootstrap(res, guard, id, opened.room, since, chunk);
+          const answer = await options.rooms.bootstrap(id, opened.principal, since);
+          if (guard.aborted) return;
+          if (!answer.ok) return sendError(res, guard, answer.error);
+          await streamBootstrap(res, guard, id, answer.value, chunk);
         })().catch((error: unknown) =>
           sendError(res, guard, new P3Error(ErrorCode.Internal, 'bootstrap failed', { cause: error })),
         );
@@ -126,21 +114,10 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
             );
           const patches = parseChanges(bytes);
           if (patches instanceof P3Error) return sendError(res, guard, patches);
-          const version = opened.room.applyPatches(patches, `http:${opened.principal?.user ?? 'anonymous'}`);
-          try {
-            await opened.room.whenDurable(version);
-          } catch (error) {
-            return sendError(
-              res,
-              guard,
-              new P3Error(
-                ErrorCode.Internal,
-                'the change may not have been kept: the room could not make it durable (retry)',
-                { cause: error },
-              ),
-            );
-          }
-          sendJson(res, guard, '200 OK', { room: id, version });
+          const origin = `http:${opened.principal?.user ?? 'anonymous'}`;
+          const changed = await options.rooms.change(id, opened.principal, patches, origin);
+          if (!changed.ok) return sendError(res, guard, changed.error);
+          sendJson(res, guard, '200 OK', { room: id, version: changed.value.version });
         })().catch((error: unknown) =>
           sendError(res, guard, new P3Error(ErrorCode.Internal, 'change failed', { cause: error })),
         );
@@ -164,7 +141,10 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
           }
           const opened = await open(res, guard, id, token);
           if (!opened) return;
-          new ChangeStream(res, guard, opened.room, {
+          const feed = await options.rooms.follow(id, opened.principal);
+          if (guard.aborted) return;
+          if (!feed.ok) return sendError(res, guard, feed.error);
+          new ChangeStream(res, guard, feed.value, {
             resumeFrom,
             keepaliveMs,
             maxLagMs: config.sse.maxLagMs,
@@ -183,47 +163,17 @@ async function streamBootstrap(
   res: HttpResponse,
   guard: ResponseGuard,
   id: string,
-  room: Room,
-  since: number | undefined,
+  answer: DocumentBootstrap,
   chunk: number,
 ): Promise<void> {
-  const version = room.getVersion();
-  let objects: BootstrapObject[];
-  let head: Record<string, unknown>;
-  const delta = since === undefined ? undefined : room.changesSince(since);
-  if (since !== undefined && delta?.complete) {
-    objects = delta.changes.map((c) => ({
-      key: c.key,
-      data: { ...c.fields },
-      versions: { ...c.versions },
-      ...(c.cleared ? { cleared: true as const } : {}),
-    }));
-    head = { room: id, version, since, full: false };
-  } else {
-    objects = fullObjects(room);
-    head = {
-      room: id,
-      version,
-      full: true,
-      ...(since === undefined
-        ? {}
-        : {
-            reason: `since=${since} is older than the retained tombstones (horizon ${delta && !delta.complete ? delta.horizon : version}): full state`,
-          }),
-    };
-  }
-  // What was read may hold changes not durable yet: it is written only once they are.
-  try {
-    await room.whenDurable(version);
-  } catch (error) {
-    return sendError(
-      res,
-      guard,
-      new P3Error(ErrorCode.Internal, 'the room failed before its state was durable (retry)', {
-        cause: error,
-      }),
-    );
-  }
+  const { version, full, since, reason, objects } = answer;
+  const head = {
+    room: id,
+    version,
+    ...(since === undefined || full ? {} : { since }),
+    full,
+    ...(reason === undefined ? {} : { reason }),
+  };
   if (guard.aborted) return;
   const prefix = `${JSON.stringify(head).slice(0, -1)},"objects":[`;
   res.cork(() => {
@@ -253,16 +203,6 @@ async function streamBootstrap(
     }
   }
   if (!guard.aborted) res.cork(() => res.end(']}'));
-}
-
-function fullObjects(room: Room): BootstrapObject[] {
-  const snapshot = room.getSnapshot();
-  const objects: BootstrapObject[] = [];
-  for (const [key, data] of Object.entries(snapshot.state)) {
-    if (data._exists === false) continue;
-    objects.push({ key, data: { ...data }, versions: { ...(snapshot.timestamps[key] ?? {}) } });
-  }
-  return objects;
 }
 
 /** `POST /changes` takes `application/json` only (parameters such as `charset` aside). */
