@@ -13,6 +13,7 @@ import { JsonCodec } from '@p3/protocol';
 import { NatsBus, encodeEnvelope, encodeIdToken, encodeRoomOutputBatch, roomOutput } from '@p3/runtime';
 import {
   WsTestClient,
+  launchChromium,
   requireNats,
   requirePostgres,
   requireRedis,
@@ -515,4 +516,81 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     cluster = cluster.filter((p) => p !== victim);
     cluster.push(await startClusterProcess(options, 'simulator', victim.index + 6));
   }, 60_000);
+
+  it('[CLUSTER-9] the demo page works on both gateways: two browsers, one on each, see each other', async () => {
+    const browser = await launchChromium();
+    try {
+      const players = (index: number) => async () => {
+        const page = await browser.newPage();
+        await page.goto(`http://127.0.0.1:${gateway(index).port}/?room=cluster-demo&name=p${index}`);
+        return page;
+      };
+      const pages = await Promise.all([players(1)(), players(2)()]);
+      const seen = (page: (typeof pages)[number]) =>
+        page.evaluate(() => {
+          const demo = (
+            window as unknown as {
+              p3demo?: { client: { connected: boolean; getEntities(): Array<{ typeName: string }> } };
+            }
+          ).p3demo;
+          if (!demo?.client.connected) return 0;
+          return demo.client.getEntities().filter((e) => e.typeName === 'player').length;
+        });
+      for (const page of pages)
+        await waitFor(
+          () => seen(page),
+          (n) => n === 2,
+          'both players on the page',
+          30_000,
+        );
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+
+  it('[CLUSTER-10] a simulator joining takes over the rooms placement gives it (handoff: clients resume with a delta), and gives them back on SIGTERM', async () => {
+    const rooms = Array.from({ length: 12 }, (_, i) => `rebalance-${i}`);
+    const members = rooms.map((room, i) => client(1 + (i % 2), room));
+    await Promise.all(members.map((c) => c.connect()));
+    const resumes = members.map(() => [] as boolean[]);
+    members.forEach((c, i) => c.on('connect', (info) => resumes[i]!.push(info.resumed)));
+    const before = await Promise.all(rooms.map(async (room) => (await owner(room)).name));
+    const third = await startClusterProcess(options, 'simulator', 9);
+    cluster.push(third);
+    // Placement over three members moves about a third of the rooms; the old owners hand them off.
+    await waitFor(
+      async () =>
+        (await Promise.all(rooms.map(async (room) => (await owner(room)).name))).filter(
+          (n) => n === third.name,
+        ).length,
+      (n) => n > 0,
+      'rooms on the new simulator',
+      20_000,
+    );
+    const after = await Promise.all(rooms.map(async (room) => (await owner(room)).name));
+    const moved = after.filter((name, i) => name !== before[i]).length;
+    expect(after.filter((n, i) => n !== before[i] && n !== third.name)).toEqual([]);
+    await waitFor(
+      () => resumes.flat().length,
+      (n) => n >= moved,
+      'a reconnect for every room moved',
+      20_000,
+    );
+    await waitFor(() => members.every((c) => c.connected), Boolean, 'every client connected again', 20_000);
+    // Every client whose room moved resumed with a delta; the others never reconnected.
+    expect(resumes.flat().every((resumed) => resumed)).toBe(true);
+    console.log(
+      `[cluster] a third simulator joined: ${moved} of ${rooms.length} rooms moved to it by handoff`,
+    );
+    third.child.kill('SIGTERM');
+    expect(await third.exited).toBe(0);
+    cluster = cluster.filter((p) => p !== third);
+    await waitFor(
+      () => members.every((c) => c.connected),
+      Boolean,
+      'every client connected after the SIGTERM',
+      20_000,
+    );
+    await Promise.all(members.map((c) => c.disconnect()));
+  }, 90_000);
 });
