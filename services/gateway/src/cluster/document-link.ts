@@ -311,7 +311,9 @@ export class DocumentLink {
     this.inputs.push(item);
     if (this.inputScheduled) return;
     this.inputScheduled = true;
-    queueMicrotask(() => this.flushInputs());
+    // After the I/O phase, not the microtask: the messages uWS hands over in one poll of the sockets travel in one
+    // bus message (a microtask would flush after each one).
+    setImmediate(() => this.flushInputs());
   }
 
   private flushInputs(): void {
