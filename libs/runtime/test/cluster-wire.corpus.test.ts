@@ -5,6 +5,11 @@ import * as inbox from '../src/cluster/gateway-inbox-message.js';
 import * as joinCommand from '../src/cluster/join-command.js';
 import * as inputBatch from '../src/cluster/room-input-batch.js';
 import * as outputBatch from '../src/cluster/room-output-batch.js';
+import {
+  OutputPartAssembler,
+  splitOutputItems,
+  type RoomOutputItem,
+} from '../src/cluster/room-output-batch.js';
 import * as wire from '../src/cluster/wire-json.js';
 import {
   decodeSimulatorRequest,
@@ -358,5 +363,76 @@ describe('document calls (simulator requests)', () => {
       ok: true,
       value: { kind: 'join', command },
     });
+  });
+});
+
+describe('output parts (messages larger than one bus message)', () => {
+  const messageItem = fc.oneof(
+    fc.record({
+      kind: fc.constant('broadcast' as const),
+      message: fc.string({ unit: char, maxLength: 3000 }),
+    }),
+    fc.record({
+      kind: fc.constant('send' as const),
+      connectionId: fc.string({ minLength: 1, maxLength: 20 }),
+      message: fc.string({ unit: char, maxLength: 3000 }),
+    }),
+    fc.record({
+      kind: fc.constant('welcome' as const),
+      attachment: fc.string({ minLength: 1, maxLength: 20 }),
+      message: fc.string({ unit: char, maxLength: 3000 }),
+    }),
+    fc.record({
+      kind: fc.constant('close' as const),
+      connectionId: fc.string({ minLength: 1, maxLength: 20 }),
+      code: fc.integer({ min: 1000, max: 4999 }),
+      reason: fc.string({ maxLength: 50 }),
+    }),
+  );
+
+  it('[CWIRE-4] splitOutputItems keeps every batch within the limit, and the assembler gives back exactly the items', () => {
+    fc.assert(
+      fc.property(
+        fc.array(messageItem, { maxLength: 12 }),
+        fc.integer({ min: 400, max: 4000 }),
+        (items, maxBytes) => {
+          const batches = splitOutputItems(items, maxBytes);
+          const assembler = new OutputPartAssembler();
+          const out: RoomOutputItem[] = [];
+          for (const batch of batches) {
+            const bytes = encodeRoomOutputBatch({ items: batch });
+            expect(bytes.byteLength).toBeLessThanOrEqual(maxBytes);
+            const decoded = decodeRoomOutputBatch(bytes);
+            expect(decoded.ok).toBe(true);
+            for (const item of decoded.ok ? decoded.value.items : []) {
+              const whole = assembler.accept(item);
+              if (whole !== undefined) out.push(whole);
+            }
+          }
+          expect(out).toEqual(items);
+        },
+      ),
+      capped({ numRuns: 300 }),
+    );
+  });
+});
+
+describe('result parts (gateway inbox)', () => {
+  const part = { v, kind: 'result-part', id: 'r1', index: 0, count: 2, text: '{"a"' };
+  const bad: Corpus = [
+    ['index = count', edit(part, { index: 2 }), Malformed],
+    ['negative index', edit(part, { index: -1 }), Malformed],
+    ['count above 100000', edit(part, { count: 100_001 }), Malformed],
+    ['no text', edit(part, { text: undefined }), Malformed],
+    ['text not a string', edit(part, { text: 5 }), Malformed],
+    ['no id', edit(part, { id: undefined }), Malformed],
+  ];
+  it.each(bad)('[CWIRE-1] decodeGatewayInboxMessage refuses a result part with %s', (_name, bytes, code) => {
+    expect(decoders.inbox(toBytes(bytes))).toMatchObject({ ok: false, code });
+  });
+
+  it('[CWIRE-2] a result part round-trips', () => {
+    const message = { kind: 'result-part' as const, id: 'r1', index: 1, count: 3, text: '"x":[1,2' };
+    expect(decoders.inbox(inbox.encodeGatewayInboxMessage(message))).toEqual({ ok: true, value: message });
   });
 });

@@ -2,6 +2,7 @@ import { JsonCodec, type ServerMessage, type WelcomeMessage } from '@p3/protocol
 import {
   RoomOutputPublisher,
   encodeRoomOutputBatch,
+  splitOutputItems,
   type Bus,
   type BufferPosition,
   type FrameBuffer,
@@ -20,6 +21,8 @@ interface OutputRoom {
 }
 
 const json = new JsonCodec();
+/** Room for the envelope's header (version, epoch, seq, frame: at most 25 bytes) and a safety margin. */
+const envelopeHeadroom = 64;
 
 /**
  * The simulator's RoomOutput in the cluster. What a room emits during one turn of the event loop (a tick's frame,
@@ -121,9 +124,11 @@ export class ClusterRoomOutput implements RoomOutput {
     const items = room.items;
     room.items = [];
     if (items.length === 0 || this.rooms.get(keyOf(key)) !== room) return;
-    room.publisher.publish(room.frame, encodeRoomOutputBatch({ items })).catch((error: unknown) => {
-      this.deps.logger.error({ err: error, room: key.room }, 'room output publish failed');
-    });
+    // A message larger than one bus message (a big world's welcome) travels in parts, each its own envelope.
+    for (const batch of splitOutputItems(items, this.deps.bus.maxPayload - envelopeHeadroom))
+      room.publisher.publish(room.frame, encodeRoomOutputBatch({ items: batch })).catch((error: unknown) => {
+        this.deps.logger.error({ err: error, room: key.room }, 'room output publish failed');
+      });
   }
 }
 

@@ -449,8 +449,27 @@ export class ClusterSimulator {
   }
 
   private reply(gateway: string, message: GatewayInboxMessage): void {
+    const { bus } = this.options;
     try {
-      this.options.bus.publish(gatewayInbox(gateway), encodeGatewayInboxMessage(message));
+      const bytes = encodeGatewayInboxMessage(message);
+      if (bytes.byteLength <= bus.maxPayload - 64 || message.kind !== 'result') {
+        bus.publish(gatewayInbox(gateway), bytes);
+        return;
+      }
+      // A big bootstrap: its JSON text in pieces that each fit (a character is at most 6 bytes escaped).
+      const text = JSON.stringify(message.value);
+      const size = Math.max(1, Math.floor((bus.maxPayload - 512) / 6));
+      const count = Math.ceil(text.length / size);
+      for (let index = 0; index < count; index++) {
+        const piece = encodeGatewayInboxMessage({
+          kind: 'result-part',
+          id: message.id,
+          index,
+          count,
+          text: text.slice(index * size, (index + 1) * size),
+        });
+        bus.publish(gatewayInbox(gateway), piece);
+      }
     } catch (error) {
       this.options.logger.warn({ err: error, gateway }, 'reply to gateway failed');
     }

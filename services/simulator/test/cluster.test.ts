@@ -593,4 +593,31 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     );
     await Promise.all(members.map((c) => c.disconnect()));
   }, 90_000);
+
+  it('[CLUSTER-11] a document bigger than one NATS message: bootstrapped over HTTP and joined over /ecs-sync through the other gateway', async () => {
+    const http = (index: number) => `http://127.0.0.1:${gateway(index).port}/v1/rooms/big`;
+    // 3 x 400 objects of 1 KiB: about 1.2 MiB of state, above NATS' default max_payload (1 MiB).
+    for (let batch = 0; batch < 3; batch++) {
+      const patches = Array.from({ length: 400 }, (_, i) => ({
+        [`k${batch}-${i}`]: { text: `${batch}-${i}-${'x'.repeat(1000)}` },
+      }));
+      const response = await fetch(`${http(1)}/changes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ patches }),
+      });
+      expect(response.status, await response.clone().text()).toBe(200);
+    }
+    const response = await fetch(`${http(2)}/bootstrap`);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text.length).toBeGreaterThan(1024 * 1024);
+    expect((JSON.parse(text) as { objects: unknown[] }).objects).toHaveLength(1200);
+    // The ecs-sync reconnect answer (the whole document) travels to the socket in parts of the room's output.
+    const reader = new WsTestClient(`ws://127.0.0.1:${gateway(2).port}/ecs-sync`, 'big-reader', 'big');
+    await reader.join();
+    expect(Object.keys(reader.document())).toHaveLength(1200);
+    expect(reader.document()['k2-399']?.text).toBe(`2-399-${'x'.repeat(1000)}`);
+    await reader.disconnect();
+  }, 60_000);
 });

@@ -17,6 +17,17 @@ export type GatewayInboxMessage =
   | { readonly kind: 'joined'; readonly id: string; readonly epoch: number }
   /** A document call's answer (see DocumentCall). */
   | { readonly kind: 'result'; readonly id: string; readonly value: JsonValue }
+  /**
+   * One of `count` pieces of the JSON text of a `result` too large for one bus message; the gateway puts them
+   * together by `index` (a piece lost makes the call time out and be asked again).
+   */
+  | {
+      readonly kind: 'result-part';
+      readonly id: string;
+      readonly index: number;
+      readonly count: number;
+      readonly text: string;
+    }
   /** The room refused the join (full, forbidden, quota...): the client gets this error and close code. */
   | {
       readonly kind: 'refused';
@@ -55,6 +66,20 @@ export function decodeGatewayInboxMessage(bytes: Uint8Array): WireDecodeResult<G
     case 'result':
       if (!isText(o.id, 128) || o.value === undefined) return malformed('result: id and value required');
       return { ok: true, value: { kind: 'result', id: o.id, value: o.value as JsonValue } };
+    case 'result-part':
+      if (
+        !isText(o.id, 128) ||
+        !isCount(o.index) ||
+        !isCount(o.count) ||
+        o.count > 100_000 ||
+        o.index >= o.count ||
+        typeof o.text !== 'string'
+      )
+        return malformed('result-part: id, index < count and text required');
+      return {
+        ok: true,
+        value: { kind: 'result-part', id: o.id, index: o.index, count: o.count, text: o.text },
+      };
     case 'refused':
       if (!isText(o.id, 128) || !isText(o.code, 64) || typeof o.reason !== 'string' || !isCount(o.closeCode))
         return malformed('refused: id, code, reason and closeCode required');

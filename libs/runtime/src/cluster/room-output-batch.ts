@@ -22,7 +22,12 @@ export type RoomOutputItem =
   /** Ends one member's socket with a close code. */
   | { readonly kind: 'close'; readonly connectionId: string; readonly code: number; readonly reason: string }
   /** The welcome of a join, to the gateway holding `attachment`: ordered with the frames around it. */
-  | { readonly kind: 'welcome'; readonly attachment: string; readonly message: string };
+  | { readonly kind: 'welcome'; readonly attachment: string; readonly message: string }
+  /**
+   * The start of the next message-carrying item's text, for a message larger than one bus message: the receiver
+   * prepends every part it holds to the next broadcast, send or welcome (see splitOutputItems, OutputPartAssembler).
+   */
+  | { readonly kind: 'part'; readonly message: string };
 
 /** The payload of one room output envelope: what the room emitted during one turn (a tick and its acks). */
 export interface RoomOutputBatch {
@@ -45,6 +50,8 @@ function itemToWire(item: RoomOutputItem): Record<string, unknown> {
       return { close: item.connectionId, code: item.code, reason: item.reason };
     case 'welcome':
       return { welcome: item.attachment, m: item.message };
+    case 'part':
+      return { part: item.message };
   }
 }
 
@@ -68,7 +75,73 @@ export function decodeRoomOutputBatch(bytes: Uint8Array): WireDecodeResult<RoomO
       });
     else if (isText(item.welcome, 512) && typeof item.m === 'string')
       out.push({ kind: 'welcome', attachment: item.welcome, message: item.m });
-    else return malformed('output: an item is a broadcast, send, close or welcome');
+    else if (typeof item.part === 'string') out.push({ kind: 'part', message: item.part });
+    else return malformed('output: an item is a broadcast, send, close, welcome or part');
   }
   return { ok: true, value: { items: out } };
+}
+
+/**
+ * Groups `items` into batches whose encoding stays within `maxBytes` each, in order: whole items together while they
+ * fit, and an item too large for any batch cut into `part` items carrying its text, each in a batch of its own,
+ * followed by the item with the rest. Pure: the same items always give the same batches.
+ *
+ * @example
+ * for (const items of splitOutputItems(room.items, bus.maxPayload - 64)) publisher.publish(frame, encodeRoomOutputBatch({ items }));
+ */
+export function splitOutputItems(items: readonly RoomOutputItem[], maxBytes: number): RoomOutputItem[][] {
+  const batches: RoomOutputItem[][] = [];
+  let current: RoomOutputItem[] = [];
+  const fits = (candidate: readonly RoomOutputItem[]) =>
+    encodeRoomOutputBatch({ items: candidate }).byteLength <= maxBytes;
+  for (const item of items) {
+    if (fits([...current, item])) {
+      current.push(item);
+      continue;
+    }
+    if (current.length > 0) batches.push(current);
+    current = [];
+    if (fits([item])) {
+      current.push(item);
+      continue;
+    }
+    if (item.kind === 'close' || item.kind === 'part')
+      throw new RangeError(`a ${item.kind} item larger than ${maxBytes} bytes cannot be split`);
+    // Worst case a character takes 6 bytes in the batch (a \uXXXX escape): chunks of this many always fit.
+    const chunk = Math.max(1, Math.floor((maxBytes - 256) / 6));
+    const text = item.message;
+    let at = 0;
+    while (text.length - at > chunk) {
+      // Never between the two halves of a surrogate pair: each part must stay valid text.
+      let end = at + chunk;
+      const code = text.charCodeAt(end - 1);
+      if (code >= 0xd800 && code <= 0xdbff) end--;
+      batches.push([{ kind: 'part', message: text.slice(at, end) }]);
+      at = end;
+    }
+    current.push({ ...item, message: text.slice(at) });
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/** Puts `part` items back together: `accept` returns the item to act on (its whole text), or undefined for a part. */
+export class OutputPartAssembler {
+  private held = '';
+
+  accept(item: RoomOutputItem): RoomOutputItem | undefined {
+    if (item.kind === 'part') {
+      this.held += item.message;
+      return undefined;
+    }
+    if (this.held === '' || item.kind === 'close') return item;
+    const whole = { ...item, message: this.held + item.message };
+    this.held = '';
+    return whole;
+  }
+
+  /** Parts held when a gap broke the stream are useless: forget them. */
+  reset(): void {
+    this.held = '';
+  }
 }

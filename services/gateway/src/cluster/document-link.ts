@@ -1,6 +1,7 @@
 import { CloseCode, isPlainObject, parseJson } from '@p3/protocol';
 import type { WebSocketLike } from '@p3/ecs-sync-server';
 import {
+  OutputPartAssembler,
   RoomOutputReceiver,
   START_POSITION,
   decodeRoomOutputBatch,
@@ -72,6 +73,7 @@ export class DocumentLink {
   /** The epoch of that owner: output of a newer one ends the followers (they resume on the new owner). */
   private followedEpoch = 0;
   private inputs: RoomInputItem[] = [];
+  private readonly parts = new OutputPartAssembler();
   private inputScheduled = false;
   private epoch = 0;
   private started: Promise<void> | undefined;
@@ -88,6 +90,7 @@ export class DocumentLink {
       onMessage: (envelope) => this.output(envelope),
       onUnrepairable: () => {
         options.metrics.unrepairable.inc();
+        this.parts.reset();
         this.moveAll('the document room output had a gap; reconnect to resume');
       },
     });
@@ -240,7 +243,9 @@ export class DocumentLink {
       this.options.metrics.malformed.inc();
       return;
     }
-    for (const item of batch.value.items) {
+    for (const part of batch.value.items) {
+      const item = this.parts.accept(part);
+      if (item === undefined) continue;
       if (item.kind === 'broadcast') {
         this.broadcast(item.message);
         continue;

@@ -1,4 +1,4 @@
-import type { JsonValue } from '@p3/protocol';
+import { parseJson, type JsonValue } from '@p3/protocol';
 import {
   decodeGatewayInboxMessage,
   encodeDocumentCall,
@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import type { ClusterMetrics } from './cluster-metrics.js';
 
 /** A simulator's answer to a join; `detached` notices go to the room's handler instead. */
-export type JoinReply = Exclude<GatewayInboxMessage, { kind: 'detached' }>;
+export type JoinReply = Exclude<GatewayInboxMessage, { kind: 'detached' | 'result-part' }>;
 
 /** How a join ended: accepted by `owner` (with its epoch), refused by the room, or no owner found in time. */
 export type JoinOutcome<T> =
@@ -52,6 +52,8 @@ export interface OwnerRequestsOptions {
  */
 export class OwnerRequests {
   private readonly waiting = new Map<string, (reply: JoinReply) => void>();
+  /** Pieces of big results, by request id, until all arrived (dropped with the request when it ends). */
+  private readonly pieces = new Map<string, { readonly parts: (string | undefined)[]; received: number }>();
   private readonly detachedHandlers = new Map<string, (attachments: readonly string[]) => void>();
   private inbox: BusSubscription | undefined;
   private requests = 0;
@@ -142,6 +144,7 @@ export class OwnerRequests {
         ...(early === undefined ? [] : [early.then((value) => ({ kind: 'early' as const, value }))]),
       ]);
       this.waiting.delete(id);
+      this.pieces.delete(id);
       if (answer === undefined) {
         problem = `simulator ${target} did not answer`;
         target = undefined;
@@ -180,6 +183,29 @@ export class OwnerRequests {
     this.waiting.clear();
   }
 
+  /** Collects the pieces of a big result; the last one resolves the request like a whole `result`. */
+  private piece(message: Extract<GatewayInboxMessage, { kind: 'result-part' }>): void {
+    if (!this.waiting.has(message.id)) return;
+    let entry = this.pieces.get(message.id);
+    if (!entry || entry.parts.length !== message.count) {
+      entry = { parts: new Array<string | undefined>(message.count).fill(undefined), received: 0 };
+      this.pieces.set(message.id, entry);
+    }
+    if (entry.parts[message.index] !== undefined) return;
+    entry.parts[message.index] = message.text;
+    if (++entry.received < message.count) return;
+    this.pieces.delete(message.id);
+    const text = entry.parts.join('');
+    const parsed = parseJson(text, { maxLength: text.length + 1, maxDepth: 64, maxKeys: 10_000_000 });
+    if (!parsed.ok) {
+      this.options.metrics.malformed.inc();
+      return;
+    }
+    const resolve = this.waiting.get(message.id);
+    this.waiting.delete(message.id);
+    resolve?.({ kind: 'result', id: message.id, value: parsed.value });
+  }
+
   private onInbox(bytes: Uint8Array): void {
     const decoded = decodeGatewayInboxMessage(bytes);
     if (!decoded.ok) {
@@ -193,6 +219,10 @@ export class OwnerRequests {
     const message = decoded.value;
     if (message.kind === 'detached') {
       this.detachedHandlers.get(keyOf(message.key))?.(message.attachments);
+      return;
+    }
+    if (message.kind === 'result-part') {
+      this.piece(message);
       return;
     }
     const resolve = this.waiting.get(message.id);

@@ -1,5 +1,6 @@
 import { CloseCode, JsonCodec, type ClientMessage, type WelcomeMessage } from '@p3/protocol';
 import {
+  OutputPartAssembler,
   RoomOutputReceiver,
   START_POSITION,
   decodeRoomOutputBatch,
@@ -68,6 +69,7 @@ export class RoomLink {
   private readonly members = new Map<string, LinkMember>();
   private readonly byConnection = new Map<string, LinkMember>();
   private inputs: RoomInputItem[] = [];
+  private readonly parts = new OutputPartAssembler();
   private inputScheduled = false;
   private epoch = 0;
   private lastHeard: number;
@@ -88,6 +90,7 @@ export class RoomLink {
       onUnrepairable: (gap) => {
         options.metrics.unrepairable.inc();
         options.logger.warn({ room: this.key.room, gap }, 'room output gap not repairable: members resume');
+        this.parts.reset();
         this.moveAll(CloseCode.RoomMoved, 'room output had a gap; reconnect to resume');
       },
     });
@@ -197,7 +200,9 @@ export class RoomLink {
       return;
     }
     const { fanout } = this.options;
-    for (const item of batch.value.items) {
+    for (const part of batch.value.items) {
+      const item = this.parts.accept(part);
+      if (item === undefined) continue;
       if (item.kind === 'welcome') {
         this.welcome(item.attachment, item.message, envelope.epoch);
         continue;
@@ -209,6 +214,8 @@ export class RoomLink {
         for (const member of this.members.values()) if (member.state === 'welcomed') member.missed.push(item);
         continue;
       }
+      // Parts were put together above: what is left is addressed to one member.
+      if (item.kind === 'part') continue;
       const member = this.byConnection.get(item.connectionId);
       if (!member) continue;
       if (member.state === 'welcomed') member.missed.push(item);
