@@ -78,6 +78,8 @@ export async function startClusterProcess(
         ? options.basePort + 9 + index
         : options.basePort + 20;
   const name = `${service}-${index}`;
+  // Another process answering there would pass for this one in the readiness check below.
+  if (!(await portIsFree(port))) throw new Error(`${name}: port ${port} is in use`);
   const env: Record<string, string> = {};
   // The caller's P3_* settings stay theirs to give (options.env); a shell's P3_CLUSTER_* are the script's own.
   for (const [key, value] of Object.entries(process.env))

@@ -44,6 +44,8 @@ let nats: NatsConnection;
 let redis: Redis;
 let pool: pg.Pool;
 const clients: P3Client[] = [];
+/** Index of the next simulator started by a test (each index has its own port: never reuse one). */
+let nextSimulator = 3;
 
 beforeAll(async () => {
   nats = await requireNats();
@@ -307,7 +309,7 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     );
     // Back to two simulators for what follows.
     cluster = cluster.filter((p) => p !== victim);
-    cluster.push(await startClusterProcess(options, 'simulator', victim.index + 2));
+    cluster.push(await startClusterProcess(options, 'simulator', nextSimulator++));
     b.off('frame', onFrame);
   }, 60_000);
 
@@ -361,6 +363,8 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     );
     await carol.disconnect();
     cluster = cluster.filter((p) => p !== victim);
+    // The same port again: only once the killed process released it.
+    await victim.exited;
     cluster.push(await startClusterProcess(options, 'gateway', 1));
   }, 60_000);
 
@@ -402,7 +406,7 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
       20_000,
     );
     expect(Number(row?.epoch)).toBeGreaterThanOrEqual(1);
-    cluster.push(await startClusterProcess(options, 'simulator', victim.index + 2));
+    cluster.push(await startClusterProcess(options, 'simulator', nextSimulator++));
   }, 90_000);
 
   it('[CLUSTER-7] /ecs-sync: sockets on two gateways share a document room; a kill -9 of its owner moves it, nothing acknowledged is lost', async () => {
@@ -449,7 +453,7 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     await a.disconnect();
     await b.disconnect();
     cluster = cluster.filter((p) => p !== victim);
-    cluster.push(await startClusterProcess(options, 'simulator', victim.index + 4));
+    cluster.push(await startClusterProcess(options, 'simulator', nextSimulator++));
   }, 60_000);
 
   it('[CLUSTER-8] seed-002 HTTP on any gateway: changes posted on one are bootstrapped and streamed (SSE) on the other, across a kill -9 of the owner', async () => {
@@ -514,7 +518,7 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     expect(after.objects.find((o) => o.key === 'card')?.data.title).toBe('second');
     source.close();
     cluster = cluster.filter((p) => p !== victim);
-    cluster.push(await startClusterProcess(options, 'simulator', victim.index + 6));
+    cluster.push(await startClusterProcess(options, 'simulator', nextSimulator++));
   }, 60_000);
 
   it('[CLUSTER-9] the demo page works on both gateways: two browsers, one on each, see each other', async () => {
@@ -555,7 +559,7 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     const resumes = members.map(() => [] as boolean[]);
     members.forEach((c, i) => c.on('connect', (info) => resumes[i]!.push(info.resumed)));
     const before = await Promise.all(rooms.map(async (room) => (await owner(room)).name));
-    const third = await startClusterProcess(options, 'simulator', 9);
+    const third = await startClusterProcess(options, 'simulator', nextSimulator++);
     cluster.push(third);
     // Placement over three members moves about a third of the rooms; the old owners hand them off.
     await waitFor(
