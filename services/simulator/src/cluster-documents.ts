@@ -18,6 +18,7 @@ import {
 } from '@p3/runtime';
 import type { Logger } from 'pino';
 import type { ClusterRoomOutput } from './cluster-room-output.js';
+import { endMissing } from './end-missing.js';
 
 /** A document room this simulator owns: its epoch, input subscription and the sockets (attachments) in it. */
 interface OwnedDocument {
@@ -28,6 +29,8 @@ interface OwnedDocument {
   readonly input: BusSubscription;
   /** The sockets in the room: attachment -> the gateway holding it. */
   readonly attachments: Map<string, string>;
+  /** Sockets missing from their gateway's last roster (see endMissing). */
+  readonly missing: Map<string, number>;
   /** Gateways following the room's changes (their SSE streams), and the room subscription that feeds them. */
   readonly followers: Set<string>;
   unsubscribe: (() => void) | undefined;
@@ -187,6 +190,7 @@ export class ClusterDocuments {
       id: key.room.slice('doc/'.length),
       epoch,
       attachments: new Map(),
+      missing: new Map(),
       followers: new Set(),
       unsubscribe: undefined,
       idleTimer: undefined,
@@ -217,6 +221,20 @@ export class ClusterDocuments {
         handle.handleSocketClose(item.attachment);
         if (room.attachments.size === 0) this.scheduleIdle(room);
       } else handle.handleSocketMessage(item.attachment, item.message);
+    }
+    const { roster } = decoded.value;
+    if (roster !== undefined && handle !== undefined) {
+      const ended = endMissing(
+        room.attachments,
+        room.missing,
+        decoded.value.gateway,
+        roster,
+        (attachment) => {
+          room.attachments.delete(attachment);
+          handle.handleSocketClose(attachment);
+        },
+      );
+      if (ended > 0 && room.attachments.size === 0 && room.followers.size === 0) this.scheduleIdle(room);
     }
     if (unknown) this.options.detached(decoded.value.gateway, room.key, [...new Set(unknown)]);
   }

@@ -39,6 +39,7 @@ import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { ClusterDocuments, isDocumentKey } from './cluster-documents.js';
 import { ClusterRoomOutput } from './cluster-room-output.js';
+import { endMissing } from './end-missing.js';
 import type { SimulatorConfig } from './simulator-config.js';
 import { startSimulator, type SimulatorHandle } from './simulator.js';
 
@@ -80,6 +81,8 @@ interface OwnedRoom {
   readonly input: BusSubscription;
   /** Per attachment, the member's line to the room and the gateway holding its socket. */
   readonly attachments: Map<string, { readonly session: RoomSession; readonly gateway: string }>;
+  /** Attachments missing from their gateway's last roster, with how many rosters in a row missed them. */
+  readonly missing: Map<string, number>;
 }
 
 const json = new JsonCodec();
@@ -394,6 +397,7 @@ export class ClusterSimulator {
       key,
       epoch,
       attachments: new Map(),
+      missing: new Map(),
       input: bus.subscribe(roomInput(key), (bytes) => this.input(room, bytes)),
     };
     this.rooms.set(id, room);
@@ -430,6 +434,21 @@ export class ClusterSimulator {
         continue;
       }
       session.receive(message.value as Exclude<ClientMessage, JoinMessage>);
+    }
+    const { roster } = decoded.value;
+    if (roster !== undefined) {
+      const ended = endMissing(
+        room.attachments,
+        room.missing,
+        decoded.value.gateway,
+        roster,
+        (attachment) => {
+          const entry = room.attachments.get(attachment);
+          room.attachments.delete(attachment);
+          entry?.session.leave();
+        },
+      );
+      if (ended > 0) this.counters.orphaned.inc(ended);
     }
     if (unknown) {
       const attachments = [...new Set(unknown)];

@@ -10,7 +10,15 @@ import type pg from 'pg';
 import { EventSource } from 'undici';
 import { P3Client } from '@p3/client';
 import { JsonCodec } from '@p3/protocol';
-import { NatsBus, encodeEnvelope, encodeIdToken, encodeRoomOutputBatch, roomOutput } from '@p3/runtime';
+import {
+  NatsBus,
+  encodeEnvelope,
+  encodeIdToken,
+  encodeRoomInputBatch,
+  encodeRoomOutputBatch,
+  roomInput,
+  roomOutput,
+} from '@p3/runtime';
 import {
   WsTestClient,
   launchChromium,
@@ -624,4 +632,25 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     expect(reader.document()['k2-399']?.text).toBe(`2-399-${'x'.repeat(1000)}`);
     await reader.disconnect();
   }, 60_000);
+
+  it('[CLUSTER-12] a session whose leave the bus lost ends: two rosters of its gateway without it', async () => {
+    const room = 'lost-leave';
+    const { a, b, alice } = await meet(room, 'binary', 'binary');
+    const bus = new NatsBus({ connection: nats, prefix });
+    const gatewayId = `${prefix}-gateway-1-${process.pid}`;
+    const moved = new Promise<{ code: number }>((resolve) => a.on('disconnect', resolve));
+    // What gateway-1 would send had alice's socket closed and its leave been lost: rosters without her attachment.
+    for (let i = 0; i < 2; i++)
+      bus.publish(
+        roomInput({ tenant: 'default', room }),
+        encodeRoomInputBatch({ gateway: gatewayId, items: [], roster: [] }),
+      );
+    await bus.flush();
+    // The owner ended her session: her next input is for an attachment it does not know, so her socket moves (4006),
+    // and she resumes within her grace, same player.
+    a.setInputState(alice, { right: true });
+    expect((await moved).code).toBe(4006);
+    await waitFor(() => a.connected, Boolean, 'alice back', 10_000);
+    expect(b.getEntity(alice)).toBeDefined();
+  }, 30_000);
 });

@@ -22,6 +22,11 @@ export type RoomInputItem =
 export interface RoomInputBatch {
   readonly gateway: string;
   readonly items: readonly RoomInputItem[];
+  /**
+   * Every attachment this gateway holds in the room (joins in flight included), sent every few seconds: the owner
+   * ends the sessions of this gateway missing from two rosters in a row, whose `leave` the bus lost (at most once).
+   */
+  readonly roster?: readonly string[];
 }
 
 const maxItems = 100_000;
@@ -33,13 +38,14 @@ export function encodeRoomInputBatch(batch: RoomInputBatch): Uint8Array {
     items: batch.items.map((item) =>
       'leave' in item ? { a: item.attachment, leave: true } : { a: item.attachment, m: item.message },
     ),
+    ...(batch.roster === undefined ? {} : { roster: batch.roster }),
   });
 }
 
 export function decodeRoomInputBatch(bytes: Uint8Array): WireDecodeResult<RoomInputBatch> {
   const parsed = decodeWireObject(bytes);
   if (!parsed.ok) return parsed;
-  const { gateway, items } = parsed.value;
+  const { gateway, items, roster } = parsed.value;
   if (!isText(gateway, 256)) return malformed('input: gateway must be a non-empty string');
   if (!Array.isArray(items) || items.length > maxItems) return malformed('input: items must be a list');
   const out: RoomInputItem[] = [];
@@ -49,5 +55,8 @@ export function decodeRoomInputBatch(bytes: Uint8Array): WireDecodeResult<RoomIn
     else if (typeof item.m === 'string') out.push({ attachment: item.a, message: item.m });
     else return malformed('input: an item is a message (m) or a leave');
   }
-  return { ok: true, value: { gateway, items: out } };
+  if (roster === undefined) return { ok: true, value: { gateway, items: out } };
+  if (!Array.isArray(roster) || roster.length > maxItems || !roster.every((a) => isText(a, 512)))
+    return malformed('input: roster must be a list of attachments');
+  return { ok: true, value: { gateway, items: out, roster: roster as string[] } };
 }

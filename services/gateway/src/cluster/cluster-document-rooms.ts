@@ -54,6 +54,7 @@ export class ClusterDocumentRooms implements DocumentSocketRooms, DocumentApi {
   private attachments = 0;
   private cancelCheck: Cancel = () => undefined;
   private closed = false;
+  private checks = 0;
 
   constructor(private readonly options: ClusterDocumentRoomsOptions) {
     this.scheduleCheck();
@@ -220,6 +221,8 @@ export class ClusterDocumentRooms implements DocumentSocketRooms, DocumentApi {
 
   private async checkOwners(): Promise<void> {
     if (this.links.size === 0) return;
+    // Every tenth check (5 s by default) the owners hear which sockets are still here (lost closes end).
+    if (++this.checks % 10 === 0) for (const link of this.links.values()) link.sendRoster();
     let live: Set<string>;
     try {
       live = new Set(await this.options.membership.members());

@@ -75,6 +75,7 @@ export class DocumentLink {
   private inputs: RoomInputItem[] = [];
   private readonly parts = new OutputPartAssembler();
   private inputScheduled = false;
+  private rosterDue = false;
   private epoch = 0;
   private started: Promise<void> | undefined;
   private stopped = false;
@@ -321,15 +322,28 @@ export class DocumentLink {
     setImmediate(() => this.flushInputs());
   }
 
+  /** Tells the owner every socket held here, so it can end those whose close the bus lost. */
+  sendRoster(): void {
+    if (this.sockets.size === 0) return;
+    this.rosterDue = true;
+    this.flushInputs();
+  }
+
   private flushInputs(): void {
     this.inputScheduled = false;
-    if (this.inputs.length === 0) return;
+    if (this.inputs.length === 0 && !this.rosterDue) return;
     const items = this.inputs;
     this.inputs = [];
+    const roster = this.rosterDue ? [...this.sockets.keys()] : undefined;
+    this.rosterDue = false;
     try {
       this.options.bus.publish(
         roomInput(this.key),
-        encodeRoomInputBatch({ gateway: this.options.gatewayId, items }),
+        encodeRoomInputBatch({
+          gateway: this.options.gatewayId,
+          items,
+          ...(roster === undefined ? {} : { roster }),
+        }),
       );
       this.options.metrics.inputBatches.inc();
     } catch (error) {

@@ -52,6 +52,8 @@ export interface RoomLinkOptions {
 }
 
 const json = new JsonCodec();
+/** How often the owner hears the roster of this gateway's attachments (see RoomInputBatch.roster). */
+const rosterEveryMs = 5000;
 
 /**
  * A gateway's line to one room it serves: subscribed to the room's output (through a RoomOutputReceiver: ordered,
@@ -71,6 +73,8 @@ export class RoomLink {
   private inputs: RoomInputItem[] = [];
   private readonly parts = new OutputPartAssembler();
   private inputScheduled = false;
+  private rosterDue = false;
+  private rosterAt = 0;
   private epoch = 0;
   private lastHeard: number;
   private cancelWatch: Cancel = () => undefined;
@@ -296,13 +300,19 @@ export class RoomLink {
 
   private flushInputs(): void {
     this.inputScheduled = false;
-    if (this.inputs.length === 0) return;
+    if (this.inputs.length === 0 && !this.rosterDue) return;
     const items = this.inputs;
     this.inputs = [];
+    const roster = this.rosterDue ? [...this.members.keys()] : undefined;
+    this.rosterDue = false;
     try {
       this.options.bus.publish(
         roomInput(this.key),
-        encodeRoomInputBatch({ gateway: this.options.gatewayId, items }),
+        encodeRoomInputBatch({
+          gateway: this.options.gatewayId,
+          items,
+          ...(roster === undefined ? {} : { roster }),
+        }),
       );
       this.options.metrics.inputBatches.inc();
     } catch (error) {
@@ -326,7 +336,16 @@ export class RoomLink {
         this.lastHeard = this.options.clock.now();
         this.moveAll(CloseCode.RoomMoved, 'the room owner stopped answering; reconnect');
       }
+      if (this.options.clock.now() - this.rosterAt >= rosterEveryMs) this.sendRoster();
       this.watch();
     });
+  }
+
+  /** Tells the owner every attachment held here, so it can end those whose `leave` the bus lost. */
+  private sendRoster(): void {
+    this.rosterAt = this.options.clock.now();
+    if (this.members.size === 0) return;
+    this.rosterDue = true;
+    this.flushInputs();
   }
 }
