@@ -37,6 +37,8 @@ export interface ClusterOptions {
   readonly prefix?: string;
   /** Extra environment for every process (e.g. P3_LOG_LEVEL). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Arguments for `node` before the service's file (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile). */
+  readonly nodeArgs?: readonly string[];
   /** Where each line of a process's output goes (default: kept only). */
   readonly onOutput?: (name: string, line: string) => void;
 }
@@ -94,7 +96,7 @@ export async function startClusterProcess(
   } else {
     env.P3_PERSISTER_PORT = String(port);
   }
-  const child = spawn(process.execPath, [join(dist, `${service}.mjs`)], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(dist, `${service}.mjs`)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

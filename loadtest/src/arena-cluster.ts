@@ -190,6 +190,8 @@ export async function startBenchCluster(
   clusterBuild: ClusterBuild,
   tickRate: number,
   log: (line: string) => void,
+  /** `--cpu-prof DIR`: every cluster process writes its V8 CPU profile there when it exits. */
+  cpuProfDir?: string,
 ): Promise<BenchCluster> {
   const basePort = await freeBasePort();
   const backends = await connectBackends();
@@ -198,6 +200,7 @@ export async function startBenchCluster(
     dist: clusterBuild.dir,
     basePort,
     prefix,
+    ...(cpuProfDir === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] }),
     onOutput: (name, line) => {
       if (/"level":(50|60)/.test(line)) log(`[${name}] ${line}`);
     },

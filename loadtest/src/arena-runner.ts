@@ -367,7 +367,12 @@ async function startClusterServer(
   clusterBuild: ClusterBuild,
   progress: (line: string) => void,
 ): Promise<ServerUnderLoad> {
-  const cluster = await startBenchCluster(clusterBuild, options.tickRate, progress);
+  const cluster = await startBenchCluster(
+    clusterBuild,
+    options.tickRate,
+    progress,
+    options.cpuProf === undefined ? undefined : resolve(options.cpuProf),
+  );
   const simulators = async () =>
     mergeScrapes(await Promise.all(cluster.simulators.map((s) => scrapeServer(s.port))));
   const gateways = () => Promise.all(cluster.gateways.map((g) => scrapeGateway(g.port)));

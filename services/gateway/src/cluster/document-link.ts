@@ -18,6 +18,7 @@ import {
 } from '@p3/runtime';
 import type { Logger } from 'pino';
 import type { ClusterMetrics } from './cluster-metrics.js';
+import { inputFlusher } from './input-flusher.js';
 import type { OwnerRequests } from './owner-requests.js';
 
 /** One ecs-sync socket of this gateway in the room. */
@@ -318,8 +319,8 @@ export class DocumentLink {
     if (this.inputScheduled) return;
     this.inputScheduled = true;
     // After the I/O phase, not the microtask: the messages uWS hands over in one poll of the sockets travel in one
-    // bus message (a microtask would flush after each one).
-    setImmediate(() => this.flushInputs());
+    // bus message (a microtask would flush after each one), and all rooms' in one socket write.
+    inputFlusher.schedule(this.flushNow);
   }
 
   /** Tells the owner every socket held here, so it can end those whose close the bus lost. */
@@ -328,6 +329,8 @@ export class DocumentLink {
     this.rosterDue = true;
     this.flushInputs();
   }
+
+  private readonly flushNow = (): void => this.flushInputs();
 
   private flushInputs(): void {
     this.inputScheduled = false;

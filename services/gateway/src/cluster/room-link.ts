@@ -19,6 +19,7 @@ import {
 import type { Logger } from 'pino';
 import type { RoomFanout } from '../room-fanout.js';
 import type { ClusterMetrics } from './cluster-metrics.js';
+import { inputFlusher } from './input-flusher.js';
 
 /** One socket's attachment to the room, from the join request to its leave. */
 interface LinkMember {
@@ -294,9 +295,11 @@ export class RoomLink {
     if (this.inputScheduled) return;
     this.inputScheduled = true;
     // After the I/O phase, not the microtask: the messages uWS hands over in one poll of the sockets travel in one
-    // bus message (a microtask would flush after each one).
-    setImmediate(() => this.flushInputs());
+    // bus message (a microtask would flush after each one), and all rooms' in one socket write.
+    inputFlusher.schedule(this.flushNow);
   }
+
+  private readonly flushNow = (): void => this.flushInputs();
 
   private flushInputs(): void {
     this.inputScheduled = false;
