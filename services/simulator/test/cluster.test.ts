@@ -512,13 +512,13 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
       },
       (v) => v > v1,
       'a change accepted by the next owner',
-      20_000,
+      30_000,
     );
     await waitFor(
       () => events.at(-1)?.version ?? 0,
       (v) => v >= v2,
       'the stream resumed on the next owner',
-      20_000,
+      30_000,
     );
     const after = (await (await fetch(`${http(2)}/bootstrap?since=0`)).json()) as {
       objects: Array<{ key: string; data: Record<string, unknown> }>;
@@ -527,7 +527,7 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
     source.close();
     cluster = cluster.filter((p) => p !== victim);
     cluster.push(await startClusterProcess(options, 'simulator', nextSimulator++));
-  }, 60_000);
+  }, 90_000);
 
   it('[CLUSTER-9] the demo page works on both gateways: two browsers, one on each, see each other', async () => {
     const browser = await launchChromium();

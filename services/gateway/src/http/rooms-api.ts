@@ -143,6 +143,18 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
           if (!opened) return;
           const feed = await options.rooms.follow(id, opened.principal);
           if (guard.aborted) return;
+          if (!feed.ok && feed.error.code === ErrorCode.RoomUnavailable) {
+            // The room is between owners (a failover): an EventSource never retries after an error status, so
+            // the stream opens and ends at once with a retry delay; the client comes back with its Last-Event-ID.
+            res.cork(() =>
+              res
+                .writeStatus('200 OK')
+                .writeHeader('content-type', 'text/event-stream')
+                .writeHeader('cache-control', 'no-store')
+                .end(`retry: 1000\n: ${feed.error.code}: ${feed.error.message.replace(/\s+/g, ' ')}\n\n`),
+            );
+            return;
+          }
           if (!feed.ok) return sendError(res, guard, feed.error);
           new ChangeStream(res, guard, feed.value, {
             resumeFrom,
