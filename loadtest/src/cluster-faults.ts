@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { P3Client } from '@p3/client';
 import { NatsBus, decodeEnvelope, encodeIdToken, roomOutput, type RoomKey } from '@p3/runtime';
-import { WsTestClient } from '@p3/test-support';
+import { FaultProxy, WsTestClient } from '@p3/test-support';
 import {
   clusterEnv,
   freeBasePort,
@@ -23,8 +23,13 @@ import {
 } from '../../scripts/cluster-processes.js';
 import { repoRoot } from './ts-process.js';
 
-export type FaultScenario = 'kill-simulator' | 'kill-gateway' | 'sigterm-simulator';
-export const allScenarios: readonly FaultScenario[] = ['kill-simulator', 'kill-gateway', 'sigterm-simulator'];
+export type FaultScenario = 'kill-simulator' | 'kill-gateway' | 'sigterm-simulator' | 'nats-latency-loss';
+export const allScenarios: readonly FaultScenario[] = [
+  'kill-simulator',
+  'kill-gateway',
+  'sigterm-simulator',
+  'nats-latency-loss',
+];
 
 export interface ScenarioResult {
   readonly scenario: FaultScenario;
@@ -34,6 +39,8 @@ export interface ScenarioResult {
   readonly splitBrain: number;
   /** From the fault to the first room output of the next owner (simulator faults) or every client back (gateway). */
   readonly failoverMs: number;
+  /** Sockets the gateways closed to resume (4006: owner moved or silent, unrepairable gap): a resync storm shows here. */
+  readonly resumes: number;
   /** World inputs the clients sent (every one acknowledged by the end: `lostAcked` counts the exceptions). */
   readonly worldInputs: number;
   /** Document changes acknowledged to the writers (each must be in the room afterwards). */
@@ -191,16 +198,38 @@ export async function runClusterFaults(
     const bus = new NatsBus({ connection: nats, prefix });
     const results: ScenarioResult[] = [];
     let next = 3;
+    const { startClusterProcess } = await import('../../scripts/cluster-processes.js');
+    /** Restarts both gateways with `env` added (SIGTERM first: they drain, their clients reconnect). */
+    const restartGateways = async (env: Record<string, string>): Promise<void> => {
+      const gateways = cluster.filter((p) => p.service === 'gateway');
+      for (const g of gateways) g.child.kill('SIGTERM');
+      await Promise.all(gateways.map((g) => g.exited));
+      cluster = cluster.filter((p) => !gateways.includes(p));
+      const options = { ...clusterOptions, env: { ...clusterOptions.env, ...env } };
+      for (const g of gateways) cluster.push(await startClusterProcess(options, 'gateway', g.index));
+    };
     for (const scenario of scenarios) {
       log(`scenario ${scenario}`);
+      // 100 ms +- 30 ms and 2 % loss between the gateways and NATS, through a FaultProxy.
+      const proxy =
+        scenario === 'nats-latency-loss'
+          ? await FaultProxy.start({ target: { host: '127.0.0.1', port: 4222 } })
+          : undefined;
+      if (proxy) {
+        proxy.setFaults({ latencyMs: 70, jitterMs: 60, lossRate: 0.02, lossStallMs: 200 });
+        await restartGateways({ P3_NATS_URL: `nats://127.0.0.1:${proxy.port}` });
+      }
       const outcome = await runScenario(scenario, { cluster, bus, redis, prefix, loadMs, nats });
       results.push(outcome.result);
+      if (proxy) {
+        await restartGateways({});
+        await proxy.close();
+      }
       // Back to 2 gateways and 2 simulators for the next scenario.
       cluster = cluster.filter((p) => p !== outcome.gone);
       if (outcome.gone) {
         if (outcome.gone.service === 'gateway') await outcome.gone.exited;
         const index = outcome.gone.service === 'gateway' ? outcome.gone.index : next++;
-        const { startClusterProcess } = await import('../../scripts/cluster-processes.js');
         cluster.push(await startClusterProcess(clusterOptions, outcome.gone.service, index));
       }
     }
@@ -272,7 +301,10 @@ async function runScenario(
   let gone: ClusterProcess | undefined;
   const epochBefore = worldSnoop.epoch;
   const faultAt = performance.now();
-  if (scenario === 'kill-gateway') {
+  const movedBefore = await movedSockets(gateways);
+  if (scenario === 'nats-latency-loss') {
+    // The fault is the degraded link itself, there from the start.
+  } else if (scenario === 'kill-gateway') {
     gone = gateways[0];
     gone?.child.kill('SIGKILL');
   } else {
@@ -282,7 +314,9 @@ async function runScenario(
     gone?.child.kill(scenario === 'kill-simulator' ? 'SIGKILL' : 'SIGTERM');
   }
   let failoverMs = 0;
-  if (scenario === 'kill-gateway') {
+  if (scenario === 'nats-latency-loss') {
+    failoverMs = 0;
+  } else if (scenario === 'kill-gateway') {
     await until(() => clients.every((c) => c.connected), 20_000);
     await sleep(200);
     await until(() => clients.every((c) => c.connected), 20_000);
@@ -292,6 +326,7 @@ async function runScenario(
     failoverMs = (worldSnoop.firstAfter(epochBefore) ?? performance.now()) - faultAt;
   }
   await sleep(loadMs);
+  const resumes = (await movedSockets(gateways.filter((g) => g !== gone))) - movedBefore;
   clearInterval(worldLoad);
   clearInterval(docLoad);
   // Settle: every op acknowledged, every client up to date.
@@ -324,12 +359,26 @@ async function runScenario(
       lostAcked: lostWorld + lostDocs,
       splitBrain: (worldSnoop.overlaps > 0 ? 1 : 0) + (docSnoop.overlaps > 0 ? 1 : 0),
       failoverMs: Math.round(failoverMs),
+      resumes: Math.max(0, resumes),
       worldInputs: turns * clients.length,
       ackedDocumentChanges: writers.reduce((sum, w) => sum + w.lastAcked, 0),
       converged,
     },
     gone,
   };
+}
+
+/** Sockets the gateways closed with RoomMoved so far (their `p3_gateway_cluster_members_moved_total`). */
+async function movedSockets(gateways: readonly ClusterProcess[]): Promise<number> {
+  let total = 0;
+  for (const g of gateways) {
+    const text = await fetch(`http://127.0.0.1:${g.port}/metrics`)
+      .then((r) => r.text())
+      .catch(() => '');
+    const line = text.split('\n').find((l) => l.startsWith('p3_gateway_cluster_members_moved_total'));
+    total += Number(line?.split(' ').pop() ?? 0);
+  }
+  return total;
 }
 
 function summaryLine(results: readonly ScenarioResult[]): string {
@@ -343,10 +392,10 @@ function summaryLine(results: readonly ScenarioResult[]): string {
 export function formatFaults(report: FaultsReport): string {
   const rows = report.results.map(
     (r) =>
-      `${r.scenario.padEnd(20)} ${String(r.lostAcked).padStart(10)} ${String(r.splitBrain).padStart(11)} ${String(r.failoverMs).padStart(11)} ${String(r.worldInputs).padStart(12)} ${String(r.ackedDocumentChanges).padStart(11)} ${r.converged ? 'yes' : 'NO'}`,
+      `${r.scenario.padEnd(20)} ${String(r.lostAcked).padStart(10)} ${String(r.splitBrain).padStart(11)} ${String(r.failoverMs).padStart(11)} ${String(r.resumes).padStart(7)} ${String(r.worldInputs).padStart(12)} ${String(r.ackedDocumentChanges).padStart(11)} ${r.converged ? 'yes' : 'NO'}`,
   );
   return [
-    `${'scenario'.padEnd(20)} ${'lost acked'.padStart(10)} ${'split brain'.padStart(11)} ${'failover ms'.padStart(11)} ${'world inputs'.padStart(12)} ${'doc acked'.padStart(11)} converged`,
+    `${'scenario'.padEnd(20)} ${'lost acked'.padStart(10)} ${'split brain'.padStart(11)} ${'failover ms'.padStart(11)} ${'resumes'.padStart(7)} ${'world inputs'.padStart(12)} ${'doc acked'.padStart(11)} converged`,
     ...rows,
     report.summary,
   ].join('\n');
