@@ -80,10 +80,6 @@ export class ClusterDocuments {
     });
   }
 
-  get roomCount(): number {
-    return this.owned.size;
-  }
-
   /** Whether the socket `attachment` is in the room (a repeated join is answered, not run again). */
   has(key: RoomKey, attachment: string): boolean {
     return this.owned.get(keyOf(key))?.attachments.has(attachment) ?? false;

@@ -71,10 +71,6 @@ export class ClusterRoomOutput implements RoomOutput {
     this.rooms.delete(keyOf(key));
   }
 
-  isRoomOpen(key: RoomKey): boolean {
-    return this.rooms.has(keyOf(key));
-  }
-
   broadcast(key: RoomKey, message: ServerMessage): void {
     const room = this.rooms.get(keyOf(key));
     if (!room) return;
@@ -124,9 +120,16 @@ export class ClusterRoomOutput implements RoomOutput {
     const items = room.items;
     room.items = [];
     if (items.length === 0 || this.rooms.get(keyOf(key)) !== room) return;
-    // A message larger than one bus message (a big world's welcome) travels in parts, each its own envelope.
-    for (const batch of splitOutputItems(items, this.deps.bus.maxPayload - envelopeHeadroom))
-      room.publisher.publish(room.frame, encodeRoomOutputBatch({ items: batch })).catch((error: unknown) => {
+    const limit = this.deps.bus.maxPayload - envelopeHeadroom;
+    const whole = encodeRoomOutputBatch({ items });
+    // A message larger than one bus message (a big world's welcome) travels in parts, each its own envelope; the
+    // usual tick's batch is encoded once and goes as it is.
+    const payloads =
+      whole.byteLength <= limit
+        ? [whole]
+        : splitOutputItems(items, limit).map((batch) => encodeRoomOutputBatch({ items: batch }));
+    for (const payload of payloads)
+      room.publisher.publish(room.frame, payload).catch((error: unknown) => {
         this.deps.logger.error({ err: error, room: key.room }, 'room output publish failed');
       });
   }

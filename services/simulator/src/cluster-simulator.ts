@@ -188,15 +188,6 @@ export class ClusterSimulator {
     };
   }
 
-  get memberId(): string {
-    return this.options.memberId;
-  }
-
-  /** Rooms owned right now. */
-  get roomCount(): number {
-    return this.rooms.size;
-  }
-
   /** Joins membership, listens on this simulator's inbox and starts checking placement. */
   async start(): Promise<void> {
     const { bus } = this.options;

@@ -35,6 +35,7 @@ export interface RoomOutputBatch {
 }
 
 const maxItems = 100_000;
+const encoder = new TextEncoder();
 
 export function encodeRoomOutputBatch(batch: RoomOutputBatch): Uint8Array {
   return encodeWire({ v: CLUSTER_WIRE_VERSION, items: batch.items.map(itemToWire) });
@@ -91,18 +92,24 @@ export function decodeRoomOutputBatch(bytes: Uint8Array): WireDecodeResult<RoomO
  */
 export function splitOutputItems(items: readonly RoomOutputItem[], maxBytes: number): RoomOutputItem[][] {
   const batches: RoomOutputItem[][] = [];
+  // Sizes add up: the empty batch, then each item's JSON and one comma. Each item is encoded once (linear).
+  const empty = encodeRoomOutputBatch({ items: [] }).byteLength;
+  const sizeOf = (item: RoomOutputItem) => encoder.encode(JSON.stringify(itemToWire(item))).byteLength + 1;
   let current: RoomOutputItem[] = [];
-  const fits = (candidate: readonly RoomOutputItem[]) =>
-    encodeRoomOutputBatch({ items: candidate }).byteLength <= maxBytes;
+  let used = empty;
   for (const item of items) {
-    if (fits([...current, item])) {
+    const size = sizeOf(item);
+    if (used + size <= maxBytes) {
       current.push(item);
+      used += size;
       continue;
     }
     if (current.length > 0) batches.push(current);
     current = [];
-    if (fits([item])) {
+    used = empty;
+    if (empty + size <= maxBytes) {
       current.push(item);
+      used += size;
       continue;
     }
     if (item.kind === 'close' || item.kind === 'part')
@@ -119,7 +126,9 @@ export function splitOutputItems(items: readonly RoomOutputItem[], maxBytes: num
       batches.push([{ kind: 'part', message: text.slice(at, end) }]);
       at = end;
     }
-    current.push({ ...item, message: text.slice(at) });
+    const rest = { ...item, message: text.slice(at) };
+    current.push(rest);
+    used += sizeOf(rest);
   }
   if (current.length > 0) batches.push(current);
   return batches;

@@ -60,10 +60,6 @@ export class ClusterDocumentRooms implements DocumentSocketRooms, DocumentApi {
     this.scheduleCheck();
   }
 
-  get roomsServed(): number {
-    return this.links.size;
-  }
-
   async open(roomId: string, principal: Principal | undefined): Promise<Result<DocumentRoomSockets>> {
     const key = this.keyOf(roomId, principal);
     const link = await this.linkFor(key);

@@ -74,11 +74,6 @@ export class ClusterRooms implements RoomService {
     });
   }
 
-  /** Rooms this gateway is subscribed to (those with members here). */
-  get roomsServed(): number {
-    return this.links.size;
-  }
-
   /** The counters of the cluster side, for the document rooms to count into as well. */
   get clusterMetrics(): ClusterMetrics {
     return this.metrics;

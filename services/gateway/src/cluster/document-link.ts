@@ -5,20 +5,17 @@ import {
   RoomOutputReceiver,
   START_POSITION,
   decodeRoomOutputBatch,
-  encodeRoomInputBatch,
-  roomInput,
   type Bus,
   type DocumentChangeEvent,
   type FrameBuffer,
   type Principal,
-  type RoomInputItem,
   type RoomKey,
   type RoomOutputEnvelope,
   type Scheduler,
 } from '@p3/runtime';
 import type { Logger } from 'pino';
 import type { ClusterMetrics } from './cluster-metrics.js';
-import { inputFlusher } from './input-flusher.js';
+import { RoomInputSender } from './room-input-sender.js';
 import type { OwnerRequests } from './owner-requests.js';
 
 /** One ecs-sync socket of this gateway in the room. */
@@ -73,16 +70,22 @@ export class DocumentLink {
   private followedOwner: string | undefined;
   /** The epoch of that owner: output of a newer one ends the followers (they resume on the new owner). */
   private followedEpoch = 0;
-  private inputs: RoomInputItem[] = [];
+  private readonly sender: RoomInputSender;
   private readonly parts = new OutputPartAssembler();
-  private inputScheduled = false;
-  private rosterDue = false;
   private epoch = 0;
   private started: Promise<void> | undefined;
   private stopped = false;
 
   constructor(private readonly options: DocumentLinkOptions) {
     this.key = options.key;
+    this.sender = new RoomInputSender({
+      key: options.key,
+      gatewayId: options.gatewayId,
+      bus: options.bus,
+      metrics: options.metrics,
+      logger: options.logger,
+      roster: () => [...this.sockets.keys()],
+    });
     this.receiver = new RoomOutputReceiver({
       bus: options.bus,
       buffer: options.buffer,
@@ -158,7 +161,7 @@ export class DocumentLink {
       .then((outcome) => {
         if (this.sockets.get(attachment) !== entry) {
           // Closed while joining: the owner that accepted it forgets it too.
-          if (outcome.kind === 'joined') this.queue({ attachment, leave: true });
+          if (outcome.kind === 'joined') this.sender.queue({ attachment, leave: true });
           return;
         }
         if (outcome.kind !== 'joined') {
@@ -173,7 +176,7 @@ export class DocumentLink {
         entry.epoch = Math.max(outcome.epoch, this.epoch);
         const early = entry.early ?? [];
         entry.early = undefined;
-        for (const message of early) this.queue({ attachment, message });
+        for (const message of early) this.sender.queue({ attachment, message });
       });
   }
 
@@ -181,7 +184,7 @@ export class DocumentLink {
     const entry = this.sockets.get(attachment);
     if (!entry) return;
     if (entry.early === undefined) {
-      this.queue({ attachment, message: text });
+      this.sender.queue({ attachment, message: text });
       return;
     }
     if (entry.early.length >= maxEarlyMessages) {
@@ -197,7 +200,7 @@ export class DocumentLink {
     const entry = this.sockets.get(attachment);
     if (!entry) return;
     this.forget(entry);
-    if (entry.early === undefined) this.queue({ attachment, leave: true });
+    if (entry.early === undefined) this.sender.queue({ attachment, leave: true });
   }
 
   /** The owner does not know these sockets: they reconnect. */
@@ -221,11 +224,11 @@ export class DocumentLink {
     this.stopped = true;
     for (const entry of [...this.sockets.values()]) {
       this.forget(entry);
-      if (entry.early === undefined) this.queue({ attachment: entry.attachment, leave: true });
+      if (entry.early === undefined) this.sender.queue({ attachment: entry.attachment, leave: true });
       entry.socket.close(CloseCode.ServerDraining, 'gateway draining; reconnect');
     }
     this.endFollowers();
-    this.flushInputs();
+    this.sender.flush();
     this.receiver.stop();
   }
 
@@ -314,43 +317,8 @@ export class DocumentLink {
     if (this.socketCount === 0) this.options.onEmpty(this);
   }
 
-  private queue(item: RoomInputItem): void {
-    this.inputs.push(item);
-    if (this.inputScheduled) return;
-    this.inputScheduled = true;
-    // After the I/O phase, not the microtask: the messages uWS hands over in one poll of the sockets travel in one
-    // bus message (a microtask would flush after each one), and all rooms' in one socket write.
-    inputFlusher.schedule(this.flushNow);
-  }
-
   /** Tells the owner every socket held here, so it can end those whose close the bus lost. */
   sendRoster(): void {
-    if (this.sockets.size === 0) return;
-    this.rosterDue = true;
-    this.flushInputs();
-  }
-
-  private readonly flushNow = (): void => this.flushInputs();
-
-  private flushInputs(): void {
-    this.inputScheduled = false;
-    if (this.inputs.length === 0 && !this.rosterDue) return;
-    const items = this.inputs;
-    this.inputs = [];
-    const roster = this.rosterDue ? [...this.sockets.keys()] : undefined;
-    this.rosterDue = false;
-    try {
-      this.options.bus.publish(
-        roomInput(this.key),
-        encodeRoomInputBatch({
-          gateway: this.options.gatewayId,
-          items,
-          ...(roster === undefined ? {} : { roster }),
-        }),
-      );
-      this.options.metrics.inputBatches.inc();
-    } catch (error) {
-      this.options.logger.warn({ err: error, room: this.key.room }, 'document input publish failed');
-    }
+    if (this.sockets.size > 0) this.sender.sendRoster();
   }
 }

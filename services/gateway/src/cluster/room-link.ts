@@ -4,13 +4,10 @@ import {
   RoomOutputReceiver,
   START_POSITION,
   decodeRoomOutputBatch,
-  encodeRoomInputBatch,
-  roomInput,
   type Bus,
   type Cancel,
   type Clock,
   type FrameBuffer,
-  type RoomInputItem,
   type RoomKey,
   type RoomOutputEnvelope,
   type RoomOutputItem,
@@ -19,7 +16,7 @@ import {
 import type { Logger } from 'pino';
 import type { RoomFanout } from '../room-fanout.js';
 import type { ClusterMetrics } from './cluster-metrics.js';
-import { inputFlusher } from './input-flusher.js';
+import { RoomInputSender } from './room-input-sender.js';
 
 /** One socket's attachment to the room, from the join request to its leave. */
 interface LinkMember {
@@ -71,10 +68,8 @@ export class RoomLink {
   private readonly receiver: RoomOutputReceiver;
   private readonly members = new Map<string, LinkMember>();
   private readonly byConnection = new Map<string, LinkMember>();
-  private inputs: RoomInputItem[] = [];
+  private readonly sender: RoomInputSender;
   private readonly parts = new OutputPartAssembler();
-  private inputScheduled = false;
-  private rosterDue = false;
   private rosterAt = 0;
   private epoch = 0;
   private lastHeard: number;
@@ -85,6 +80,14 @@ export class RoomLink {
   constructor(private readonly options: RoomLinkOptions) {
     this.key = options.key;
     this.lastHeard = options.clock.now();
+    this.sender = new RoomInputSender({
+      key: options.key,
+      gatewayId: options.gatewayId,
+      bus: options.bus,
+      metrics: options.metrics,
+      logger: options.logger,
+      roster: () => [...this.members.keys()],
+    });
     this.receiver = new RoomOutputReceiver({
       bus: options.bus,
       buffer: options.buffer,
@@ -145,7 +148,7 @@ export class RoomLink {
   /** A client message of an attached member, batched with the others of this turn. */
   input(attachment: string, message: ClientMessage): void {
     if (!this.members.has(attachment)) return;
-    this.queue({ attachment, message: JSON.stringify(message) });
+    this.sender.queue({ attachment, message: JSON.stringify(message) });
   }
 
   inputByConnection(connectionId: string, message: ClientMessage): void {
@@ -158,7 +161,7 @@ export class RoomLink {
     const member = this.members.get(attachment);
     if (!member) return;
     this.forget(member);
-    this.queue({ attachment, leave: true });
+    this.sender.queue({ attachment, leave: true });
     this.checkEmpty();
   }
 
@@ -180,7 +183,7 @@ export class RoomLink {
     if (this.stopped) return;
     this.stopped = true;
     this.cancelWatch();
-    this.flushInputs();
+    this.sender.flush();
     this.receiver.stop();
   }
 
@@ -290,39 +293,6 @@ export class RoomLink {
     if (this.members.size === 0) this.options.onEmpty(this);
   }
 
-  private queue(item: RoomInputItem): void {
-    this.inputs.push(item);
-    if (this.inputScheduled) return;
-    this.inputScheduled = true;
-    // After the I/O phase, not the microtask: the messages uWS hands over in one poll of the sockets travel in one
-    // bus message (a microtask would flush after each one), and all rooms' in one socket write.
-    inputFlusher.schedule(this.flushNow);
-  }
-
-  private readonly flushNow = (): void => this.flushInputs();
-
-  private flushInputs(): void {
-    this.inputScheduled = false;
-    if (this.inputs.length === 0 && !this.rosterDue) return;
-    const items = this.inputs;
-    this.inputs = [];
-    const roster = this.rosterDue ? [...this.members.keys()] : undefined;
-    this.rosterDue = false;
-    try {
-      this.options.bus.publish(
-        roomInput(this.key),
-        encodeRoomInputBatch({
-          gateway: this.options.gatewayId,
-          items,
-          ...(roster === undefined ? {} : { roster }),
-        }),
-      );
-      this.options.metrics.inputBatches.inc();
-    } catch (error) {
-      this.options.logger.warn({ err: error, room: this.key.room }, 'room input publish failed');
-    }
-  }
-
   /** The silence watchdog: the owner sends at least an idle heartbeat a second while members are attached. */
   private watch(): void {
     const every = Math.max(50, Math.floor(this.options.silenceMs / 8));
@@ -347,8 +317,6 @@ export class RoomLink {
   /** Tells the owner every attachment held here, so it can end those whose `leave` the bus lost. */
   private sendRoster(): void {
     this.rosterAt = this.options.clock.now();
-    if (this.members.size === 0) return;
-    this.rosterDue = true;
-    this.flushInputs();
+    if (this.members.size > 0) this.sender.sendRoster();
   }
 }
