@@ -48,7 +48,7 @@ export * from './room-output-envelope.js';
 export * from './room-output-publisher.js';
 export * from './room-output-receiver.js';
 export { RoomOwnership } from './room-ownership.js';
-export type { RoomOwnershipOptions, AcquireResult, OwnedRoom } from './room-ownership.js';
+export type { RoomOwnershipOptions, AcquireOptions, AcquireResult, OwnedRoom } from './room-ownership.js';
 export * from './cluster/wire-json.js';
 export * from './cluster/join-command.js';
 export * from './cluster/gateway-inbox-message.js';

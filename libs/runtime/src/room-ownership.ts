@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { placeRoom } from './placement.js';
 import type { Clock } from './ports/clock.js';
 import type { Membership } from './ports/membership.js';
-import type { RoomLeases } from './ports/room-lease.js';
+import type { LeaseHolder, RoomLeases } from './ports/room-lease.js';
 import type { Cancel, Scheduler } from './ports/scheduler.js';
 import type { RoomKey } from './ports/snapshot-store.js';
 
@@ -28,6 +28,16 @@ export type AcquireResult =
   | { readonly owned: true; readonly epoch: number }
   /** `owner` is the member placement picks, or the lease holder; absent when nobody is live. */
   | { readonly owned: false; readonly owner?: string };
+
+/** What a gateway knows that this member may not yet: owners it heard go silent. */
+export interface AcquireOptions {
+  /**
+   * Members a gateway suspects dead (their rooms went silent) while membership still lists them: placement skips
+   * them (unless nobody else is left), and a lease one of them holds is claimed again the moment it expires instead
+   * of naming the holder. Only speed depends on this: the lease still decides, so a wrong suspicion costs a wait.
+   */
+  readonly avoid?: readonly string[];
+}
 
 export interface OwnedRoom {
   readonly key: RoomKey;
@@ -84,13 +94,13 @@ export class RoomOwnership {
   }
 
   /** Owns the room if placement picks this member and the lease is granted; otherwise names who should own it. */
-  acquire(key: RoomKey): Promise<AcquireResult> {
+  acquire(key: RoomKey, options: AcquireOptions = {}): Promise<AcquireResult> {
     const id = roomId(key);
     const room = this.rooms.get(id);
     if (room && this.believed(room)) return Promise.resolve({ owned: true, epoch: room.epoch });
     const inFlight = this.acquiring.get(id);
     if (inFlight) return inFlight;
-    const attempt = this.claim(key).finally(() => this.acquiring.delete(id));
+    const attempt = this.claim(key, options.avoid ?? []).finally(() => this.acquiring.delete(id));
     this.acquiring.set(id, attempt);
     return attempt;
   }
@@ -129,13 +139,24 @@ export class RoomOwnership {
     await this.options.membership.leave(this.memberId);
   }
 
-  private async claim(key: RoomKey): Promise<AcquireResult> {
+  private async claim(key: RoomKey, avoid: readonly string[]): Promise<AcquireResult> {
     if (this.stopped) return { owned: false };
-    const owner = placeRoom(key, await this.options.membership.members());
+    const members = await this.options.membership.members();
+    const trusted = members.filter((member) => !avoid.includes(member));
+    const owner = placeRoom(key, trusted.length > 0 ? trusted : members);
     if (owner !== this.memberId) return owner === undefined ? { owned: false } : { owned: false, owner };
     // Measured before the request leaves: the store starts the TTL later, so our deadline is never after its own.
-    const sentAt = this.options.clock.now();
-    const answer = await this.options.leases.claim(key, this.memberId, this.leaseTtlMs);
+    let sentAt = this.options.clock.now();
+    let answer = await this.options.leases.claim(key, this.memberId, this.leaseTtlMs);
+    if (!answer.granted && this.suspected(answer.holder, avoid)) {
+      // The holder went silent: its lease runs out within one TTL, and claiming right then saves the gateway a
+      // round of asking it and timing out. A holder that is alive renews meanwhile and is named below.
+      const waitMs = answer.holder.expiresInMs + 20;
+      await new Promise<void>((resolve) => this.options.scheduler.after(waitMs, resolve));
+      if (this.stopped) return { owned: false };
+      sentAt = this.options.clock.now();
+      answer = await this.options.leases.claim(key, this.memberId, this.leaseTtlMs);
+    }
     // A lease held by this very id belongs to a previous incarnation (or a misconfigured twin): adopting it could
     // make two processes owners, so wait for it to expire like anyone else would.
     if (!answer.granted) return { owned: false, owner: answer.holder.owner };
@@ -157,6 +178,12 @@ export class RoomOwnership {
     this.scheduleRenew(room, this.renewEveryMs());
     this.armDeadline(room);
     return { owned: true, epoch: room.epoch };
+  }
+
+  private suspected(holder: LeaseHolder, avoid: readonly string[]): boolean {
+    return (
+      holder.owner !== this.memberId && avoid.includes(holder.owner) && holder.expiresInMs <= this.leaseTtlMs
+    );
   }
 
   private scheduleRenew(room: Room, delayMs: number): void {

@@ -98,6 +98,12 @@ const corpora: Record<Name, Corpus> = {
     ['join user a number', edit(join, { user: 1, team: 'a' }), Malformed],
     ['join user null', edit(join, { user: null, team: 'a' }), Malformed],
     ['join team a number', edit(join, { user: 'u', team: 1 }), Malformed],
+    ['join avoid a string', edit(join, { avoid: 'sim-1' }), Malformed],
+    ['join avoid with an empty id', edit(join, { avoid: ['sim-1', ''] }), Malformed],
+    ['join avoid with a number', edit(join, { avoid: [1] }), Malformed],
+    ['join avoid with a 257-character id', edit(join, { avoid: ['x'.repeat(257)] }), Malformed],
+    ['join avoid of 17 ids', edit(join, { avoid: Array.from({ length: 17 }, (_, i) => `s${i}`) }), Malformed],
+    ['join avoid null', edit(join, { avoid: null }), Malformed],
   ],
   inbox: [
     ['missing kind', edit(joined, { kind: undefined }), Malformed],
@@ -238,7 +244,7 @@ const principal = rec({ user: text(64, 0), team: text(64, 0) });
 
 const ids = { id, gateway: s256, attachment: s512, key, clientId: s256 };
 const joinArb: fc.Arbitrary<joinCommand.JoinCommand> = rec(
-  { ...ids, sessionStamp: count, resumeFrame: count, principal },
+  { ...ids, sessionStamp: count, resumeFrame: count, principal, avoid: fc.array(s256, { maxLength: 16 }) },
   { requiredKeys: ['id', 'gateway', 'attachment', 'key', 'clientId', 'sessionStamp'] },
 );
 const inboxArb: fc.Arbitrary<inbox.GatewayInboxMessage> = fc.oneof(

@@ -96,6 +96,34 @@ describe('RedisRoomLeases keys', () => {
       await redis.quit();
     }
   });
+  it('[LEASE-10] grants epochs above every earlier one after Redis lost its keys (a restart without AOF)', async () => {
+    const redis = await requireRedis();
+    const prefix = `${runPrefix}:restart`;
+    try {
+      const leases = new RedisRoomLeases({ redis, prefix });
+      const key = { tenant: 't', room: 'r' };
+      const epochs: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        const grant = await leases.claim(key, `sim-${round}`, 5_000);
+        if (!grant.granted) throw new Error('claim refused');
+        epochs.push(grant.epoch);
+        const again = await leases.claim(key, 'sim-x', 5_000);
+        expect(again.granted).toBe(false);
+        await leases.release(key, `sim-${round}`, grant.epoch);
+        const next = await leases.claim(key, `sim-${round}b`, 5_000);
+        if (!next.granted) throw new Error('claim refused');
+        epochs.push(next.epoch);
+        // What a restart without AOF leaves: nothing.
+        await redis.del(...(await redis.keys(`${prefix}:*`)));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      for (let i = 1; i < epochs.length; i++) expect(epochs[i]).toBeGreaterThan(epochs[i - 1]!);
+      // Redis's clock in ms: the first epoch is a time, not 1.
+      expect(Math.abs(epochs[0]! - Date.now())).toBeLessThan(60_000);
+    } finally {
+      await redis.quit();
+    }
+  });
 });
 
 describe('placeRoom', () => {

@@ -314,6 +314,36 @@ describe('RoomOwnership (memory, manual clock)', () => {
     // The survivor takes them at once, without waiting for any TTL.
     expect((await acquireAll([b], keys)).size).toBe(40);
   });
+  it('[OWN-6] avoid: a silent holder is skipped by placement and its rooms claimed the moment their leases expire, a live one is named after one wait', async () => {
+    const cluster = memoryCluster();
+    const a = await cluster.add('sim-a');
+    const b = await cluster.add('sim-b');
+    const keys = rooms(40).filter((key) => placeRoom(key, ['sim-a', 'sim-b']) === 'sim-a');
+    await acquireAll([a, b], keys);
+    const [dead, alive] = keys;
+    // Without avoid, b names a (placement) while a's membership lives.
+    expect(await b.own.acquire(dead!)).toEqual({ owned: false, owner: 'sim-a' });
+
+    // a is alive and renewing: b waits one lease out, then names the holder.
+    let answer: Awaited<ReturnType<RoomOwnership['acquire']>> | undefined;
+    void b.own.acquire(alive!, { avoid: ['sim-a'] }).then((result) => (answer = result));
+    await cluster.run(TTL + 30);
+    expect(answer).toEqual({ owned: false, owner: 'sim-a' });
+
+    // a dies (kill -9): b, asked to avoid it, owns the room right when the lease runs out, not a membership TTL later.
+    a.scheduler.freeze();
+    const frozenAt = cluster.clock.now();
+    const lease = await cluster.ports.leases.holder(dead!);
+    const expiresAt = frozenAt + (lease?.expiresInMs ?? 0);
+    let ownedAt: number | undefined;
+    void b.own.acquire(dead!, { avoid: ['sim-a'] }).then((result) => {
+      if (result.owned) ownedAt = cluster.clock.now();
+    });
+    await cluster.run(TTL + 50);
+    expect(ownedAt).toBeDefined();
+    expect(ownedAt!).toBeGreaterThanOrEqual(expiresAt);
+    expect(ownedAt! - expiresAt).toBeLessThanOrEqual(25);
+  });
 });
 
 describe('RoomOwnership (Redis, real timers)', () => {

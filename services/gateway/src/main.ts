@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     registry,
     joinTimeoutMs: config.joinTimeoutMs,
     silenceMs: config.silenceMs,
+    ownerSilentMs: config.ownerSilentMs,
   });
   // Live before the first join: simulators end the sessions of gateways that are not (a dead one's).
   const heartbeat = new MemberHeartbeat({

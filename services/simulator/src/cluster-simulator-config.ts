@@ -51,7 +51,7 @@ export function clusterSimulatorConfigFromEnv(
     snapshotStream: r.string('P3_SNAPSHOT_STREAM', 'P3_SNAPSHOTS', { pattern: /^[A-Za-z0-9_-]{1,64}$/ }),
     logStream: r.string('P3_LOG_STREAM', 'P3_ROOM_LOG', { pattern: /^[A-Za-z0-9_-]{1,64}$/ }),
     worldModule: r.optionalString('P3_WORLD_MODULE'),
-    leaseTtlMs: r.int('P3_LEASE_TTL_MS', 2000, { min: 300, max: 120_000 }),
+    leaseTtlMs: r.int('P3_LEASE_TTL_MS', 1500, { min: 300, max: 120_000 }),
     rebalanceMs: r.int('P3_REBALANCE_MS', 2000, { min: 100, max: 600_000 }),
     host: r.string('P3_SIMULATOR_HOST', '0.0.0.0'),
     port: r.int('P3_SIMULATOR_PORT', 8095, { min: 0, max: 65535 }),

@@ -15,6 +15,7 @@ import {
   encodeGatewayInboxMessage,
   gatewayInbox,
   roomInput,
+  simulatorAlive,
   simulatorInbox,
   systemClock,
   timerScheduler,
@@ -67,6 +68,8 @@ export interface ClusterSimulatorOptions {
   readonly leaseTtlMs?: number;
   /** Membership life without heartbeat. Default 2000 ms. */
   readonly memberTtlMs?: number;
+  /** How often the simulator's pulse goes to the gateways (`simulatorAlive`). Default 250 ms. */
+  readonly aliveEveryMs?: number;
   /** How often placement is checked against the live members (rooms placed elsewhere are handed off). Default 2000. */
   readonly rebalanceMs?: number;
   readonly events?: RoomEvents;
@@ -107,6 +110,7 @@ export class ClusterSimulator {
   private inbox: BusSubscription | undefined;
   private cancelRebalance: Cancel = () => undefined;
   private cancelGatewayCheck: Cancel = () => undefined;
+  private cancelAlive: Cancel = () => undefined;
   private stopped = false;
   private readonly counters: {
     joins: Counter<'outcome'>;
@@ -220,6 +224,7 @@ export class ClusterSimulator {
     await this.ownership.start();
     this.scheduleRebalance();
     this.scheduleGatewayCheck();
+    this.scheduleAlive();
   }
 
   /** Hands every room off (members told to reconnect, final snapshots, leases released) and leaves membership. */
@@ -233,6 +238,8 @@ export class ClusterSimulator {
     await this.simulator.close();
     for (const documents of this.documents.values()) await documents.close();
     for (const room of [...this.rooms.values()]) this.dropRoom(room.key, true);
+    // Pulsing until the handoffs ended: gateways hearing silence sooner would move members to wait on its leases.
+    this.cancelAlive();
   }
 
   /**
@@ -261,7 +268,7 @@ export class ClusterSimulator {
     const { key } = command;
     const room = this.rooms.get(keyOf(key));
     if (room?.attachments.has(command.attachment)) return this.repeatAnswer(command);
-    const answer = await this.ownership.acquire(key);
+    const answer = await this.ownership.acquire(key, { avoid: command.avoid ?? [] });
     if (!answer.owned) {
       this.counters.joins.inc({ outcome: 'elsewhere' });
       this.reply(command.gateway, {
@@ -483,6 +490,12 @@ export class ClusterSimulator {
     } catch (error) {
       this.options.logger.warn({ err: error, gateway }, 'reply to gateway failed');
     }
+  }
+
+  private scheduleAlive(): void {
+    const scheduler = this.options.scheduler ?? timerScheduler;
+    this.options.bus.publish(simulatorAlive(this.options.memberId), new Uint8Array(0));
+    this.cancelAlive = scheduler.after(this.options.aliveEveryMs ?? 250, () => this.scheduleAlive());
   }
 
   private scheduleGatewayCheck(): void {

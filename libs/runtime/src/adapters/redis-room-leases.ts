@@ -13,10 +13,18 @@ export interface RedisRoomLeasesOptions {
 // The check and the INCR happen in one script. With INCR first and SET NX after, as two round trips, claimant A
 // could INCR to 5, B INCR to 6 and win, release, and then A's late SET NX would win with 5: a grant older than
 // one already handed out, which breaks fencing. Inside the script no epoch is consumed by a refused claim either.
-// The epoch key never expires: it must outlive every lease of the room.
+// The epoch key never expires: it must outlive every lease of the room. A Redis that restarted without AOF (buffers
+// and presence are fine to lose) has lost it, though, and counting again from 1 would hand out epochs that gateways
+// and the snapshot store already saw from deposed owners. So a missing counter starts at Redis's clock in ms: every
+// epoch granted before was at most (start + grants since), which is below now unless the room was granted more
+// leases than milliseconds passed, or Redis's clock stepped back by more than the time since the room first opened.
 const CLAIM = `
 local current = redis.call('GET', KEYS[1])
 if current then return {0, current, redis.call('PTTL', KEYS[1])} end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[2], string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)))
+end
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. epoch, 'NX', 'PX', ARGV[2])
 return {1, tostring(epoch), tonumber(ARGV[2])}`;
@@ -55,8 +63,8 @@ interface LeaseScripts {
  * epoch comes from `INCR <prefix>:epoch:<tenant>:<room>`. Expiry is by Redis's clock, so simulators with skewed
  * clocks agree on who holds a room. Tenant and room are escaped (see `keyPart`), so any characters are safe.
  *
- * Fencing relies on Redis keeping the epoch counters: run it with AOF (as the room log already requires) so a
- * restart cannot hand out an epoch twice.
+ * Epochs start at Redis's clock in ms and count up from there, so a Redis that restarted empty still grants epochs
+ * above every earlier one (see CLAIM); AOF keeps the counters and the leases across a restart as well.
  */
 export class RedisRoomLeases implements RoomLeases {
   private readonly scripts: LeaseScripts;

@@ -36,6 +36,8 @@ export interface JoinCommand {
    * there is no welcome (the client speaks first), and output to the attachment is the room's JSON text as is.
    */
   readonly document?: boolean;
+  /** Simulators this gateway heard go silent (see AcquireOptions.avoid); at most 16. */
+  readonly avoid?: readonly string[];
 }
 
 export function encodeJoinCommand(command: JoinCommand): Uint8Array {
@@ -61,6 +63,11 @@ export function decodeJoinCommand(bytes: Uint8Array): WireDecodeResult<JoinComma
     return malformed('join: resumeFrame must be a non-negative integer');
   if (o.document !== undefined && o.document !== true)
     return malformed('join: document must be true when given');
+  if (
+    o.avoid !== undefined &&
+    !(Array.isArray(o.avoid) && o.avoid.length <= 16 && o.avoid.every((member) => isText(member, 256)))
+  )
+    return malformed('join: avoid must be at most 16 member ids');
   const hasUser = o.user !== undefined;
   if (hasUser && (typeof o.user !== 'string' || typeof o.team !== 'string'))
     return malformed('join: user and team must be strings');
@@ -76,6 +83,7 @@ export function decodeJoinCommand(bytes: Uint8Array): WireDecodeResult<JoinComma
       ...(o.resumeFrame === undefined ? {} : { resumeFrame: o.resumeFrame as number }),
       ...(hasUser ? { principal: { user: o.user as string, team: o.team as string } } : {}),
       ...(o.document === true ? { document: true } : {}),
+      ...(o.avoid === undefined ? {} : { avoid: o.avoid as string[] }),
     },
   };
 }

@@ -129,6 +129,14 @@ export function simulatorInbox(simulatorId: string): BusSubject {
   return subject('simulator', encodeIdToken(simulatorId));
 }
 
+/**
+ * A simulator's pulse, a few times a second, to the gateways serving its rooms: a kill -9 shows as its stopping,
+ * well before membership or a lease expires. `simulator.<id>.alive`
+ */
+export function simulatorAlive(simulatorId: string): BusSubject {
+  return subject('simulator', encodeIdToken(simulatorId), 'alive');
+}
+
 /** Cluster-wide control: API key revocation, drains. `control` */
 export function control(): BusSubject {
   return subject('control');

@@ -27,6 +27,11 @@ export interface ClusterGatewayConfig {
   /** P3_ROOM_SILENCE_MS: members of a room silent this long reconnect (its owner is presumed dead). */
   readonly silenceMs: number;
   /**
+   * P3_OWNER_SILENT_MS: a simulator owning rooms served here that stops pulsing (4 times a second) for this long is
+   * presumed dead: its members reconnect at once and the next owner claims its rooms when their leases expire.
+   */
+  readonly ownerSilentMs: number;
+  /**
    * P3_GATEWAY_TTL_MS: the gateway's life in the gateways' membership without a heartbeat; a dead gateway's sessions
    * are ended by their simulators after it (and their resume grace starts).
    */
@@ -48,6 +53,7 @@ export function clusterGatewayConfigFromEnv(
     demoTokens: r.bool('P3_DEMO_TOKENS', false),
     joinTimeoutMs: r.int('P3_JOIN_TIMEOUT_MS', 10_000, { min: 100, max: 120_000 }),
     silenceMs: r.int('P3_ROOM_SILENCE_MS', 1600, { min: 500, max: 120_000 }),
+    ownerSilentMs: r.int('P3_OWNER_SILENT_MS', 1000, { min: 300, max: 120_000 }),
     memberTtlMs: r.int('P3_GATEWAY_TTL_MS', 3000, { min: 300, max: 120_000 }),
     logLevel: r.logLevel(),
   };

@@ -6,6 +6,7 @@ export class ClusterMetrics {
   readonly joinSeconds: Histogram;
   readonly moved: Counter;
   readonly unrepairable: Counter;
+  readonly ownersSilent: Counter;
   readonly malformed: Counter;
   readonly inputBatches: Counter;
   readonly outputMessages: Counter;
@@ -33,6 +34,11 @@ export class ClusterMetrics {
     this.unrepairable = new Counter({
       name: 'p3_gateway_cluster_unrepairable_gaps_total',
       help: 'Room output gaps the frame buffer could not fill',
+      registers,
+    });
+    this.ownersSilent = new Counter({
+      name: 'p3_gateway_cluster_owners_silent_total',
+      help: 'Simulators owning rooms served here that stopped pulsing (presumed dead: their members moved)',
       registers,
     });
     this.malformed = new Counter({

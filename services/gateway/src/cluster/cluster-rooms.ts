@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RoomFanout } from '../room-fanout.js';
 import { ClusterMetrics } from './cluster-metrics.js';
+import { OwnerPulse } from './owner-pulse.js';
 import { OwnerRequests, keyOf } from './owner-requests.js';
 import { RoomLink } from './room-link.js';
 
@@ -38,6 +39,8 @@ export interface ClusterRoomsOptions {
    * answered, never run twice). Default 500.
    */
   readonly askTimeoutMs?: number;
+  /** See OwnerPulseOptions.silentAfterMs. Default 1,000 (simulators pulse every 250 ms). */
+  readonly ownerSilentMs?: number;
   /** See RoomLinkOptions.silenceMs. Default 1,600 (idle rooms send a heartbeat every second). */
   readonly silenceMs?: number;
 }
@@ -55,6 +58,7 @@ export class ClusterRooms implements RoomService {
   private readonly clock: Clock;
   /** Joins across the bus and the gateway's inbox, shared with the document rooms (`documents`). */
   readonly requests: OwnerRequests;
+  private readonly pulse: OwnerPulse;
   private attachments = 0;
 
   constructor(private readonly options: ClusterRoomsOptions) {
@@ -71,6 +75,18 @@ export class ClusterRooms implements RoomService {
       metrics: this.metrics,
       joinTimeoutMs: options.joinTimeoutMs ?? 10_000,
       askTimeoutMs: options.askTimeoutMs ?? 500,
+    });
+    this.pulse = new OwnerPulse({
+      bus: options.bus,
+      scheduler: this.scheduler,
+      clock: this.clock,
+      logger: options.logger,
+      ...(options.ownerSilentMs === undefined ? {} : { silentAfterMs: options.ownerSilentMs }),
+      onSilent: (owner) => {
+        this.metrics.ownersSilent.inc();
+        this.requests.suspect(owner);
+        for (const link of this.links.values()) link.ownerSilent(owner);
+      },
     });
   }
 
@@ -120,6 +136,7 @@ export class ClusterRooms implements RoomService {
             closeCode: CloseCode.Internal,
           };
     }
+    link.ownedBy(outcome.owner);
     this.metrics.joins.inc({ outcome: 'joined' });
     this.metrics.joinSeconds.observe((this.clock.now() - started) / 1000);
     return {
@@ -145,6 +162,7 @@ export class ClusterRooms implements RoomService {
   /** Stops every link and the inbox (the gateway closed its sockets first). */
   close(): void {
     this.requests.close();
+    this.pulse.close();
     for (const link of this.links.values()) link.stop();
     this.links.clear();
   }
@@ -166,6 +184,8 @@ export class ClusterRooms implements RoomService {
           metrics: this.metrics,
           silenceMs: this.options.silenceMs ?? 1600,
           onEmpty: (empty) => this.retireSoon(empty),
+          onSilent: (owner) => this.requests.suspect(owner),
+          watchOwner: (owner) => this.pulse.watch(owner),
         });
         link = created;
         this.links.set(id, created);

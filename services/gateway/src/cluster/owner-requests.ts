@@ -42,6 +42,8 @@ export interface OwnerRequestsOptions {
   readonly joinTimeoutMs: number;
   /** How long one simulator has to answer before placement is asked again. */
   readonly askTimeoutMs: number;
+  /** How long a simulator whose room went silent is skipped by placement (default 4,000: past its TTLs). */
+  readonly suspectMs?: number;
 }
 
 /**
@@ -58,6 +60,8 @@ export class OwnerRequests {
   private inbox: BusSubscription | undefined;
   private requests = 0;
   private closed = false;
+  /** Simulators whose rooms went silent here, until when they are skipped (membership lags a kill -9 by a TTL). */
+  private readonly suspects = new Map<string, number>();
 
   constructor(private readonly options: OwnerRequestsOptions) {}
 
@@ -80,14 +84,15 @@ export class OwnerRequests {
    * `early` resolves when that value arrived before the reply did.
    */
   join<T>(
-    command: Omit<JoinCommand, 'id' | 'gateway'>,
+    command: Omit<JoinCommand, 'id' | 'gateway' | 'avoid'>,
     accepted: (reply: { owner: string; epoch: number }) => Promise<T | undefined>,
     early?: Promise<T>,
   ): Promise<JoinOutcome<T>> {
     const { gatewayId } = this.options;
     return this.ask(
       command.key,
-      (id) => encodeJoinCommand({ ...command, id, gateway: gatewayId }),
+      (id, avoid) =>
+        encodeJoinCommand({ ...command, id, gateway: gatewayId, ...(avoid.length > 0 ? { avoid } : {}) }),
       (reply) => (reply.kind === 'joined' ? accepted(reply) : Promise.resolve(undefined)),
       early,
     );
@@ -112,9 +117,24 @@ export class OwnerRequests {
     );
   }
 
+  /**
+   * A room `owner` served went silent: until `suspectMs` passes, placement here skips it and joins ask the next
+   * simulator to claim its rooms as soon as their leases expire (AcquireOptions.avoid), instead of first asking the
+   * silent one and waiting out `askTimeoutMs`.
+   */
+  suspect(owner: string): void {
+    this.suspects.set(owner, this.options.clock.now() + (this.options.suspectMs ?? 4000));
+  }
+
+  private suspected(): string[] {
+    const now = this.options.clock.now();
+    for (const [owner, until] of this.suspects) if (until <= now) this.suspects.delete(owner);
+    return [...this.suspects.keys()].slice(0, 16);
+  }
+
   private async ask<T>(
     key: RoomKey,
-    encode: (id: string) => Uint8Array,
+    encode: (id: string, avoid: readonly string[]) => Uint8Array,
     accepted: (
       reply:
         | { kind: 'joined'; owner: string; epoch: number }
@@ -127,8 +147,14 @@ export class OwnerRequests {
     const deadline = this.options.clock.now() + joinTimeoutMs;
     let target: string | undefined;
     let problem = 'no simulator is live';
+    let redirectedToSuspect = false;
     while (!this.closed && this.options.clock.now() < deadline) {
-      target ??= placeRoom(key, await this.options.membership.members());
+      const avoid = this.suspected();
+      if (target === undefined) {
+        const members = await this.options.membership.members();
+        const trusted = members.filter((member) => !avoid.includes(member));
+        target = placeRoom(key, trusted.length > 0 ? trusted : members);
+      }
       if (target === undefined) {
         problem = 'no simulator is live';
         await this.sleep(250);
@@ -136,7 +162,7 @@ export class OwnerRequests {
       }
       const id = `${this.options.gatewayId}:j${++this.requests}`;
       const reply = new Promise<JoinReply>((resolve) => this.waiting.set(id, resolve));
-      bus.publish(simulatorInbox(target), encode(id));
+      bus.publish(simulatorInbox(target), encode(id, avoid));
       const timeout = this.sleep(askTimeoutMs).then(() => undefined);
       const answer = await Promise.race([
         reply,
@@ -165,7 +191,13 @@ export class OwnerRequests {
       if (answer.kind === 'refused')
         return { kind: 'refused', code: answer.code, reason: answer.reason, closeCode: answer.closeCode };
       problem = `simulator ${target} cannot own the room yet`;
-      const next = answer.owner !== undefined && answer.owner !== target ? answer.owner : undefined;
+      let next = answer.owner !== undefined && answer.owner !== target ? answer.owner : undefined;
+      // The target already waited out a suspect's lease once; named again, the suspect renewed it: it is alive.
+      if (next !== undefined && avoid.includes(next)) {
+        if (redirectedToSuspect) this.suspects.delete(next);
+        else next = undefined;
+        redirectedToSuspect = true;
+      }
       if (next === undefined) await this.sleep(answer.retryMs);
       target = next;
     }

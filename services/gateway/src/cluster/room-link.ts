@@ -47,6 +47,10 @@ export interface RoomLinkOptions {
   readonly silenceMs: number;
   /** Called when the link has no members left and may be retired. */
   readonly onEmpty: (link: RoomLink) => void;
+  /** The room's owner (the simulator that last accepted a join here) went silent. */
+  readonly onSilent?: (owner: string) => void;
+  /** Listens for the owner's pulse (see OwnerPulse) until the returned function is called. */
+  readonly watchOwner?: (owner: string) => () => void;
 }
 
 const json = new JsonCodec();
@@ -73,6 +77,9 @@ export class RoomLink {
   private rosterAt = 0;
   private epoch = 0;
   private lastHeard: number;
+  /** The simulator that last accepted a join here: the one to suspect when the room goes silent. */
+  private owner: string | undefined;
+  private unwatchOwner: () => void = () => undefined;
   private cancelWatch: Cancel = () => undefined;
   private started: Promise<void> | undefined;
   private stopped = false;
@@ -121,6 +128,21 @@ export class RoomLink {
 
   get isStopped(): boolean {
     return this.stopped;
+  }
+
+  /** A simulator accepted a join of this room: it owns the room now. */
+  ownedBy(owner: string): void {
+    if (owner === this.owner || this.stopped) return;
+    this.unwatchOwner();
+    this.owner = owner;
+    this.unwatchOwner = this.options.watchOwner?.(owner) ?? (() => undefined);
+  }
+
+  /** The owner stopped pulsing: its members reconnect now, to the next owner, instead of after `silenceMs`. */
+  ownerSilent(owner: string): void {
+    if (owner !== this.owner || this.stopped) return;
+    this.lastHeard = this.options.clock.now();
+    this.moveAll(CloseCode.RoomMoved, 'the room owner stopped answering; reconnect');
   }
 
   /** Registers a join in flight; `onWelcome` runs when its welcome arrives in the room's output. */
@@ -183,6 +205,7 @@ export class RoomLink {
     if (this.stopped) return;
     this.stopped = true;
     this.cancelWatch();
+    this.unwatchOwner();
     this.sender.flush();
     this.receiver.stop();
   }
@@ -307,6 +330,7 @@ export class RoomLink {
           'room owner silent: members resume',
         );
         this.lastHeard = this.options.clock.now();
+        if (this.owner !== undefined) this.options.onSilent?.(this.owner);
         this.moveAll(CloseCode.RoomMoved, 'the room owner stopped answering; reconnect');
       }
       if (this.options.clock.now() - this.rosterAt >= rosterEveryMs) this.sendRoster();
