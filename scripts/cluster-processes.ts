@@ -15,6 +15,8 @@ export interface ClusterProcess {
   readonly name: string;
   /** The service's HTTP port (the gateway's WebSocket port; the others' /healthz and /metrics). */
   readonly port: number;
+  /** Where the port is reached: 127.0.0.1, or the address of the network namespace it runs in. */
+  readonly address: string;
   readonly child: ChildProcess;
   /** Everything the process wrote (stdout and stderr), for a test's failure message. */
   readonly output: () => string;
@@ -65,12 +67,24 @@ export function clusterEnv(options: ClusterOptions, service: ServiceName): Recor
   return { P3_SUBJECT_PREFIX: prefix, ...stores, ...options.env };
 }
 
+/**
+ * Where and how one process runs, beyond the cluster's options: in a network namespace (a host of its own) it is
+ * started through `command` (e.g. `ip netns exec <ns> ...`) and reached at `address`; `env` goes on top of
+ * everything else (its NATS, Redis and Postgres URLs through forwarders, its member id).
+ */
+export interface ProcessPlacement {
+  readonly command?: (argv: readonly string[]) => string[];
+  readonly address?: string;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 /** Starts one process of the cluster and resolves once its /readyz answers 200 (rejects if it exits first). */
 export async function startClusterProcess(
   options: ClusterOptions,
   service: ServiceName,
   index: number,
   timeoutMs = 20_000,
+  placement?: ProcessPlacement,
 ): Promise<ClusterProcess> {
   const dist = options.dist ?? 'dist';
   const port =
@@ -80,8 +94,10 @@ export async function startClusterProcess(
         ? options.basePort + 9 + index
         : options.basePort + 20;
   const name = `${service}-${index}`;
+  const address = placement?.address ?? '127.0.0.1';
   // Another process answering there would pass for this one in the readiness check below.
-  if (!(await portIsFree(port))) throw new Error(`${name}: port ${port} is in use`);
+  if (placement?.address === undefined && !(await portIsFree(port)))
+    throw new Error(`${name}: port ${port} is in use`);
   const env: Record<string, string> = {};
   // The caller's P3_* settings stay theirs to give (options.env); a shell's P3_CLUSTER_* are the script's own.
   for (const [key, value] of Object.entries(process.env))
@@ -96,10 +112,10 @@ export async function startClusterProcess(
   } else {
     env.P3_PERSISTER_PORT = String(port);
   }
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(dist, `${service}.mjs`)], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  Object.assign(env, placement?.env);
+  const argv = [process.execPath, ...(options.nodeArgs ?? []), join(dist, `${service}.mjs`)];
+  const [command = process.execPath, ...args] = placement?.command?.(argv) ?? argv;
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const collect = (chunk: Buffer) => {
     const text = chunk.toString();
@@ -119,13 +135,14 @@ export async function startClusterProcess(
     if (gone !== undefined)
       throw new Error(`${name} exited (${gone}) before it was ready:\n${output.slice(-4000)}`);
     try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) {
+      if ((await fetch(`http://${address}:${port}/readyz`)).status === 200) {
         const startupMs = performance.now() - spawnedAt;
         return {
           service,
           index,
           name,
           port,
+          address,
           child,
           output: () => output,
           exited,

@@ -5,3 +5,5 @@ export * from './tokens.js';
 export * from './chromium.js';
 export * from './property.js';
 export * from './fault-proxy.js';
+export * from './dependency-servers.js';
+export * from './net-namespace.js';

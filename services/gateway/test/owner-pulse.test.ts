@@ -1,6 +1,14 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ManualClock, ManualScheduler, MemoryBroker, MemoryBus, simulatorAlive } from '@p3/runtime';
+import {
+  ManualClock,
+  ManualScheduler,
+  MemoryBroker,
+  MemoryBus,
+  simulatorAlive,
+  type Bus,
+  type BusSubject,
+} from '@p3/runtime';
 import { OwnerPulse } from '../src/cluster/owner-pulse.js';
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -9,11 +17,26 @@ function harness() {
   const clock = new ManualClock(0);
   const scheduler = new ManualScheduler(clock);
   const broker = new MemoryBroker();
-  const gatewayBus = new MemoryBus({ broker });
+  const memoryBus = new MemoryBus({ broker });
+  // The gateway's link to the bus, which a test can cut: nothing it publishes leaves, nothing reaches it.
+  const link = { down: false };
+  const gatewayBus: Bus = {
+    maxPayload: memoryBus.maxPayload,
+    publish: (subject: BusSubject, payload: Uint8Array) => {
+      if (!link.down) memoryBus.publish(subject, payload);
+    },
+    subscribe: (subject: BusSubject, handler: (payload: Uint8Array) => void) =>
+      memoryBus.subscribe(subject, (payload) => {
+        if (!link.down) handler(payload);
+      }),
+    flush: () => memoryBus.flush(),
+    close: () => memoryBus.close(),
+  };
   const simulatorBus = new MemoryBus({ broker });
   const silent: string[] = [];
   const pulse = new OwnerPulse({
     bus: gatewayBus,
+    selfId: 'gw-1',
     scheduler,
     clock,
     logger: pino({ level: 'silent' }),
@@ -32,7 +55,7 @@ function harness() {
       await settle();
     }
   };
-  return { clock, pulse, silent, run, broker: gatewayBus, beat };
+  return { clock, pulse, silent, run, broker: memoryBus, beat, link };
 }
 
 describe('OwnerPulse', () => {
@@ -63,16 +86,37 @@ describe('OwnerPulse', () => {
     const broker = h.broker.broker;
     const first = h.pulse.watch('sim-a');
     const second = h.pulse.watch('sim-a');
-    expect(broker.subjectCount).toBe(1);
+    // sim-a's pulse and the gateway's own echo.
+    expect(broker.subjectCount).toBe(2);
     first();
     first(); // twice is harmless
     await h.run(500, () => true);
-    expect(broker.subjectCount).toBe(1);
+    expect(broker.subjectCount).toBe(2);
     second();
     expect(broker.subjectCount).toBe(0);
     // Nobody watches: silence is nobody's business.
     await h.run(3000, () => false);
     expect(h.silent).toEqual([]);
+    h.pulse.close();
+  });
+
+  it('[PULSE-3] while the gateway cannot hear its own echo (its bus link is down), no owner is reported; after it, each gets a fresh grace', async () => {
+    const h = harness();
+    h.pulse.watch('sim-a');
+    await h.run(2000, () => true);
+    expect(h.pulse.busHealthy).toBe(true);
+    h.link.down = true;
+    await h.run(5000, () => true);
+    expect(h.pulse.busHealthy).toBe(false);
+    expect(h.silent).toEqual([]);
+    h.link.down = false;
+    // Back, with sim-a pulsing: nobody is reported, though its last pulse heard is 5 s old.
+    await h.run(2000, () => true);
+    expect(h.pulse.busHealthy).toBe(true);
+    expect(h.silent).toEqual([]);
+    // A real silence is still reported.
+    await h.run(2000, () => false);
+    expect(h.silent).toEqual(['sim-a']);
     h.pulse.close();
   });
 });

@@ -137,6 +137,14 @@ export function simulatorAlive(simulatorId: string): BusSubject {
   return subject('simulator', encodeIdToken(simulatorId), 'alive');
 }
 
+/**
+ * A process's message to itself through the bus: hearing its own echo tells a gateway the bus works, so silence
+ * from others is theirs. `echo.<id>`
+ */
+export function busEcho(processId: string): BusSubject {
+  return subject('echo', encodeIdToken(processId));
+}
+
 /** Cluster-wide control: API key revocation, drains. `control` */
 export function control(): BusSubject {
   return subject('control');

@@ -78,6 +78,7 @@ export class ClusterRooms implements RoomService {
     });
     this.pulse = new OwnerPulse({
       bus: options.bus,
+      selfId: options.gatewayId,
       scheduler: this.scheduler,
       clock: this.clock,
       logger: options.logger,
@@ -186,6 +187,7 @@ export class ClusterRooms implements RoomService {
           onEmpty: (empty) => this.retireSoon(empty),
           onSilent: (owner) => this.requests.suspect(owner),
           watchOwner: (owner) => this.pulse.watch(owner),
+          busHealthy: () => this.pulse.busHealthy,
         });
         link = created;
         this.links.set(id, created);

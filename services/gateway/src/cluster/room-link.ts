@@ -49,6 +49,8 @@ export interface RoomLinkOptions {
   readonly onEmpty: (link: RoomLink) => void;
   /** The room's owner (the simulator that last accepted a join here) went silent. */
   readonly onSilent?: (owner: string) => void;
+  /** False while this gateway cannot hear its own echo on the bus: a silent room is then no news of its owner. */
+  readonly busHealthy?: () => boolean;
   /** Listens for the owner's pulse (see OwnerPulse) until the returned function is called. */
   readonly watchOwner?: (owner: string) => () => void;
 }
@@ -323,7 +325,7 @@ export class RoomLink {
       if (this.stopped) return;
       const silent = this.options.clock.now() - this.lastHeard;
       const attached = [...this.members.values()].some((m) => m.state !== 'pending');
-      if (!attached) this.lastHeard = this.options.clock.now();
+      if (!attached || this.options.busHealthy?.() === false) this.lastHeard = this.options.clock.now();
       else if (silent > this.options.silenceMs) {
         this.options.logger.warn(
           { room: this.key.room, silentMs: silent },
