@@ -173,7 +173,10 @@ export async function runClusterFaults(
         worldInputs: outcome.worldInputs,
         ackedDocumentChanges: outcome.ackedDocumentChanges,
         converged: outcome.converged,
-        note: effect.note,
+        note:
+          outcome.divergence === undefined
+            ? effect.note
+            : `${effect.note}; NOT CONVERGED: ${outcome.divergence}`,
       });
       log(`scenario ${scenario}: ${Math.round((performance.now() - started) / 1000)} s`);
       await restoreCluster(cluster);

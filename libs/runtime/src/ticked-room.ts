@@ -6,6 +6,7 @@ import {
   type ClientMessage,
   type EntityUpdate,
   type Frame,
+  type Op,
   type OpsMessage,
   type ServerMessage,
   type WelcomeMessage,
@@ -23,6 +24,7 @@ import type { RoomLog } from './ports/room-log.js';
 import type { RoomOutput } from './ports/room-output.js';
 import type { Cancel, Scheduler } from './ports/scheduler.js';
 import type { RoomKey } from './ports/snapshot-store.js';
+import { OutOfOrderOps } from './out-of-order-ops.js';
 import { randomId } from './random-id.js';
 import { RoomJournal } from './room-journal.js';
 import type { JoinRequest, JoinResult, Principal } from './room-service.js';
@@ -149,6 +151,8 @@ interface Member {
   /** Stamp and sequence number of the last ack sent. */
   ackedStamp: number;
   ackedSeq: number;
+  /** Ops that came ahead of a gap in the member's sequence, until it is filled (created on first use). */
+  held: OutOfOrderOps<Op> | undefined;
 }
 
 /** An ack goes out once this many ops wait for one, even before its second is up (bounds the client's resend log). */
@@ -817,60 +821,89 @@ export class TickedRoom {
   }
 
   private receiveOps(member: Member, message: OpsMessage): void {
-    const { output, events } = this.options;
+    const { events } = this.options;
     const { stamp, ops } = message;
     // Counted for the room's hosts (opsReceived): how often ops come too late for their frame.
-    let submitted = 0;
-    let late = 0;
+    const counts = { submitted: 0, late: 0 };
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       const seq = message.seq + i;
-      const verdict = this.receiver.accept(member.clientId, stamp, seq);
-      if (verdict === 'duplicate') continue;
-      if (verdict === 'new') this.changes++;
-      if (verdict !== 'new') {
-        output.send(this.key, member.connectionId, {
-          type: 'reject',
-          stamp,
-          seq,
-          code: ErrorCode.SequenceOutOfWindow,
-          reason:
-            verdict === 'stale'
-              ? 'sequence of an outdated session stamp'
-              : 'sequence number too far ahead; resend the missing ones first',
-        });
-        continue;
-      }
-      submitted++;
-      const result = this.world.submit(member.connectionId, op, { stamp, seq });
-      if (result.ok) {
-        if (result.value <= this.world.frame) late++;
-        continue;
-      }
-      // The sequence number is consumed: its refusal acknowledges it, like an ack.
-      this.sendAcknowledging(member.connectionId, {
-        type: 'reject',
-        stamp,
-        seq,
-        code: result.error.code,
-        reason: result.error.message,
-      });
-      if (result.error.code === ErrorCode.FrameDropped) {
-        events?.frameDropped?.(this, {
-          connectionId: member.connectionId,
-          frame: op.frame ?? -1,
-          current: this.world.frame,
-          reason: result.error.message,
-        });
-      }
+      const next = this.receiver.lastSeq(member.clientId, stamp) + 1;
+      if (seq > next && (member.held ??= new OutOfOrderOps()).hold(stamp, seq, next, op)) continue;
+      this.applyOp(member, stamp, seq, op, counts);
+      // This op may have filled the gap the held ones wait on: they follow it, in order.
+      if (member.held !== undefined && member.held.size > 0)
+        this.applyHeld(member, member.held, stamp, counts);
     }
-    if (submitted > 0) events?.opsReceived?.(this, submitted, late);
+    if (counts.submitted > 0) events?.opsReceived?.(this, counts.submitted, counts.late);
     // Ops end an idle declaration; their `through` covers what they declare complete.
     if (message.through !== undefined) this.world.cover(member.connectionId, message.through);
     else this.world.active(member.connectionId);
     if (member.ackDue !== undefined && member.ackDue !== stamp) this.sendAck(member, member.ackDue);
     member.ackDue = stamp;
     member.unacked += message.ops.length;
+  }
+
+  private applyHeld(
+    member: Member,
+    held: OutOfOrderOps<Op>,
+    stamp: number,
+    counts: { submitted: number; late: number },
+  ): void {
+    for (;;) {
+      const seq = this.receiver.lastSeq(member.clientId, stamp) + 1;
+      const op = held.take(stamp, seq);
+      if (op === undefined) return;
+      this.applyOp(member, stamp, seq, op, counts);
+    }
+  }
+
+  private applyOp(
+    member: Member,
+    stamp: number,
+    seq: number,
+    op: Op,
+    counts: { submitted: number; late: number },
+  ): void {
+    const { output, events } = this.options;
+    const verdict = this.receiver.accept(member.clientId, stamp, seq);
+    if (verdict === 'duplicate') return;
+    if (verdict === 'new') this.changes++;
+    if (verdict !== 'new') {
+      output.send(this.key, member.connectionId, {
+        type: 'reject',
+        stamp,
+        seq,
+        code: ErrorCode.SequenceOutOfWindow,
+        reason:
+          verdict === 'stale'
+            ? 'sequence of an outdated session stamp'
+            : 'sequence number too far ahead; resend the missing ones first',
+      });
+      return;
+    }
+    counts.submitted++;
+    const result = this.world.submit(member.connectionId, op, { stamp, seq });
+    if (result.ok) {
+      if (result.value <= this.world.frame) counts.late++;
+      return;
+    }
+    // The sequence number is consumed: its refusal acknowledges it, like an ack.
+    this.sendAcknowledging(member.connectionId, {
+      type: 'reject',
+      stamp,
+      seq,
+      code: result.error.code,
+      reason: result.error.message,
+    });
+    if (result.error.code === ErrorCode.FrameDropped) {
+      events?.frameDropped?.(this, {
+        connectionId: member.connectionId,
+        frame: op.frame ?? -1,
+        current: this.world.frame,
+        reason: result.error.message,
+      });
+    }
   }
 
   /**
@@ -903,6 +936,9 @@ export class TickedRoom {
       ? this.journal.ack(member.clientId, stamp)
       : this.receiver.ack(member.clientId, stamp);
     if (!ack) return;
+    // Ops held behind a gap are not received yet: the ranges before them are what the client must resend.
+    const gaps = member.held?.missing(ack.stamp, this.receiver.lastSeq(member.clientId, ack.stamp)) ?? [];
+    const missing = gaps.length > 0 ? [...ack.missing, ...gaps] : ack.missing;
     member.unacked = 0;
     member.ackedAt = this.world.frame;
     member.ackedStamp = ack.stamp;
@@ -911,7 +947,7 @@ export class TickedRoom {
       type: 'ack',
       stamp: ack.stamp,
       seq: ack.seq,
-      ...(ack.missing.length > 0 ? { missing: ack.missing } : {}),
+      ...(missing.length > 0 ? { missing } : {}),
     });
   }
 }
@@ -941,6 +977,7 @@ function newMember(
     ackedAt: -Infinity,
     ackedStamp: 0,
     ackedSeq: 0,
+    held: undefined,
   };
 }
 

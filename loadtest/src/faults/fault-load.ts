@@ -26,6 +26,8 @@ export interface LoadOutcome {
   /** Reconnects of the world clients, and how many of them resumed the session (state as a delta). */
   readonly reconnects: number;
   readonly resumed: number;
+  /** When the clients did not converge: what each saw. */
+  readonly divergence?: string;
 }
 
 /**
@@ -115,6 +117,12 @@ export class FaultLoad {
         ),
       10_000,
     );
+    // Which inputs differ, for the scenario's note: the players' own inputs, then what each client sees.
+    const divergence = converged
+      ? undefined
+      : `own inputs ${finalInputs.join(' ')}; seen ${clients
+          .map((viewer) => players.map((id) => JSON.stringify(viewer.getEntity(id)?.input ?? null)).join(' '))
+          .join(' | ')}`;
     const lostWorld = clients.filter((c) => c.pendingOps > 0).length + (converged ? 0 : 1);
     await sleep(300);
     let objects: Array<{ key: string; data: { n?: number } }> | undefined;
@@ -139,6 +147,7 @@ export class FaultLoad {
       ackedDocumentChanges: this.writers.reduce((sum, w) => sum + w.lastAcked, 0),
       reconnects: this.reconnects,
       resumed: this.resumed,
+      ...(divergence === undefined ? {} : { divergence }),
     };
   }
 }
