@@ -65,10 +65,11 @@ export class ClusterBuild {
     readonly worldModule: string,
   ) {}
 
-  static async create(): Promise<ClusterBuild> {
+  /** `dirPrefix` names the directory: tests that check their own builds are gone tell theirs apart by it. */
+  static async create(dirPrefix = 'p3-arena-cluster-'): Promise<ClusterBuild> {
     const cache = join(repoRoot, 'node_modules', '.cache');
     await mkdir(cache, { recursive: true });
-    const dir = await mkdtemp(join(cache, 'p3-arena-cluster-'));
+    const dir = await mkdtemp(join(cache, dirPrefix));
     try {
       await runBuildScript(dir);
       const worldModule = join(dir, 'arena-bench-world.mjs');
@@ -124,6 +125,12 @@ export interface BenchCluster {
   readonly processes: readonly NamedPid[];
   /** The NATS and Redis servers when their pid was found (`pgrep -x`): measured beside the cluster. */
   readonly services: readonly NamedPid[];
+  /** The bench's own connections to the cluster's NATS, Redis and Postgres (to measure them); closed by `stop`. */
+  readonly nats: NatsConnection;
+  readonly redis: Redis;
+  readonly pool: pg.Pool;
+  /** The cluster's Postgres schema (`P3_DATABASE_SCHEMA`). */
+  readonly schema: string;
   /** Throws (with its output's tail) when a process of the cluster has exited. */
   check(): void;
   /** Stops the processes and removes the streams, the schema and the Redis keys of this cluster. */
@@ -192,10 +199,12 @@ export async function startBenchCluster(
   log: (line: string) => void,
   /** `--cpu-prof DIR`: every cluster process writes its V8 CPU profile there when it exits. */
   cpuProfDir?: string,
+  /** Settings added to the simulators' (a scenario's limits), and the stem of the prefix (default `p3bench`). */
+  extra: { readonly simulatorEnv?: Readonly<Record<string, string>>; readonly prefixStem?: string } = {},
 ): Promise<BenchCluster> {
   const basePort = await freeBasePort();
   const backends = await connectBackends();
-  const prefix = `p3bench${randomBytes(4).toString('hex')}`;
+  const prefix = `${extra.prefixStem ?? 'p3bench'}${randomBytes(4).toString('hex')}`;
   const common: ClusterOptions = {
     dist: clusterBuild.dir,
     basePort,
@@ -223,6 +232,7 @@ export async function startBenchCluster(
       P3_DATABASE_URL: databaseUrl,
       P3_WORLD_MODULE: clusterBuild.worldModule,
       ...forwarded,
+      ...extra.simulatorEnv,
       P3_TICK_RATE: String(tickRate),
     },
     persister: { P3_LOG_LEVEL: 'warn', P3_DATABASE_URL: databaseUrl },
@@ -281,6 +291,10 @@ export async function startBenchCluster(
     simulators: of('simulator'),
     processes,
     services,
+    nats: backends.nats,
+    redis: backends.redis,
+    pool: backends.pool,
+    schema: clusterEnv(common, 'simulator').P3_DATABASE_SCHEMA ?? 'public',
     check() {
       const gone = started.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
       if (gone) {

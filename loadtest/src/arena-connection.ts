@@ -11,7 +11,7 @@ import {
 import WebSocket, { type RawData } from 'ws';
 import { AckTimes } from './ack-times.js';
 import { arenaBenchSchema, BOT_TYPE, botPosition } from './arena-schema.js';
-import type { Codec, ServerKind } from './bench-options.js';
+import { measuresAcks, type Codec, type ServerKind } from './bench-options.js';
 import type { LoadStats } from './load-stats.js';
 import { botEntityId, readBinaryUpdate, readJsonUpdate, type RawUpdate } from './raw-update-reader.js';
 
@@ -21,16 +21,20 @@ export interface ArenaLoadContext {
   readonly codec: Codec;
   /** `ws://127.0.0.1:PORT` */
   readonly baseUrl: string;
+  /** The raw floor only: a peer's room is its index over this. */
   readonly clientsPerRoom: number;
   /**
-   * Name of a global room index. Unique per run, so a reused server never mixes two runs; global, so the load
-   * processes of one run never share a room.
+   * Name of a global room index. Unique per run, so a reused server never mixes two runs; global, so two load
+   * processes of one run share a room only where meant to (the scale bench's wide room; never in the arena bench).
    */
   readonly roomName: (room: number) => string;
-  /** Bot entity id -> global client index. */
+  /** Bot entity id -> client index, for the senders of this load process (their stamps share its clock). */
   readonly senders: ReadonlyMap<string, number>;
   readonly stats: LoadStats;
 }
+
+/** A sender joins, creates its bot and moves it on `sendUpdate`; a listener joins and only receives. */
+export type ConnectionRole = 'sender' | 'listener';
 
 /** The reused `ops` message of one client: only seq and the field values change between sends. */
 interface MutableUpdateMessage {
@@ -46,17 +50,24 @@ const SESSION_STAMP = 1;
 
 /**
  * One benchmark client: a WebSocket speaking the P3 protocol through `@p3/protocol` codecs (one codec per
- * connection, as a real client). Against P3 it joins, creates its bot and then updates it; against the raw floor
- * it sends the same bytes (the create, then the updates) and reads the sender and stamp of what its peers sent,
- * which the raw server forwards untouched (`raw-update-reader.ts`).
+ * connection, as a real client). Against P3 it joins, creates its bot and then updates it (a listener only joins:
+ * the scale bench's wide rooms are mostly listeners); against the raw floor it sends the same bytes (the create,
+ * then the updates) and reads the sender and stamp of what its peers sent, which the raw server forwards untouched
+ * (`raw-update-reader.ts`).
  */
 export class ArenaConnection {
+  /** Its bot's id (a listener creates no bot). */
   readonly entityId: string;
+  private readonly sends: boolean;
+  private frameCount = 0;
   private readonly codec: BinaryCodec | JsonCodec;
   private readonly message: MutableUpdateMessage;
   private readonly position = { x: 0, y: 0 };
   private readonly rawUpdate: RawUpdate = { sender: -1, t: 0 };
-  /** P3 only (the floor sends no acks): when each update was sent, until an ack covers it. */
+  /**
+   * Senders against P3 only (the floor sends no acks): when each update was sent, until an ack covers it. A
+   * listener never sends, so it is spared the ring's 8 KiB (the scale bench runs thousands).
+   */
   private readonly ackTimes: AckTimes | undefined;
   private readonly ackSample = (ms: number): void => this.ctx.stats.acked(ms);
   private ws: WebSocket | undefined;
@@ -65,12 +76,17 @@ export class ArenaConnection {
   private ready: { resolve: () => void; reject: (error: Error) => void } | undefined;
 
   constructor(
+    /** Index of the client: global in the arena bench, within its load process in the scale bench. */
     readonly index: number,
+    /** Global index of the room it joins (named by `ctx.roomName`). */
+    readonly room: number,
     private readonly ctx: ArenaLoadContext,
+    role: ConnectionRole = 'sender',
   ) {
     this.entityId = botEntityId(index);
+    this.sends = role === 'sender';
     const raw = ctx.target === 'raw';
-    this.ackTimes = raw ? undefined : new AckTimes();
+    this.ackTimes = this.sends && measuresAcks(ctx.target) ? new AckTimes() : undefined;
     // Against P3 the codec learns the schema from `welcome`; the raw floor has no welcome, so it is given here.
     this.codec = ctx.codec === 'binary' ? new BinaryCodec(raw ? arenaBenchSchema : {}) : new JsonCodec();
     this.message = {
@@ -81,12 +97,12 @@ export class ArenaConnection {
     };
   }
 
-  /** Global room index (client indexes are global: see arena-load.ts). */
-  get room(): number {
-    return Math.floor(this.index / this.ctx.clientsPerRoom);
+  /** Frames received since the socket opened: the scale bench takes each member's over its window. */
+  get frames(): number {
+    return this.frameCount;
   }
 
-  /** Connects, joins (P3) and creates the bot; resolves once updates may flow. */
+  /** Connects, joins (P3) and creates the bot; resolves once updates may flow (a listener: once welcomed). */
   open(timeoutMs: number): Promise<void> {
     const { ctx } = this;
     const room = encodeURIComponent(ctx.roomName(this.room));
@@ -127,10 +143,10 @@ export class ArenaConnection {
     });
   }
 
-  /** Sends one position update stamped with `now` (the caller's `performance.now()`). */
+  /** Sends one position update stamped with `now` (the caller's `performance.now()`); a listener sends nothing. */
   sendUpdate(now: number): void {
     const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (!this.sends || !ws || ws.readyState !== WebSocket.OPEN) return;
     const data = this.message.ops[0].data;
     botPosition(this.index, now, this.position);
     data.x = this.position.x;
@@ -213,6 +229,7 @@ export class ArenaConnection {
     const { stats } = this.ctx;
     switch (message.type) {
       case 'frame':
+        this.frameCount++;
         this.updates(message.frame.entities, now);
         return;
       case 'catchup':
@@ -224,7 +241,8 @@ export class ArenaConnection {
         if (message.stamp === SESSION_STAMP) this.ackTimes?.acked(message.seq, now, this.ackSample);
         return;
       case 'welcome':
-        this.sendCreate();
+        if (this.sends) this.sendCreate();
+        else this.ready?.resolve();
         return;
       case 'reject':
         stats.rejects++;
@@ -248,7 +266,10 @@ export class ArenaConnection {
       const t = update.fields?.t;
       if (typeof t !== 'number') continue;
       const sender = senders.get(update.id);
-      if (sender === undefined) continue;
+      if (sender === undefined) {
+        stats.foreignUpdate();
+        continue;
+      }
       if (sender === this.index && update.created === true) this.ready?.resolve();
       stats.update(this.index, sender, now, t);
     }

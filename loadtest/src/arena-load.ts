@@ -4,22 +4,17 @@
 // p3-cluster: protocol-level clients), the raw uWS floor (--target raw) or Colyseus with its SDK (--target
 // colyseus; see load-clients.ts). --url is one server URL, or a comma-separated list of them (the cluster's
 // gateways): the clients of every room then alternate over the URLs (a room's first client on the first URL, its
-// second on the second...), so each room has members on every gateway. The orchestrator may run
-// several, each with its own rooms, so a room's sender and receivers always share this process's clock. It drives the run with JSON lines on stdin:
-// {"cmd":"start"} (begin sending), {"cmd":"measure-start"}, {"cmd":"measure-end"}; this process answers on stdout
-// with {"event":"ready"} (all connected), {"event":"sending"}, {"event":"measure-start"}, {"event":"measure-end"},
-// then {"event":"summary", ...}. Stops by itself: after the run, with its parent (stdin ends), or after --lifetime
-// seconds.
+// second on the second...), so each room has members on every gateway. The orchestrator may run several, each
+// with its own rooms, so a room's sender and receivers always share this process's clock. It drives the run with
+// JSON lines on stdin (load-run.ts: ready, start, the window, then the summary). Stops by itself: after the run,
+// with its parent (stdin ends), or after --lifetime seconds.
 import { parseArgs } from 'node:util';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Codec, intFlag, numberFlag, oneOf, serverKindOrder, type ServerKind } from './bench-options.js';
-import { emitLine, stdoutFlushed, stopWithParent } from './child-lifetime.js';
 import { HeapAllocationMeter } from './heap-allocations.js';
 import { makeLoadClients } from './load-clients.js';
+import { LoadRun } from './load-run.js';
 import { LoadStats } from './load-stats.js';
-import { ParentCommands } from './parent-commands.js';
 import { assertRawReaders } from './raw-update-reader.js';
-import { SendScheduler } from './send-scheduler.js';
 import type { LoadProcessSummary } from './load-summary.js';
 
 const { values } = parseArgs({
@@ -60,7 +55,6 @@ const total = rooms * clients;
 // Global client indexes, so bot ids and room names never collide with another load process's.
 const firstIndex = roomOffset * clients;
 const stats = new LoadStats(rooms, clients, roomOffset);
-const commands = new ParentCommands();
 const connections = await makeLoadClients({
   target,
   codec,
@@ -71,54 +65,19 @@ const connections = await makeLoadClients({
   roomName: (room) => `arena-${runId}-${room}`,
   stats,
 });
-const scheduler = new SendScheduler(connections, 1000 / sendHz);
-stopWithParent(lifetime * 1000, () => {
-  scheduler.stop();
-  for (const c of connections) c.terminate();
-});
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Opens every connection, at most `parallel` handshakes at a time (a burst of 500 SYNs helps nobody). */
-async function openAll(parallel: number): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < connections.length) {
-      const connection = connections[next++]!;
-      await connection.open(15_000);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, connections.length) }, worker));
-}
-
-const connectStarted = performance.now();
-await openAll(32);
-emitLine({
-  event: 'ready',
-  connections: connections.length,
-  connectMs: Math.round(performance.now() - connectStarted),
-});
-
-// The orchestrator times the warm-up and the window, so that every load process measures the same window.
-await commands.next('start');
-scheduler.start();
-emitLine({ event: 'sending' });
-await commands.next('measure-start');
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+const run = new LoadRun(connections, connections, sendHz, lifetime * 1000);
+await run.connect(15_000);
 const heap = new HeapAllocationMeter();
-heap.start();
-stats.begin();
-scheduler.resetLag();
-loopDelay.enable();
-const windowStart = performance.now();
-emitLine({ event: 'measure-start' });
-await commands.next('measure-end');
-stats.end();
-const allocations = heap.stop();
-const windowMs = performance.now() - windowStart;
-emitLine({ event: 'measure-end' });
-loopDelay.disable();
-scheduler.stop();
+const { figures, counted: allocations } = await run.window({
+  begin() {
+    heap.start();
+    stats.begin();
+  },
+  end() {
+    stats.end();
+    return heap.stop();
+  },
+});
 // The window's last sends are acked up to a second later (P3 batches acks per member): wait for them, so that the
 // ack latency does not leave out the window's end. Sending has stopped; the server still sends what is due. Only
 // protocol-level P3 clients await acks (the raw floor sends none, the SDKs keep theirs to themselves): for the
@@ -126,6 +85,7 @@ scheduler.stop();
 await stats.whenAcked(3_000);
 
 const counts = stats.counts();
+const { windowMs } = figures;
 const windowSeconds = windowMs / 1000;
 const summary: LoadProcessSummary = {
   event: 'summary',
@@ -155,15 +115,11 @@ const summary: LoadProcessSummary = {
   catchups: stats.catchups,
   decodeErrors: stats.decodeErrors,
   unexpectedCloses: stats.unexpectedCloses,
-  loadLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
-  sendLagMaxMs: scheduler.maxLagMs,
+  loadLoopDelayP99Ms: figures.loopDelayP99Ms,
+  sendLagMaxMs: figures.sendLagMaxMs,
   receivedMessages: counts.messages,
   heapAllocatedBytes: allocations.allocatedBytes,
   gcCount: allocations.gcCount,
   gcPauseMs: allocations.gcPauseMs,
 };
-emitLine(summary);
-await stdoutFlushed();
-for (const c of connections) c.close();
-await sleep(200);
-process.exit(0);
+await run.finish(summary);

@@ -8,7 +8,7 @@ import type { UpdateSender } from './send-scheduler.js';
 export interface LoadClient extends UpdateSender {
   /** Global client index (unique across the load processes of a run). */
   readonly index: number;
-  /** Connects, joins and creates its entity; resolves once updates may flow. */
+  /** Connects, joins and creates its entity (a listener creates none); resolves once updates may flow. */
   open(timeoutMs: number): Promise<void>;
   /** Leaves (the run is over). */
   close(): void;

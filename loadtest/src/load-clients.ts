@@ -52,7 +52,11 @@ export async function makeLoadClients(plan: LoadClientsPlan): Promise<LoadClient
   }
   const contexts = common.map((c) => ({ ...c, target, codec: plan.codec, roomName: plan.roomName }));
   return indexes.map((index) => {
-    const connection = new ArenaConnection(index, contexts[urlOf(index)]!);
+    const connection = new ArenaConnection(
+      index,
+      Math.floor(index / clientsPerRoom),
+      contexts[urlOf(index)]!,
+    );
     senders.set(connection.entityId, index);
     return connection;
   });

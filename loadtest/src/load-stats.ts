@@ -25,9 +25,10 @@ export interface LoadWindowCounts {
 
 /**
  * Counters shared by every connection of the load process. Hot-path methods only add to numbers and typed arrays:
- * nothing is allocated per message. The process runs `rooms` consecutive rooms starting at global room
- * `roomOffset`: methods take global client indexes (unique across load processes, as bot ids are), the arrays are
- * sized for the local rooms only.
+ * nothing is allocated per message. The arena's process runs `rooms` consecutive rooms of `clients` starting at
+ * global room `roomOffset`: methods take global client indexes (unique across load processes, as bot ids are), the
+ * arrays are sized for the local rooms only. Without that layout (the scale bench's members come in groups, and a
+ * room may span processes) no pairs are tracked.
  */
 export class LoadStats {
   measuring = false;
@@ -52,9 +53,9 @@ export class LoadStats {
   private readonly firstIndex: number;
 
   constructor(
-    readonly rooms: number,
-    readonly clients: number,
-    roomOffset: number,
+    readonly rooms = 0,
+    readonly clients = 0,
+    roomOffset = 0,
   ) {
     this.seen = new Uint8Array(rooms * clients * clients);
     this.firstIndex = roomOffset * clients;
@@ -94,7 +95,16 @@ export class LoadStats {
     this.updates++;
     this.latency.add(now - t);
     // The slot (index % clients) is the same globally and locally: the offset is a whole number of rooms.
-    this.seen[(receiver - this.firstIndex) * this.clients + (sender % this.clients)] = 1;
+    if (this.clients > 0)
+      this.seen[(receiver - this.firstIndex) * this.clients + (sender % this.clients)] = 1;
+  }
+
+  /**
+   * An update of a bot whose sender runs in another load process: its stamp is another clock, so it gives no
+   * latency (and no pair). Only the scale bench's rooms span processes.
+   */
+  foreignUpdate(): void {
+    if (this.measuring) this.updates++;
   }
 
   sentOne(): void {

@@ -69,9 +69,7 @@ describe('ops of one client apply in sequence order', () => {
           // The client resends what the acks report missing until everything is acknowledged.
           for (let round = 0; round < 10; round++) {
             await t.advance(1100);
-            const acks = t.output
-              .to(joined.connectionId)
-              .filter((m): m is AckMessage => m.type === 'ack');
+            const acks = t.output.to(joined.connectionId).filter((m): m is AckMessage => m.type === 'ack');
             const last = acks.at(-1);
             if (last && last.seq === count) break;
             const missing = last?.missing ?? [];
