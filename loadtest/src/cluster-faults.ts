@@ -173,10 +173,12 @@ export async function runClusterFaults(
         worldInputs: outcome.worldInputs,
         ackedDocumentChanges: outcome.ackedDocumentChanges,
         converged: outcome.converged,
-        note:
-          outcome.divergence === undefined
-            ? effect.note
-            : `${effect.note}; NOT CONVERGED: ${outcome.divergence}`,
+        note: [
+          effect.note,
+          ...(outcome.divergence === undefined ? [] : [`NOT CONVERGED: ${outcome.divergence}`]),
+          ...(world.splitBrain > 0 ? [`SPLIT BRAIN (world): ${world.describe()}`] : []),
+          ...(doc.splitBrain > 0 ? [`SPLIT BRAIN (document): ${doc.describe()}`] : []),
+        ].join('; '),
       });
       log(`scenario ${scenario}: ${Math.round((performance.now() - started) / 1000)} s`);
       await restoreCluster(cluster);

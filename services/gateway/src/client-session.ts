@@ -7,7 +7,7 @@ import {
   type ClientMessage,
   type ErrorMessage,
   type JoinMessage,
-  type P3Error,
+  P3Error,
 } from '@p3/protocol';
 import { scopedRoomKey, type Clock, type RoomKey, type RoomService } from '@p3/runtime';
 import type { Logger } from 'pino';
@@ -94,7 +94,14 @@ export class ClientSessions {
     const message = decoded.value;
     metrics.countIn(message.type);
     if (message.type === 'join') {
-      void this.join(ws, message);
+      void this.join(ws, message).catch((error: unknown) => {
+        // A join must end in an answer, never in an unhandled rejection (which would end the process).
+        this.deps.logger.error({ err: error }, 'join failed');
+        const data = ws.getUserData();
+        data.joining = false;
+        if (!data.closed)
+          this.fail(ws, new P3Error(ErrorCode.Internal, 'the join failed; try again'), CloseCode.Internal);
+      });
       return;
     }
     if (!data.joined) {

@@ -62,22 +62,23 @@ export class ClusterDocumentRooms implements DocumentSocketRooms, DocumentApi {
 
   async open(roomId: string, principal: Principal | undefined): Promise<Result<DocumentRoomSockets>> {
     const key = this.keyOf(roomId, principal);
-    const link = await this.linkFor(key);
+    const link = await this.reachableLink(key);
+    if (!link.ok) return link;
     const bySession = new Map<string, string>();
     return ok({
       handleSocketConnect: ({ sessionId, socket, clientId }) => {
         const attachment = `${this.options.gatewayId}:d${++this.attachments}`;
         bySession.set(sessionId, attachment);
-        link.connect(attachment, socket, clientId, principal);
+        link.value.connect(attachment, socket, clientId, principal);
       },
       handleSocketMessage: (sessionId, data) => {
         const attachment = bySession.get(sessionId);
-        if (attachment !== undefined) link.message(attachment, data);
+        if (attachment !== undefined) link.value.message(attachment, data);
       },
       handleSocketClose: (sessionId) => {
         const attachment = bySession.get(sessionId);
         bySession.delete(sessionId);
-        if (attachment !== undefined) link.disconnect(attachment);
+        if (attachment !== undefined) link.value.disconnect(attachment);
       },
     });
   }
@@ -116,7 +117,9 @@ export class ClusterDocumentRooms implements DocumentSocketRooms, DocumentApi {
 
   async follow(roomId: string, principal: Principal | undefined): Promise<Result<DocumentFeed>> {
     const key = this.keyOf(roomId, principal);
-    const link = await this.linkFor(key);
+    const reached = await this.reachableLink(key);
+    if (!reached.ok) return reached;
+    const link = reached.value;
     const outcome = await this.options.requests.call({
       key,
       ...(principal ? { principal } : {}),
@@ -173,6 +176,16 @@ export class ClusterDocumentRooms implements DocumentSocketRooms, DocumentApi {
     await this.options.requests.call({ key: link.key, op: 'unfollow' }).catch(() => undefined);
   }
 
+  /** The room's link, or a retryable refusal when it cannot start (the frame buffer, in Redis, is unreachable). */
+  private async reachableLink(key: RoomKey): Promise<Result<DocumentLink>> {
+    try {
+      return ok(await this.linkFor(key));
+    } catch (error) {
+      this.options.logger.warn({ err: error, room: key.room }, 'document link could not start');
+      return fail(ErrorCode.RoomUnavailable, 'the room cannot be reached right now; try again');
+    }
+  }
+
   private async linkFor(key: RoomKey): Promise<DocumentLink> {
     for (;;) {
       let link = this.links.get(keyOf(key));
@@ -193,7 +206,15 @@ export class ClusterDocumentRooms implements DocumentSocketRooms, DocumentApi {
         this.links.set(keyOf(key), created);
         this.options.requests.onDetached(key, (attachments) => created.detached(attachments));
       }
-      await link.start();
+      try {
+        await link.start();
+      } catch (error) {
+        if (this.links.get(keyOf(key)) === link) {
+          this.links.delete(keyOf(key));
+          this.options.requests.onDetached(key, undefined);
+        }
+        throw error;
+      }
       if (!link.isStopped) return link;
     }
   }

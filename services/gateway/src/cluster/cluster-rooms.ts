@@ -103,7 +103,18 @@ export class ClusterRooms implements RoomService {
   async join(request: JoinRequest): Promise<JoinResult> {
     const started = this.clock.now();
     const { key } = request;
-    const link = await this.linkFor(key);
+    let link: RoomLink;
+    try {
+      link = await this.linkFor(key);
+    } catch (error) {
+      this.options.logger.warn({ err: error, room: key.room }, 'room link could not start');
+      this.metrics.joins.inc({ outcome: 'unavailable' });
+      return {
+        ok: false,
+        error: new P3Error(ErrorCode.RoomUnavailable, 'the room cannot be reached right now; try again'),
+        closeCode: CloseCode.Internal,
+      };
+    }
     const attachment = `${this.options.gatewayId}:${++this.attachments}`;
     let welcomed: (welcome: WelcomeMessage) => void = () => undefined;
     const welcome = new Promise<WelcomeMessage>((resolve) => (welcomed = resolve));
@@ -193,7 +204,15 @@ export class ClusterRooms implements RoomService {
         this.links.set(id, created);
         this.requests.onDetached(key, (attachments) => created.detached(attachments));
       }
-      await link.start();
+      try {
+        await link.start();
+      } catch (error) {
+        if (this.links.get(id) === link) {
+          this.links.delete(id);
+          this.requests.onDetached(key, undefined);
+        }
+        throw error;
+      }
       if (!link.isStopped) return link;
     }
   }

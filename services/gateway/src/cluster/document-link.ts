@@ -103,7 +103,12 @@ export class DocumentLink {
 
   start(): Promise<void> {
     this.started ??= (async () => {
-      const latest = await this.options.buffer.latest(this.key);
+      // The frame buffer unreachable (Redis away): this link is given up, and the join fails with a retryable
+      // refusal; the next join makes a new link.
+      const latest = await this.options.buffer.latest(this.key).catch((error: unknown) => {
+        this.stop();
+        throw error;
+      });
       await this.receiver.start(latest ?? START_POSITION);
       this.epoch = latest?.epoch ?? 0;
     })();

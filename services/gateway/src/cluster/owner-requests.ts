@@ -151,7 +151,15 @@ export class OwnerRequests {
     while (!this.closed && this.options.clock.now() < deadline) {
       const avoid = this.suspected();
       if (target === undefined) {
-        const members = await this.options.membership.members();
+        let members: string[];
+        try {
+          members = await this.options.membership.members();
+        } catch (error) {
+          // Redis away (restarting, failing over): placement cannot be asked; it may be back within the timeout.
+          problem = `simulator membership unreachable (${(error as Error).message})`;
+          await this.sleep(250);
+          continue;
+        }
         const trusted = members.filter((member) => !avoid.includes(member));
         target = placeRoom(key, trusted.length > 0 ? trusted : members);
       }
