@@ -38,4 +38,8 @@ const report = await runClusterFaults(scenarios, {
   log: (line) => console.error(line),
 });
 console.log(formatFaults(report));
-process.exit(report.results.every((r) => r.lostAcked === 0 && r.splitBrain === 0) ? 0 : 1);
+process.exit(
+  report.results.every((r) => r.lostAcked === 0 && r.splitBrain === 0 && r.crashes === 0 && r.converged)
+    ? 0
+    : 1,
+);

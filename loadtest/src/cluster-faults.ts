@@ -55,6 +55,8 @@ export interface ScenarioResult {
   /** Document changes acknowledged to the writers (each must be in the room afterwards). */
   readonly ackedDocumentChanges: number;
   readonly converged: boolean;
+  /** Processes that exited without the scenario stopping them (a crash under the fault). */
+  readonly crashes: number;
   /** What else the scenario measured or checked (a failed check also counts in `lostAcked` or `splitBrain`). */
   readonly note: string;
 }
@@ -144,6 +146,7 @@ export async function runClusterFaults(
       await load.start();
       await sleep(settings.loadSeconds * 1000);
       const movedBefore = await movedSockets(cluster.gateways);
+      const crashesBefore = cluster.crashed.length;
       const context: ScenarioContext = {
         cluster,
         redis,
@@ -173,11 +176,15 @@ export async function runClusterFaults(
         worldInputs: outcome.worldInputs,
         ackedDocumentChanges: outcome.ackedDocumentChanges,
         converged: outcome.converged,
+        crashes: cluster.crashed.length - crashesBefore,
         note: [
           effect.note,
           ...(outcome.divergence === undefined ? [] : [`NOT CONVERGED: ${outcome.divergence}`]),
           ...(world.splitBrain > 0 ? [`SPLIT BRAIN (world): ${world.describe()}`] : []),
           ...(doc.splitBrain > 0 ? [`SPLIT BRAIN (document): ${doc.describe()}`] : []),
+          ...(cluster.crashed.length > crashesBefore
+            ? [`CRASHED: ${cluster.crashed.slice(crashesBefore).join(', ')}`]
+            : []),
         ].join('; '),
       });
       log(`scenario ${scenario}: ${Math.round((performance.now() - started) / 1000)} s`);
@@ -522,6 +529,7 @@ export function formatFaults(report: FaultsReport): string {
     'reconnects (delta)'.padStart(18),
     'world inputs'.padStart(12),
     'doc acked'.padStart(9),
+    'crashes'.padStart(7),
     'converged',
   ].join(' ');
   const rows = report.results.map((r) =>
@@ -534,6 +542,7 @@ export function formatFaults(report: FaultsReport): string {
       `${r.reconnects} (${r.resumedWithDelta})`.padStart(18),
       String(r.worldInputs).padStart(12),
       String(r.ackedDocumentChanges).padStart(9),
+      String(r.crashes).padStart(7),
       r.converged ? 'yes' : 'NO',
     ].join(' '),
   );

@@ -21,7 +21,12 @@ describe('the cluster under faults (CI subset)', () => {
     );
     console.log(formatFaults(report));
     for (const result of report.results) {
-      expect(result, result.scenario).toMatchObject({ lostAcked: 0, splitBrain: 0, converged: true });
+      expect(result, result.scenario).toMatchObject({
+        lostAcked: 0,
+        splitBrain: 0,
+        converged: true,
+        crashes: 0,
+      });
       expect(result.ackedDocumentChanges, result.scenario).toBeGreaterThan(0);
     }
     // A slow, lossy link delays frames, and a NATS restart pauses them: neither may make the gateways resync anyone.

@@ -52,6 +52,10 @@ export class FaultCluster {
   private readonly gatewayHosts = new Map<number, NodeHost>();
   private readonly ids = new Map<ClusterProcess, string>();
   private generation = 0;
+  /** Processes this harness stopped: any other exit is a crash. */
+  private readonly stopping = new Set<ClusterProcess>();
+  /** Names of processes that exited without being stopped (crashed), in order. */
+  readonly crashed: string[] = [];
   private nextSimulator = 1;
 
   private constructor(
@@ -143,6 +147,7 @@ export class FaultCluster {
       };
       const process = await startClusterProcess(clusterOptions, service, index, 20_000, placement);
       this.processes.push(process);
+      this.watchExit(process);
       return process;
     }
     const kept = service === 'gateway' ? this.gatewayHosts.get(index) : undefined;
@@ -168,7 +173,7 @@ export class FaultCluster {
       this.processes.push(process);
       this.hosts.set(process, host);
       this.ids.set(process, memberId);
-      void process.exited.then(() => this.options.log(`${process.name} (${memberId}) exited`));
+      this.watchExit(process);
       return process;
     } catch (error) {
       if (!kept) {
@@ -194,8 +199,17 @@ export class FaultCluster {
     }
   }
 
+  private watchExit(process: ClusterProcess): void {
+    void process.exited.then((code) => {
+      if (this.stopping.has(process)) return;
+      this.crashed.push(process.name);
+      this.options.log(`${process.name} CRASHED (${code}):\n${process.output().slice(-3000)}`);
+    });
+  }
+
   /** Kills (or signals) a process, waits for its exit, and removes its host. */
   async stopProcess(process: ClusterProcess, signal: NodeJS.Signals): Promise<void> {
+    this.stopping.add(process);
     if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill(signal);
     await Promise.race([
       process.exited,
@@ -220,6 +234,7 @@ export class FaultCluster {
   }
 
   async close(): Promise<void> {
+    for (const process of this.processes) this.stopping.add(process);
     await stopCluster(this.processes, 'SIGKILL');
     const hosts = new Set([...this.hosts.values(), ...this.gatewayHosts.values()]);
     await Promise.all([...hosts].map((host) => host.net.close().catch(() => undefined)));
