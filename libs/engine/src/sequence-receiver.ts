@@ -1,5 +1,8 @@
-/** What the receiver did with one message. Only `new` messages are applied. */
-export type SequenceVerdict = 'new' | 'duplicate' | 'stale' | 'out-of-window';
+/**
+ * What the receiver did with one message. Only `new` messages are applied. `ahead`: past a gap and not recorded
+ * (only when the caller asked to hold such messages back; see `accept`).
+ */
+export type SequenceVerdict = 'new' | 'duplicate' | 'stale' | 'out-of-window' | 'ahead';
 
 /** Acknowledgement of one emitter's stream: everything up to `seq` arrived; `missing` lists the gaps after it. */
 export interface SequenceAck {
@@ -74,13 +77,19 @@ export class SequenceReceiver {
     return this.emitters.size;
   }
 
-  accept(emitter: string, stamp: number, seq: number): SequenceVerdict {
+  /**
+   * Records `seq` as received. With `recordAhead` false, a message past a gap (not the next one after the
+   * contiguous point) is not recorded but answered `ahead`, so the caller can hold it until the gap is filled and
+   * accept it then (in order); a stamp not heard yet has no gap to hold behind and is recorded as usual.
+   */
+  accept(emitter: string, stamp: number, seq: number, recordAhead = true): SequenceVerdict {
     const state = this.stateFor(emitter, stamp);
     if (state === undefined) return 'stale';
     // `ahead` is empty unless messages arrived out of order: its size is checked before any lookup in it.
     const { ahead } = state;
     if (seq <= state.contiguous || (ahead.size > 0 && ahead.has(seq))) return 'duplicate';
     if (seq > state.contiguous + this.window) return 'out-of-window';
+    if (!recordAhead && seq !== state.contiguous + 1 && state.contiguous > 0) return 'ahead';
     if (seq === state.contiguous + 1) {
       state.contiguous = seq;
       while (ahead.size > 0 && ahead.delete(state.contiguous + 1)) state.contiguous++;

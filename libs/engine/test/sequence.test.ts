@@ -35,6 +35,18 @@ describe('SequenceReceiver', () => {
     expect(r.accept('e', 1, 10)).toBe('new');
   });
 
+  it('[SEQ-2] asked to hold messages past a gap, answers ahead without recording them (the caller accepts them in order)', () => {
+    const r = new SequenceReceiver();
+    expect(r.accept('c', 1, 3, false)).toBe('new'); // a stamp not heard yet: nothing to hold behind
+    expect(r.accept('c', 2, 1, false)).toBe('new');
+    expect(r.accept('c', 2, 3, false)).toBe('ahead');
+    expect(r.ack('c', 2)).toEqual({ stamp: 2, seq: 1, missing: [] });
+    expect(r.accept('c', 2, 2, false)).toBe('new');
+    expect(r.accept('c', 2, 3, false)).toBe('new');
+    expect(r.accept('c', 2, 3, false)).toBe('duplicate');
+    expect(r.lastSeq('c', 2)).toBe(3);
+  });
+
   it('[SEQ-3] starts over on a higher stamp, still honours the one before, refuses older ones', () => {
     const r = new SequenceReceiver();
     r.accept('e', 1, 1);

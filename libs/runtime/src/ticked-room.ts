@@ -14,6 +14,7 @@ import {
 import {
   SequenceReceiver,
   World,
+  type SequenceVerdict,
   type LoggedConnection,
   type WorldDefinition,
   type WorldLogRecord,
@@ -172,6 +173,9 @@ export class TickedRoom {
   private readonly members = new Map<string, Member>();
   private readonly byClient = new Map<string, string>();
   private readonly receiver = new SequenceReceiver();
+  /** Ops of the message being received that were submitted, and of those the late ones (see receiveOps). */
+  private opsSubmitted = 0;
+  private opsLate = 0;
   /**
    * Entities whose creation was reported (`entityCreated`), with the frame that created them: a correction may
    * re-send that frame while it is inside the buffer window, never after, so older entries are forgotten.
@@ -824,18 +828,22 @@ export class TickedRoom {
     const { events } = this.options;
     const { stamp, ops } = message;
     // Counted for the room's hosts (opsReceived): how often ops come too late for their frame.
-    const counts = { submitted: 0, late: 0 };
+    this.opsSubmitted = 0;
+    this.opsLate = 0;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       const seq = message.seq + i;
-      const next = this.receiver.lastSeq(member.clientId, stamp) + 1;
-      if (seq > next && (member.held ??= new OutOfOrderOps()).hold(stamp, seq, next, op)) continue;
-      this.applyOp(member, stamp, seq, op, counts);
+      let verdict = this.receiver.accept(member.clientId, stamp, seq, false);
+      if (verdict === 'ahead') {
+        const next = this.receiver.lastSeq(member.clientId, stamp) + 1;
+        if ((member.held ??= new OutOfOrderOps()).hold(stamp, seq, next, op)) continue;
+        verdict = this.receiver.accept(member.clientId, stamp, seq);
+      }
+      this.applyOp(member, stamp, seq, op, verdict);
       // This op may have filled the gap the held ones wait on: they follow it, in order.
-      if (member.held !== undefined && member.held.size > 0)
-        this.applyHeld(member, member.held, stamp, counts);
+      if (member.held !== undefined && member.held.size > 0) this.applyHeld(member, member.held, stamp);
     }
-    if (counts.submitted > 0) events?.opsReceived?.(this, counts.submitted, counts.late);
+    if (this.opsSubmitted > 0) events?.opsReceived?.(this, this.opsSubmitted, this.opsLate);
     // Ops end an idle declaration; their `through` covers what they declare complete.
     if (message.through !== undefined) this.world.cover(member.connectionId, message.through);
     else this.world.active(member.connectionId);
@@ -844,29 +852,18 @@ export class TickedRoom {
     member.unacked += message.ops.length;
   }
 
-  private applyHeld(
-    member: Member,
-    held: OutOfOrderOps<Op>,
-    stamp: number,
-    counts: { submitted: number; late: number },
-  ): void {
+  private applyHeld(member: Member, held: OutOfOrderOps<Op>, stamp: number): void {
     for (;;) {
       const seq = this.receiver.lastSeq(member.clientId, stamp) + 1;
       const op = held.take(stamp, seq);
       if (op === undefined) return;
-      this.applyOp(member, stamp, seq, op, counts);
+      this.applyOp(member, stamp, seq, op, this.receiver.accept(member.clientId, stamp, seq));
     }
   }
 
-  private applyOp(
-    member: Member,
-    stamp: number,
-    seq: number,
-    op: Op,
-    counts: { submitted: number; late: number },
-  ): void {
+  /** Applies one op the sequence receiver judged (counting into opsSubmitted and opsLate). */
+  private applyOp(member: Member, stamp: number, seq: number, op: Op, verdict: SequenceVerdict): void {
     const { output, events } = this.options;
-    const verdict = this.receiver.accept(member.clientId, stamp, seq);
     if (verdict === 'duplicate') return;
     if (verdict === 'new') this.changes++;
     if (verdict !== 'new') {
@@ -882,10 +879,10 @@ export class TickedRoom {
       });
       return;
     }
-    counts.submitted++;
+    this.opsSubmitted++;
     const result = this.world.submit(member.connectionId, op, { stamp, seq });
     if (result.ok) {
-      if (result.value <= this.world.frame) counts.late++;
+      if (result.value <= this.world.frame) this.opsLate++;
       return;
     }
     // The sequence number is consumed: its refusal acknowledges it, like an ack.
