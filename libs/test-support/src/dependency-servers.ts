@@ -1,9 +1,11 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { constants, rmSync } from 'node:fs';
-import { access, chown, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { chown, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { onProcessExit } from './process-exit.js';
+import { findExecutable, isExecutable, runCommand } from './system-commands.js';
 
 /** Why a dependency server could not be started or driven. */
 export const DependencyServerErrorCode = {
@@ -48,47 +50,6 @@ interface Driver {
   /** Removes what the driver created on disk. */
   dispose(): Promise<void>;
   disposeNow(): void;
-}
-
-// Process-wide by necessity: exit and signal handlers are the only place left to kill servers a test forgot to
-// close, and a server started in one test file must not outlive the worker that ran it.
-const exitCleanups = new Set<() => void>();
-let exitHookInstalled = false;
-
-function runExitCleanups(): void {
-  for (const cleanup of [...exitCleanups]) {
-    exitCleanups.delete(cleanup);
-    try {
-      cleanup();
-    } catch {
-      // Best effort: the process is going away either way.
-    }
-  }
-}
-
-/**
- * Runs `cleanup` (synchronously: nothing asynchronous runs at exit) when the process exits or is ended by
- * SIGTERM, SIGINT or SIGHUP, unless the returned function was called first. For children and namespaces a test
- * forgot, or could not, close. Nothing runs on SIGKILL: see `cleanupStaleDependencyServers`.
- */
-export function onProcessExit(cleanup: () => void): () => void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', runExitCleanups);
-    // Vitest ends a fork worker with SIGTERM, which skips 'exit' handlers: without these, every server a file
-    // left running would outlive it.
-    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-      process.once(signal, () => {
-        runExitCleanups();
-        // If we were the only listener, die of the signal as its default action would have.
-        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-      });
-    }
-  }
-  exitCleanups.add(cleanup);
-  return () => {
-    exitCleanups.delete(cleanup);
-  };
 }
 
 /**
@@ -469,11 +430,8 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 }
 
 async function findBinary(name: string, debianPackage: string): Promise<string> {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/bin'];
-  for (const dir of dirs.filter((d) => d !== '')) {
-    const candidate = join(dir, name);
-    if (await isExecutable(candidate)) return candidate;
-  }
+  const found = await findExecutable(name);
+  if (found !== undefined) return found;
   throw new DependencyServerError(
     'BINARY_MISSING',
     `${name} not found on PATH or in /usr/sbin: install the Debian package ${debianPackage}`,
@@ -509,27 +467,9 @@ function run(
   args: readonly string[],
   options: { uid?: number; gid?: number; cwd?: string } = {},
 ): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(program, args, { ...options, timeout: 60_000 }, (error, stdout, stderr) => {
-      if (error === null) return resolve(stdout);
-      reject(
-        new DependencyServerError(
-          'COMMAND_FAILED',
-          `${program} ${args.join(' ')} failed: ${stderr || error.message}`,
-          {
-            cause: error,
-          },
-        ),
-      );
-    });
+  return runCommand(program, args, options).catch((error: unknown) => {
+    throw new DependencyServerError('COMMAND_FAILED', (error as Error).message, { cause: error });
   });
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  return access(path, constants.X_OK).then(
-    () => true,
-    () => false,
-  );
 }
 
 function isAlive(pid: number): boolean {

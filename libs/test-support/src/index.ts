@@ -7,3 +7,5 @@ export * from './property.js';
 export * from './fault-proxy.js';
 export * from './dependency-servers.js';
 export * from './net-namespace.js';
+export * from './process-exit.js';
+export * from './system-commands.js';

@@ -1,9 +1,9 @@
-import { execFile, spawnSync } from 'node:child_process';
-import { constants, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { FaultProxy, type Faults } from './fault-proxy.js';
-import { onProcessExit } from './dependency-servers.js';
+import { onProcessExit } from './process-exit.js';
+import { findExecutable, runCommand } from './system-commands.js';
 
 /** Why a NetHost could not be created or driven. */
 export const NetHostErrorCode = {
@@ -434,28 +434,13 @@ async function requireTools(): Promise<{ ip: string; iptables: string }> {
 }
 
 async function findTool(name: string, debianPackage: string): Promise<string> {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/bin'];
-  for (const dir of dirs.filter((d) => d !== '')) {
-    const path = join(dir, name);
-    const ok = await access(path, constants.X_OK).then(
-      () => true,
-      () => false,
-    );
-    if (ok) return path;
-  }
+  const found = await findExecutable(name);
+  if (found !== undefined) return found;
   throw new NetHostError('UNAVAILABLE', `NetHost needs ${name}: install the Debian package ${debianPackage}`);
 }
 
 function run(program: string, args: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(program, args, { timeout: 15_000 }, (error, stdout, stderr) => {
-      if (error === null) return resolve(stdout);
-      const command = [program, ...args].join(' ');
-      reject(
-        new NetHostError('COMMAND_FAILED', `${command} failed: ${stderr.trim() || error.message}`, {
-          cause: error,
-        }),
-      );
-    });
+  return runCommand(program, args, { timeoutMs: 15_000 }).catch((error: unknown) => {
+    throw new NetHostError('COMMAND_FAILED', (error as Error).message, { cause: error });
   });
 }
