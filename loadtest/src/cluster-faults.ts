@@ -339,12 +339,17 @@ async function partitionSimulator(context: ScenarioContext): Promise<FaultEffect
   await sleep(Math.max(0, 5000 - (performance.now() - at)));
   await host.net.heal();
   await sleep(2500);
-  const stopped = owner.output().includes('room lease lost') || owner.output().includes('deposed');
+  // What it logged since the partition: losing the lease by its own clock, finding itself deposed, or its room
+  // log refusing an append (the successor appended meanwhile).
+  const stops = context.cluster.marked(owner.name, at);
+  const stopped = stops.length > 0;
   const alive = owner.child.exitCode === null && owner.child.signalCode === null;
   return {
     failoverMs,
     note: `${owner.name} cut off from NATS, Redis and Postgres for 5 s (iptables DROP in its namespace); it ${
-      stopped ? 'stopped the room by itself' : 'did NOT report stopping the room'
+      stopped
+        ? `stopped the room by itself (${[...new Set(stops.map((line) => /"msg":"([^"]*)"/.exec(line)?.[1] ?? line))].join('; ')})`
+        : `did NOT report stopping the room (its last output: ${owner.output().slice(-1500)})`
     }${alive ? ' and serves again after the heal' : ' and exited'}`,
     failed: !stopped,
   };

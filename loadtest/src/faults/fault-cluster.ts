@@ -20,6 +20,9 @@ import {
   type ServiceName,
 } from '../../../scripts/cluster-processes.js';
 
+/** What a simulator logs when it stops a room by itself: its lease ran out, it found itself deposed, or its log refused. */
+export const markedLines = ['room lease lost', 'deposed', 'room log appends are failing'] as const;
+
 export interface FaultClusterOptions {
   /** The build (gateway.mjs, simulator.mjs, persister.mjs). */
   readonly dist: string;
@@ -56,6 +59,11 @@ export class FaultCluster {
   private readonly stopping = new Set<ClusterProcess>();
   /** Names of processes that exited without being stopped (crashed), in order. */
   readonly crashed: string[] = [];
+  /**
+   * Lines of interest per process name, with when they were logged: a process's own output is capped, and a node
+   * cut off logs errors fast enough to push the line a scenario looks for out of it.
+   */
+  private readonly marks = new Map<string, Array<{ readonly at: number; readonly line: string }>>();
   private nextSimulator = 1;
 
   private constructor(
@@ -104,6 +112,11 @@ export class FaultCluster {
     return this.live('persister')[0];
   }
 
+  /** The lines of `markedLines` a process (by name) logged after `since` (performance.now()). */
+  marked(name: string, since: number): string[] {
+    return (this.marks.get(name) ?? []).filter((mark) => mark.at >= since).map((mark) => mark.line);
+  }
+
   /** The id a gateway or simulator has in membership, placement and leases. */
   memberId(process: ClusterProcess): string {
     return this.ids.get(process) ?? process.name;
@@ -136,6 +149,12 @@ export class FaultCluster {
       basePort: this.options.basePort,
       prefix,
       env: { P3_LOG_LEVEL: 'warn' },
+      onOutput: (name, line) => {
+        if (!markedLines.some((marker) => line.includes(marker))) return;
+        const marks = this.marks.get(name) ?? [];
+        marks.push({ at: performance.now(), line });
+        this.marks.set(name, marks.slice(-50));
+      },
     };
     if (service === 'persister') {
       const placement: ProcessPlacement = {
