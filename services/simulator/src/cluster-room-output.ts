@@ -18,7 +18,13 @@ interface OutputRoom {
   /** The newest frame id broadcast: the envelope's `frame`. */
   frame: number;
   scheduled: boolean;
+  /** Publishes that failed since the last one logged (a store outage fails every tick: one line per interval). */
+  failed: number;
+  failureLoggedAt: number;
 }
+
+/** While publishes keep failing, a room logs its failures once per this long. */
+const failureLogEveryMs = 5000;
 
 const json = new JsonCodec();
 /** Room for the envelope's header (version, epoch, seq, frame: at most 25 bytes) and a safety margin. */
@@ -57,7 +63,14 @@ export class ClusterRoomOutput implements RoomOutput {
       epoch,
       onDeposed: (latest) => this.deps.onDeposed(key, epoch, latest),
     });
-    this.rooms.set(id, { publisher, items: [], frame: 0, scheduled: false });
+    this.rooms.set(id, {
+      publisher,
+      items: [],
+      frame: 0,
+      scheduled: false,
+      failed: 0,
+      failureLoggedAt: -Infinity,
+    });
   }
 
   /**
@@ -129,9 +142,16 @@ export class ClusterRoomOutput implements RoomOutput {
         ? [whole]
         : splitOutputItems(items, limit).map((batch) => encodeRoomOutputBatch({ items: batch }));
     for (const payload of payloads)
-      room.publisher.publish(room.frame, payload).catch((error: unknown) => {
-        this.deps.logger.error({ err: error, room: key.room }, 'room output publish failed');
-      });
+      room.publisher.publish(room.frame, payload).catch((error: unknown) => this.failed(key, room, error));
+  }
+
+  private failed(key: RoomKey, room: OutputRoom, error: unknown): void {
+    room.failed++;
+    const now = performance.now();
+    if (now - room.failureLoggedAt < failureLogEveryMs) return;
+    this.deps.logger.error({ err: error, room: key.room, failed: room.failed }, 'room output publish failed');
+    room.failureLoggedAt = now;
+    room.failed = 0;
   }
 }
 
