@@ -5,7 +5,6 @@
 // room believed at once. Ends with `faults: N scenarios, lost acked L, split brain S, max failover F ms` and a table.
 // `runClusterFaults` is what `npm run cluster:faults` and the CI subset call.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -15,6 +14,7 @@ import { P3Client } from '@p3/client';
 import { NatsBus, encodeIdToken } from '@p3/runtime';
 import { clusterEnv, freeBasePort, type ClusterProcess } from '../../scripts/cluster-processes.js';
 import { FaultCluster } from './faults/fault-cluster.js';
+import { clockTicksPerSecond, processCpuTicks } from './proc-stats.js';
 import { FaultLoad, until } from './faults/fault-load.js';
 import { OutputSnoop } from './faults/output-snoop.js';
 import { repoRoot } from './ts-process.js';
@@ -470,19 +470,19 @@ async function connectStorm(context: ScenarioContext): Promise<FaultEffect> {
   }
 }
 
-/** A process's CPU (% of one core) sampled every 100 ms from /proc. */
+/** A process's CPU (% of one core) sampled every 100 ms (proc-stats.ts). */
 class CpuSampler {
   private readonly samples: number[] = [];
   private readonly timer: NodeJS.Timeout;
   private last: number;
+  private at = performance.now();
 
   constructor(private readonly pid: number) {
     this.last = this.ticks();
     this.timer = setInterval(() => {
-      const now = this.ticks();
-      // 100 clock ticks a second on Linux: ticks per 100 ms x 10 = % of a core.
-      this.samples.push((now - this.last) * 10);
-      this.last = now;
+      const [now, at] = [this.ticks(), performance.now()];
+      this.samples.push(((now - this.last) / clockTicksPerSecond() / ((at - this.at) / 1000)) * 100);
+      [this.last, this.at] = [now, at];
     }, 100);
   }
 
@@ -495,9 +495,9 @@ class CpuSampler {
 
   private ticks(): number {
     try {
-      const fields = readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      return Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+      return processCpuTicks(this.pid);
     } catch {
+      // The process ended: no more CPU.
       return this.last;
     }
   }

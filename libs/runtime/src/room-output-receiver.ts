@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { roomOutput, type Bus, type BusSubscription } from './ports/bus.js';
 import {
   comparePositions,
+  START_POSITION,
   type BufferPosition,
   type BufferedRange,
   type FrameBuffer,
@@ -107,6 +108,16 @@ export class RoomOutputReceiver {
 
   get started(): boolean {
     return this.subscription !== null;
+  }
+
+  /**
+   * Starts after the room's latest buffered position (what a gateway that begins serving the room starts from) and
+   * returns it (null: nothing buffered). Rejects when the buffer cannot be read (Redis away).
+   */
+  async startAtLatest(): Promise<BufferPosition | null> {
+    const latest = await this.options.buffer.latest(this.options.key);
+    await this.start(latest ?? START_POSITION);
+    return latest;
   }
 
   /**

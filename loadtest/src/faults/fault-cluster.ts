@@ -112,18 +112,18 @@ export class FaultCluster {
     return this.live('persister')[0];
   }
 
-  /** The lines of `markedLines` a process (by name) logged after `since` (performance.now()). */
+  /** The lines of `markedLines` a node (by name) logged after `since` (performance.now()). */
   marked(name: string, since: number): string[] {
     return (this.marks.get(name) ?? []).filter((mark) => mark.at >= since).map((mark) => mark.line);
   }
 
   /** The id a gateway or simulator has in membership, placement and leases. */
-  memberId(process: ClusterProcess): string {
-    return this.ids.get(process) ?? process.name;
+  memberId(node: ClusterProcess): string {
+    return this.ids.get(node) ?? node.name;
   }
 
-  hostOf(process: ClusterProcess): NodeHost | undefined {
-    return this.hosts.get(process);
+  hostOf(node: ClusterProcess): NodeHost | undefined {
+    return this.hosts.get(node);
   }
 
   /** Every gateway's forwarder to NATS (latency and loss between the gateways and NATS go here). */
@@ -135,7 +135,7 @@ export class FaultCluster {
   }
 
   /**
-   * Starts one process: a gateway takes `index` (its port), a simulator the next unused index (a new member id, as
+   * Starts one node: a gateway takes `index` (its port), a simulator the next unused index (a new member id, as
    * a restarted pod would), the persister index 1 on the machine's own network.
    */
   async startProcess(service: ServiceName, gatewayIndex?: number): Promise<ClusterProcess> {
@@ -164,10 +164,10 @@ export class FaultCluster {
           P3_DATABASE_URL: this.deps.postgres.url,
         },
       };
-      const process = await startClusterProcess(clusterOptions, service, index, 20_000, placement);
-      this.processes.push(process);
-      this.watchExit(process);
-      return process;
+      const started = await startClusterProcess(clusterOptions, service, index, 20_000, placement);
+      this.processes.push(started);
+      this.watchExit(started);
+      return started;
     }
     const kept = service === 'gateway' ? this.gatewayHosts.get(index) : undefined;
     const host = kept ?? (await this.createHost(`${service.slice(0, 3)}${index}g${generation}`));
@@ -188,12 +188,12 @@ export class FaultCluster {
             : { P3_GATEWAY_ID: memberId }),
         },
       };
-      const process = await startClusterProcess(clusterOptions, service, index, 20_000, placement);
-      this.processes.push(process);
-      this.hosts.set(process, host);
-      this.ids.set(process, memberId);
-      this.watchExit(process);
-      return process;
+      const started = await startClusterProcess(clusterOptions, service, index, 20_000, placement);
+      this.processes.push(started);
+      this.hosts.set(started, host);
+      this.ids.set(started, memberId);
+      this.watchExit(started);
+      return started;
     } catch (error) {
       if (!kept) {
         this.gatewayHosts.delete(index);
@@ -218,42 +218,42 @@ export class FaultCluster {
     }
   }
 
-  private watchExit(process: ClusterProcess): void {
-    void process.exited.then((code) => {
-      if (this.stopping.has(process)) return;
-      this.crashed.push(process.name);
-      this.options.log(`${process.name} CRASHED (${code}):\n${process.output().slice(-3000)}`);
+  private watchExit(node: ClusterProcess): void {
+    void node.exited.then((code) => {
+      if (this.stopping.has(node)) return;
+      this.crashed.push(node.name);
+      this.options.log(`${node.name} CRASHED (${code}):\n${node.output().slice(-3000)}`);
     });
   }
 
-  /** Kills (or signals) a process, waits for its exit, and removes its host. */
-  async stopProcess(process: ClusterProcess, signal: NodeJS.Signals): Promise<void> {
-    this.stopping.add(process);
-    if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill(signal);
+  /** Kills (or signals) a node, waits for its exit, and removes its host. */
+  async stopProcess(node: ClusterProcess, signal: NodeJS.Signals): Promise<void> {
+    this.stopping.add(node);
+    if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill(signal);
     await Promise.race([
-      process.exited,
+      node.exited,
       new Promise((resolve) =>
         setTimeout(() => {
-          process.child.kill('SIGKILL');
+          node.child.kill('SIGKILL');
           resolve(undefined);
         }, 15_000),
       ),
     ]);
-    await process.exited;
-    this.processes = this.processes.filter((p) => p !== process);
-    const host = this.hosts.get(process);
-    this.hosts.delete(process);
-    if (host && process.service !== 'gateway') await host.net.close();
+    await node.exited;
+    this.processes = this.processes.filter((p) => p !== node);
+    const host = this.hosts.get(node);
+    this.hosts.delete(node);
+    if (host && node.service !== 'gateway') await host.net.close();
   }
 
-  /** Stops a process and starts its replacement (same gateway port; a simulator gets a new index). */
-  async replace(process: ClusterProcess, signal: NodeJS.Signals): Promise<ClusterProcess> {
-    await this.stopProcess(process, signal);
-    return this.startProcess(process.service, process.service === 'gateway' ? process.index : undefined);
+  /** Stops a node and starts its replacement (same gateway port; a simulator gets a new index). */
+  async replace(node: ClusterProcess, signal: NodeJS.Signals): Promise<ClusterProcess> {
+    await this.stopProcess(node, signal);
+    return this.startProcess(node.service, node.service === 'gateway' ? node.index : undefined);
   }
 
   async close(): Promise<void> {
-    for (const process of this.processes) this.stopping.add(process);
+    for (const node of this.processes) this.stopping.add(node);
     await stopCluster(this.processes, 'SIGKILL');
     const hosts = new Set([...this.hosts.values(), ...this.gatewayHosts.values()]);
     await Promise.all([...hosts].map((host) => host.net.close().catch(() => undefined)));

@@ -3,7 +3,6 @@ import type { WebSocketLike } from '@p3/ecs-sync-server';
 import {
   OutputPartAssembler,
   RoomOutputReceiver,
-  START_POSITION,
   decodeRoomOutputBatch,
   type Bus,
   type DocumentChangeEvent,
@@ -102,16 +101,17 @@ export class DocumentLink {
   }
 
   start(): Promise<void> {
-    this.started ??= (async () => {
-      // The frame buffer unreachable (Redis away): this link is given up, and the join fails with a retryable
-      // refusal; the next join makes a new link.
-      const latest = await this.options.buffer.latest(this.key).catch((error: unknown) => {
+    this.started ??= this.receiver.startAtLatest().then(
+      (latest) => {
+        this.epoch = latest?.epoch ?? 0;
+      },
+      (error: unknown) => {
+        // The frame buffer unreachable (Redis away): this link is given up, and the join fails with a retryable
+        // refusal; the next join makes a new link.
         this.stop();
         throw error;
-      });
-      await this.receiver.start(latest ?? START_POSITION);
-      this.epoch = latest?.epoch ?? 0;
-    })();
+      },
+    );
     return this.started;
   }
 

@@ -2,7 +2,6 @@ import { CloseCode, JsonCodec, type ClientMessage, type WelcomeMessage } from '@
 import {
   OutputPartAssembler,
   RoomOutputReceiver,
-  START_POSITION,
   decodeRoomOutputBatch,
   type Bus,
   type Cancel,
@@ -115,17 +114,18 @@ export class RoomLink {
 
   /** Subscribed and live (the receiver starts at the room's latest buffered position). Idempotent. */
   start(): Promise<void> {
-    this.started ??= (async () => {
-      // The frame buffer unreachable (Redis away): this link is given up, and the join fails with a retryable
-      // refusal; the next join makes a new link.
-      const latest = await this.options.buffer.latest(this.key).catch((error: unknown) => {
+    this.started ??= this.receiver.startAtLatest().then(
+      (latest) => {
+        this.epoch = latest?.epoch ?? 0;
+        this.watch();
+      },
+      (error: unknown) => {
+        // The frame buffer unreachable (Redis away): this link is given up, and the join fails with a retryable
+        // refusal; the next join makes a new link.
         this.stop();
         throw error;
-      });
-      await this.receiver.start(latest ?? START_POSITION);
-      this.epoch = latest?.epoch ?? 0;
-      this.watch();
-    })();
+      },
+    );
     return this.started;
   }
 
