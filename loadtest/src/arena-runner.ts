@@ -413,15 +413,21 @@ async function measureServer(
   lifetimeSeconds: number,
 ): Promise<TargetResult> {
   try {
+    const loadEntry = await loadScript(options);
     // Same run id everywhere: room names are global, so the processes' rooms never meet on the server.
     const loads = ranges.map(
       (range, i) =>
-        new TsProcess(`load-${i}`, scriptPath('./arena-load.ts'), [
-          ...['--url', server.urls.join(','), '--target', kind, '--codec', options.codec],
-          ...['--rooms', String(range.count), '--room-offset', String(range.offset)],
-          ...['--clients', String(options.clients), '--send-hz', String(options.sendHz)],
-          ...['--run-id', runId, '--lifetime', String(lifetimeSeconds)],
-        ]),
+        new TsProcess(
+          `load-${i}`,
+          loadEntry.script,
+          [
+            ...['--url', server.urls.join(','), '--target', kind, '--codec', options.codec],
+            ...['--rooms', String(range.count), '--room-offset', String(range.offset)],
+            ...['--clients', String(options.clients), '--send-hz', String(options.sendHz)],
+            ...['--run-id', runId, '--lifetime', String(lifetimeSeconds)],
+          ],
+          loadEntry.nodeArgs,
+        ),
     );
     try {
       await Promise.all(loads.map((load) => load.next('ready', isEvent('ready'), connectBudgetMs)));
@@ -605,6 +611,17 @@ async function startP3Server(
   if (options.cpuProf === undefined) return new TsProcess('p3-server', entry, args);
   const bundle = await bundleForProfile(entry, join(repoRoot, 'node_modules', '.cache', 'p3-loadtest'));
   return new TsProcess('p3-server', bundle, args, ['--cpu-prof', '--cpu-prof-dir', resolve(options.cpuProf)]);
+}
+
+/**
+ * The load process's script: arena-load.ts under tsx, or with `--load-cpu-prof` a bundle with a source map run
+ * under `node --cpu-prof` (as the P3 server's with `--cpu-prof`), so the profile maps back to TypeScript lines.
+ */
+async function loadScript(options: ArenaOptions): Promise<{ script: string; nodeArgs: string[] }> {
+  const entry = scriptPath('./arena-load.ts');
+  if (options.loadCpuProf === undefined) return { script: entry, nodeArgs: [] };
+  const script = await bundleForProfile(entry, join(repoRoot, 'node_modules', '.cache', 'p3-loadtest'));
+  return { script, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', resolve(options.loadCpuProf)] };
 }
 
 function sample(server: ServerUnderLoad, loads: readonly TsProcess[]): Sample {

@@ -98,6 +98,11 @@ export interface ArenaOptions {
   readonly dataDir: string | undefined;
   /** Write a V8 CPU profile of the P3 server process into this directory (`node --cpu-prof`). */
   readonly cpuProf: string | undefined;
+  /**
+   * Write a V8 CPU profile of every load process into this directory: the weight of the clients (with `p3-sdk`, the
+   * SDK's) under the bench's load, mapped to TypeScript lines by `cpu-profile-top.ts`.
+   */
+  readonly loadCpuProf: string | undefined;
   /** Print only the JSON line (no table). */
   readonly jsonOnly: boolean;
 }
@@ -116,12 +121,14 @@ export const defaultArenaOptions: ArenaOptions = {
   rounds: 3,
   dataDir: undefined,
   cpuProf: undefined,
+  loadCpuProf: undefined,
   jsonOnly: false,
 };
 
 /**
  * Parses `--rooms 20 --clients 25 --seconds 20 --warmup 5 --codec binary|json --target KIND|default|all[,...]`
- * (plus `--send-hz`, `--tick-rate`, `--load-procs`, `--rounds`, `--data-dir DIR`, `--cpu-prof DIR`, `--json`).
+ * (plus `--send-hz`, `--tick-rate`, `--load-procs`, `--rounds`, `--data-dir DIR`, `--cpu-prof DIR`,
+ * `--load-cpu-prof DIR`, `--json`).
  * Unknown flags and bad values throw, all at once.
  */
 export function parseArenaOptions(
@@ -144,6 +151,7 @@ export function parseArenaOptions(
       rounds: { type: 'string' },
       'data-dir': { type: 'string' },
       'cpu-prof': { type: 'string' },
+      'load-cpu-prof': { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -162,6 +170,7 @@ export function parseArenaOptions(
     rounds: intFlag(values.rounds, 'rounds', d.rounds, 1, 20, problems),
     dataDir: values['data-dir'],
     cpuProf: values['cpu-prof'],
+    loadCpuProf: values['load-cpu-prof'],
     jsonOnly: values.json ?? false,
   };
   if (problems.length > 0) throw new Error(`bad arguments: ${problems.join('; ')}`);

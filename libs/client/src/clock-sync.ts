@@ -23,6 +23,7 @@ interface Sample {
 export class ClockSync {
   private samples: Sample[] = [];
   private best: Sample | undefined;
+  private spread: number | undefined;
 
   constructor(
     private readonly clock: MonotonicClock,
@@ -57,11 +58,7 @@ export class ClockSync {
    * stamp estimator sees it (stamp-estimator.ts); undefined before the first sample.
    */
   get arrivalSpread(): number | undefined {
-    const best = this.best;
-    if (best === undefined) return undefined;
-    let sum = 0;
-    for (const s of this.samples) sum += s.offset + s.rtt / 2;
-    return Math.max(0, sum / this.samples.length - (best.offset + best.rtt / 2));
+    return this.spread;
   }
 
   /** Adds one sample: `sentAt` and `receivedAt` on the local clock, `serverTime` the room time in between. */
@@ -70,7 +67,12 @@ export class ClockSync {
     if (!Number.isFinite(rtt) || rtt < 0 || !Number.isFinite(serverTime)) return;
     this.samples.push({ rtt, offset: serverTime + rtt / 2 - receivedAt });
     if (this.samples.length > this.maxSamples) this.samples.shift();
-    this.best = this.samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
+    const best = this.samples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
+    this.best = best;
+    // Kept, not computed per read: the stamp estimator reads it for every batch the client sends.
+    let sum = 0;
+    for (const s of this.samples) sum += s.offset + s.rtt / 2;
+    this.spread = Math.max(0, sum / this.samples.length - (best.offset + best.rtt / 2));
   }
 
   /** The local monotonic clock (ms). */
@@ -82,6 +84,7 @@ export class ClockSync {
   reset(): void {
     this.samples = [];
     this.best = undefined;
+    this.spread = undefined;
   }
 
   /** Estimated room time now (ms); undefined before the first sample. */

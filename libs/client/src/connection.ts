@@ -133,7 +133,10 @@ export class Connection {
     }
     this.socket = socket;
     try {
-      socket.binaryType = 'arraybuffer';
+      // Node's ws delivers Buffers as they come off the socket with 'nodebuffer' (its default), and copies each
+      // message into a fresh ArrayBuffer with 'arraybuffer'. Browsers ignore a binary type they do not know.
+      socket.binaryType = 'nodebuffer';
+      if (socket.binaryType !== 'nodebuffer') socket.binaryType = 'arraybuffer';
     } catch {
       // Some implementations only deliver one binary type; toWireData reads the common ones.
     }

@@ -39,6 +39,12 @@ export class Outbound {
   private readonly log: OutboundLog<Op>;
   /** Entries sent on the current connection, with the frame they were stamped for. */
   private readonly sentAt = new Map<Entry, number | undefined>();
+  /**
+   * The unsent ops are the tail of the pending list (pushes append, a take sends them all, acks drop a prefix):
+   * a take then looks at that tail only, not at every op waiting for its ack. False once an op before it may be
+   * unsent again (a resend, a reconnect, a restore, a rewrite): the next take scans them all.
+   */
+  private unsentIsTail = false;
   private landing: Array<{ readonly entry: Entry; readonly due: number }> = [];
   /** Recently pushed ops by `stamp:seq`: a rejection may arrive after the ack (refused when applied). */
   private readonly recent = new Map<string, Op>();
@@ -70,7 +76,9 @@ export class Outbound {
   }
 
   get hasUnsent(): boolean {
-    return this.log.unacknowledged().some((e) => !this.sentAt.has(e));
+    const pending = this.log.unacknowledged();
+    if (this.unsentIsTail) return pending.length > 0 && !this.sentAt.has(pending[pending.length - 1]!);
+    return pending.some((e) => !this.sentAt.has(e));
   }
 
   /** Restores a persisted queue (or none), then numbers the ops pushed meanwhile after it. Call once. */
@@ -82,6 +90,7 @@ export class Outbound {
       );
       for (const p of state.pending) this.remember(p.stamp, p.seq, p.op);
     }
+    this.unsentIsTail = false;
     const early = this.early ?? [];
     this.early = undefined;
     for (const op of early) this.push(op);
@@ -115,7 +124,14 @@ export class Outbound {
     let first: Entry | undefined;
     let last: Entry | undefined;
     let ops: Op[] = [];
-    for (const entry of this.log.unacknowledged()) {
+    const pending = this.log.unacknowledged();
+    let start = 0;
+    if (this.unsentIsTail) {
+      start = pending.length;
+      while (start > 0 && !this.sentAt.has(pending[start - 1]!)) start--;
+    }
+    for (let i = start; i < pending.length; i++) {
+      const entry = pending[i]!;
       if (this.sentAt.has(entry)) continue;
       if (
         last !== undefined &&
@@ -134,12 +150,14 @@ export class Outbound {
       ops.push(at === undefined || !stamped ? withoutFrame(entry.payload) : { ...entry.payload, frame: at });
     }
     if (first !== undefined) messages.push(batch(first, frame, ops));
+    this.unsentIsTail = true;
     return messages;
   }
 
   /** A new connection: nothing is sent on it yet. */
   resetConnection(): void {
     this.sentAt.clear();
+    this.unsentIsTail = false;
     this.lastInput.clear();
   }
 
@@ -178,6 +196,7 @@ export class Outbound {
     }
     const resend = this.log.ack(stamp, seq, missing ?? []);
     for (const entry of resend) this.sentAt.delete(entry);
+    if (resend.length > 0) this.unsentIsTail = false;
     if (acked.length > 0 || resend.length > 0) this.onChange();
   }
 
@@ -212,6 +231,7 @@ export class Outbound {
   resend(stamp: number, seq: number): void {
     const entry = this.log.unacknowledged().find((e) => e.stamp === stamp && e.seq === seq);
     if (entry) this.sentAt.delete(entry);
+    this.unsentIsTail = false;
   }
 
   /** Replaces the payload of a queued op, keeping its sequence number (see write-guard `acceptedFields`). */
@@ -264,6 +284,7 @@ export class Outbound {
   private rewrite(change: (entries: readonly Entry[]) => Entry[]): void {
     const before = this.log.unacknowledged().slice();
     const next = this.log.next;
+    this.unsentIsTail = false;
     const after = change(before);
     this.log.restore(after, next);
     for (let i = 0; i < before.length; i++) {

@@ -63,11 +63,14 @@ const maxDecodeFailures = 3;
 const catchupTimeoutMs = 2000;
 const catchupResends = 2;
 /**
- * The sendRate cap is a token bucket ([CLIENT-30]): sendRate batches a second on average, and up to half an
- * interval of slack, so that a game writing at the send rate (a 50 ms timer at sendRate 20, whose ticks come a
- * fraction early or late) sends each write at once instead of waiting for the cap to reopen a moment later.
+ * The sendRate cap is a token bucket ([CLIENT-30]): sendRate batches a second on average, bursts of up to
+ * `sendBurst`. A game writing at the send rate (a 50 ms timer at sendRate 20) writes a little early or late, and
+ * a bucket full at a late write loses the refill of that lateness for good: the writer, whose rate equals the
+ * refill, never earns it back. With half an interval of slack, a loaded client (event-loop stalls of 30 ms) sank
+ * into debt and then held every write for the cap, 15 ms at the median; three intervals of slack absorb stalls
+ * up to 150 ms at 20 a second, and the rate over any second stays sendRate plus the burst.
  */
-const sendBurst = 1.5;
+const sendBurst = 4;
 
 /**
  * The protocol spoken on one socket after it opens: join and welcome, frames in order (gaps resynced, corrections

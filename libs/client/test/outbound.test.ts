@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { capped } from '@p3/test-support/property';
 import type { Op } from '@p3/protocol';
 import { Outbound } from '../src/outbound.js';
 import { isPersistedOutbound } from '../src/offline-store.js';
@@ -103,5 +105,76 @@ describe('Outbound', () => {
       [3, 2],
       [3, 3],
     ]);
+  });
+
+  it('[CLIENT-10] a take sends exactly the unsent ops, in order, whatever acks, resends, rejects and reconnects came between', () => {
+    // A model of what is pending and what went out on this connection: takes only look at the unsent tail of the
+    // pending list, which must still find an op marked for resending in the middle of it.
+    // Sequence numbers stay small, so acks, resends and rejects hit ops that are pending and sent.
+    const seq = fc.integer({ min: 1, max: 12 });
+    const command = fc.oneof(
+      fc.constant({ kind: 'push' as const }),
+      fc.constant({ kind: 'take' as const }),
+      fc.constant({ kind: 'reset' as const }),
+      fc.record({ kind: fc.constant('ack' as const), upTo: fc.nat(12), missing: fc.option(seq) }),
+      fc.record({ kind: fc.constant('resend' as const), seq }),
+      fc.record({ kind: fc.constant('reject' as const), seq }),
+    );
+    type Command = typeof command extends fc.Arbitrary<infer C> ? C : never;
+    // An op in the middle marked for resending, by `resend` and by an ack's `missing`: always tried.
+    const examples: Array<[Command[]]> = [
+      [[{ kind: 'push' }, { kind: 'push' }, { kind: 'take' }, { kind: 'resend', seq: 1 }, { kind: 'take' }]],
+      [
+        [
+          { kind: 'push' },
+          { kind: 'push' },
+          { kind: 'take' },
+          { kind: 'ack', upTo: 0, missing: 1 },
+          { kind: 'take' },
+        ],
+      ],
+    ];
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 40 }), (commands) => {
+        const { out } = outbound();
+        const pending: number[] = [];
+        const sent = new Set<number>();
+        let next = 1;
+        for (const c of commands) {
+          if (c.kind === 'push') {
+            out.push(input(next % 2 === 0));
+            pending.push(next++);
+          } else if (c.kind === 'take') {
+            const seqs = out.takeBatches(10).flatMap((b) => b.ops.map((_, i) => b.seq + i));
+            expect(seqs).toEqual(pending.filter((seq) => !sent.has(seq)));
+            for (const seq of seqs) sent.add(seq);
+          } else if (c.kind === 'reset') {
+            out.resetConnection();
+            sent.clear();
+          } else if (c.kind === 'ack') {
+            const missing = c.missing === null ? undefined : ([[c.missing, c.missing]] as const);
+            out.ack(7, c.upTo, missing, 10);
+            for (let i = pending.length - 1; i >= 0; i--) {
+              const seq = pending[i]!;
+              if (seq <= c.upTo) {
+                pending.splice(i, 1);
+                sent.delete(seq);
+              }
+            }
+            if (c.missing !== null && pending.includes(c.missing)) sent.delete(c.missing);
+          } else if (c.kind === 'resend') {
+            out.resend(7, c.seq);
+            sent.delete(c.seq);
+          } else {
+            out.reject(7, c.seq);
+            const at = pending.indexOf(c.seq);
+            if (at >= 0) pending.splice(at, 1);
+            sent.delete(c.seq);
+          }
+          expect(out.hasUnsent).toBe(pending.some((seq) => !sent.has(seq)));
+        }
+      }),
+      capped({ numRuns: 1000, examples }),
+    );
   });
 });

@@ -74,14 +74,14 @@ describe('SDK defaults under arena-like load', () => {
     });
     await until(() => room.world.entity(id) !== undefined && room.world.frame > 20);
     const now = room.world.frame;
-    // For the next frame (on time), for the frame just simulated (late: re-simulated), and for a frame out of the
-    // window (dropped).
+    // For a frame ahead (on time even if a loaded machine stalls for 20 frames), for the frame just simulated
+    // (late: re-simulated), and for a frame out of the window (dropped).
     client.send({
       type: 'ops',
       stamp: 1,
       seq: 2,
       ops: [
-        { op: 'update', entityId: id, data: { x: 1 }, frame: now + 5 },
+        { op: 'update', entityId: id, data: { x: 1 }, frame: now + 20 },
         { op: 'update', entityId: id, data: { x: 2 }, frame: now },
         { op: 'update', entityId: id, data: { x: 3 }, frame: Math.max(1, now - 15) },
       ],
