@@ -4,11 +4,25 @@
 // with its durable room log, P3 without it, and a minimal uWS broadcast server (the floor), with the same load;
 // `--target p3-cluster` (alone or in a list: `--target p3,p3-cluster`) also against the cluster of processes.
 // Prints a table and a JSON line. Not part of CI; see loadtest/README.md for what each figure means.
-import { parseArenaOptions, serverKinds } from './bench-options.js';
+import {
+  arenaUsageFlags,
+  defaultArenaKinds,
+  defaultArenaOptions,
+  parseArenaOptions,
+  serverKinds,
+} from './bench-options.js';
 import { formatRoundsJsonLine, formatRoundsReport } from './bench-report.js';
 import { runArenaRounds } from './arena-rounds.js';
+import { parseCli, usageText } from './cli-usage.js';
 
-const options = parseArenaOptions(process.argv.slice(2));
+const usage = usageText(
+  'npm run bench:arena -- [flags]',
+  'The arena benchmark: R rooms x C clients moving one bot each, in separate load processes, against P3 with and\n' +
+    'without its durable room log, P3 driven by its SDK, and a minimal uWS broadcast server (the floor), with the\n' +
+    'same load. Prints a table and a JSON line; see loadtest/README.md for what each figure means.',
+  arenaUsageFlags(defaultArenaOptions, defaultArenaKinds),
+);
+const options = parseCli(usage, () => parseArenaOptions(process.argv.slice(2)));
 // Everything stops by itself, the orchestrator included.
 const limitMs =
   ((options.warmup + options.seconds + 180) * 1000 * serverKinds(options.target).length +

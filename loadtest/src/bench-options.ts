@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { UsageFlag } from './cli-usage.js';
 
 export const Codec = { Binary: 'binary', Json: 'json' } as const;
 export type Codec = (typeof Codec)[keyof typeof Codec];
@@ -175,6 +176,46 @@ export function parseArenaOptions(
   };
   if (problems.length > 0) throw new Error(`bad arguments: ${problems.join('; ')}`);
   return options;
+}
+
+/**
+ * The flags `parseArenaOptions` takes, for the usage texts of bench:arena and bench:sdk: one list for both, with
+ * each bench's defaults. `defaultKinds` is what that bench's `--target default` runs (the two benches differ).
+ */
+export function arenaUsageFlags(defaults: ArenaOptions, defaultKinds: readonly ServerKind[]): UsageFlag[] {
+  const target =
+    defaults.target === Target.Default
+      ? defaultKinds.join(',')
+      : typeof defaults.target === 'string'
+        ? defaults.target
+        : defaults.target.join(',');
+  const orOff = (dir: string | undefined): string => dir ?? 'off';
+  return [
+    ['--rooms N', `rooms (default ${defaults.rooms})`],
+    ['--clients N', `clients per room, each moving one bot (default ${defaults.clients})`],
+    ['--seconds S', `length of the measured window (default ${defaults.seconds})`],
+    ['--warmup S', `seconds between "every client sends" and the window (default ${defaults.warmup})`],
+    ['--codec binary|json', `wire codec of the protocol-level clients (default ${defaults.codec})`],
+    [
+      '--target KIND|default|all[,...]',
+      `servers to measure; KIND is one of ${serverKindOrder.join(', ')} (default ${target})`,
+    ],
+    ['--send-hz N', `updates per second of each client (default ${defaults.sendHz})`],
+    ['--tick-rate N', `room ticks per second (default ${defaults.tickRate})`],
+    ['--load-procs N', `load processes sharing the rooms (default ${defaults.loadProcs})`],
+    ['--rounds N', `rounds, the server order rotating each round (default ${defaults.rounds})`],
+    [
+      '--data-dir DIR',
+      `where P3's room log writes; a real disk, not tmpfs (default ${defaults.dataDir ?? 'the OS temp directory'})`,
+    ],
+    ['--cpu-prof DIR', `write a V8 CPU profile of the P3 server here (default ${orOff(defaults.cpuProf)})`],
+    [
+      '--load-cpu-prof DIR',
+      `write V8 CPU profiles of the load processes here (default ${orOff(defaults.loadCpuProf)})`,
+    ],
+    ['--json', 'print only the JSON line, no table'],
+    ['-h, --help', 'print this text'],
+  ];
 }
 
 /** The kinds a target names, in the order of round 0. */

@@ -14,7 +14,7 @@ export interface LogBenchOptions {
   readonly seconds: number;
   /** Seconds of full load before the window opens. */
   readonly warmup: number;
-  /** The group commit interval measured; undefined: FileRoomLog's default (10 ms). The baseline always uses 0. */
+  /** The group commit interval measured; undefined: FileRoomLog's default (20 ms). The baseline always uses 0. */
   readonly commitIntervalMs: number | undefined;
   /** Where each run makes its fresh log directory (removed afterwards); undefined: the OS temp directory. */
   readonly dataDir: string | undefined;

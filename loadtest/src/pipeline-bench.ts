@@ -36,27 +36,50 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { arenaBenchSchema, BOT_TYPE, botPosition } from './arena-schema.js';
 import { intFlag, numberFlag } from './bench-options.js';
+import { parseCli, usageText } from './cli-usage.js';
 import { botEntityId, readBinaryUpdate, type RawUpdate } from './raw-update-reader.js';
 
-const { values } = parseArgs({
-  strict: true,
-  options: {
-    rooms: { type: 'string' },
-    clients: { type: 'string' },
-    seconds: { type: 'string' },
-    'send-hz': { type: 'string' },
-    'tick-rate': { type: 'string' },
-    rounds: { type: 'string' },
-  },
+/** The defaults, named once for the parser and the usage text. */
+const defaults = { rooms: 20, clients: 25, seconds: 10, sendHz: 20, tickRate: 30, rounds: 3 } as const;
+const usage = usageText(
+  'npm run bench:pipeline -- [flags]',
+  "The arena workload pushed through the server's own code in one process, without sockets, on a manual clock:\n" +
+    'JavaScript CPU per delivered update of P3 without a room log, with a FileRoomLog, and of the raw floor, and\n' +
+    "the log's cost (with the log / without it).",
+  [
+    ['--rooms N', `rooms (default ${defaults.rooms})`],
+    ['--clients N', `clients per room, each moving one bot (default ${defaults.clients})`],
+    ['--seconds S', `simulated seconds of workload per measurement (default ${defaults.seconds})`],
+    ['--send-hz N', `updates per second of each client (default ${defaults.sendHz})`],
+    ['--tick-rate N', `room ticks per second (default ${defaults.tickRate})`],
+    ['--rounds N', `rounds, each measuring all three (default ${defaults.rounds})`],
+    ['-h, --help', 'print this text'],
+  ],
+);
+const { rooms, clients, seconds, sendHz, tickRate, rounds } = parseCli(usage, () => {
+  const { values } = parseArgs({
+    strict: true,
+    options: {
+      rooms: { type: 'string' },
+      clients: { type: 'string' },
+      seconds: { type: 'string' },
+      'send-hz': { type: 'string' },
+      'tick-rate': { type: 'string' },
+      rounds: { type: 'string' },
+    },
+  });
+  const problems: string[] = [];
+  const parsed = {
+    rooms: intFlag(values.rooms, 'rooms', defaults.rooms, 1, 1000, problems),
+    clients: intFlag(values.clients, 'clients', defaults.clients, 2, 1000, problems),
+    seconds: numberFlag(values.seconds, 'seconds', defaults.seconds, 1, 600, problems),
+    sendHz: numberFlag(values['send-hz'], 'send-hz', defaults.sendHz, 1, 240, problems),
+    tickRate: intFlag(values['tick-rate'], 'tick-rate', defaults.tickRate, 1, 240, problems),
+    rounds: intFlag(values.rounds, 'rounds', defaults.rounds, 1, 20, problems),
+  };
+  if (problems.length > 0) throw new Error(`bad arguments: ${problems.join('; ')}`);
+  return parsed;
 });
-const problems: string[] = [];
-const rooms = intFlag(values.rooms, 'rooms', 20, 1, 1000, problems);
-const clients = intFlag(values.clients, 'clients', 25, 2, 1000, problems);
-const seconds = numberFlag(values.seconds, 'seconds', 10, 1, 600, problems);
-const sendHz = numberFlag(values['send-hz'], 'send-hz', 20, 1, 240, problems);
-const tickRate = intFlag(values['tick-rate'], 'tick-rate', 30, 1, 240, problems);
-const rounds = intFlag(values.rounds, 'rounds', 3, 1, 20, problems);
-if (problems.length > 0) throw new Error(`bad arguments: ${problems.join('; ')}`);
 
 /** Publishes so far: P3 publishes one frame per room and tick that changed something (checked: real work). */
 let published = 0;

@@ -7,11 +7,20 @@
 // allocations, bytes received, server CPU per delivered update, and the issue's verdicts on the medians over the
 // rounds. Not part of CI; see loadtest/README.md.
 import { runArenaRounds } from './arena-rounds.js';
-import { parseArenaOptions } from './bench-options.js';
-import { defaultSdkBenchOptions, sdkTargetKinds } from './sdk-bench-options.js';
+import { arenaUsageFlags, parseArenaOptions } from './bench-options.js';
+import { parseCli, usageText } from './cli-usage.js';
+import { defaultSdkBenchOptions, sdkBenchKinds, sdkTargetKinds } from './sdk-bench-options.js';
 import { formatSdkJsonLine, formatSdkReport, summarizeSdkRounds } from './sdk-bench-report.js';
 
-const options = parseArenaOptions(process.argv.slice(2), defaultSdkBenchOptions);
+const usage = usageText(
+  'npm run bench:sdk -- [flags]',
+  'Latency and cost as users meet them: R rooms x C clients, each moving one entity 20 times a second, driven by\n' +
+    "P3's SDK against P3 with its durable room log and, with the same load, by Colyseus's SDK against Colyseus,\n" +
+    'plus the raw uWS floor. Reports latency, SDK CPU and allocations per client, bytes received, server CPU per\n' +
+    'delivered update and the verdicts on the medians over the rounds; see loadtest/README.md.',
+  arenaUsageFlags(defaultSdkBenchOptions, sdkBenchKinds),
+);
+const options = parseCli(usage, () => parseArenaOptions(process.argv.slice(2), defaultSdkBenchOptions));
 const kinds = sdkTargetKinds(options.target);
 // Everything stops by itself, the orchestrator included.
 const limitMs =
