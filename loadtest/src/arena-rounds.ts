@@ -37,6 +37,8 @@ export interface RoundFigures {
   readonly clusterCpuPerUpdateRatio: number | undefined;
   /** The largest of the windows' "other processes" CPU: how noisy the round was. */
   readonly otherCpuPercent: number;
+  /** Why the round measured nothing worth a median (see `brokenRound`); undefined for a sound round. */
+  readonly broken?: string;
 }
 
 export interface ArenaRoundsResult {
@@ -84,8 +86,12 @@ export async function runArenaRounds(
 export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRoundsResult {
   if (rounds.length === 0) throw new Error('no rounds to summarize');
   const figures = rounds.map(roundFigures);
+  // A broken round leaves the medians (all of them, when every round broke: the figures then say so themselves).
+  const sound = figures.some((f) => f.broken === undefined)
+    ? figures.filter((f) => f.broken === undefined)
+    : figures;
   const pick = (key: keyof RoundFigures): number | undefined =>
-    median(figures.map((f) => f[key]).filter((v): v is number => v !== undefined));
+    median(sound.map((f) => f[key]).filter((v): v is number => typeof v === 'number'));
   const med: RoundFigures = {
     p3LatencyP99Ms: pick('p3LatencyP99Ms'),
     p3NoLogLatencyP99Ms: pick('p3NoLogLatencyP99Ms'),
@@ -115,7 +121,9 @@ export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRound
   };
   const p99TargetMs = (rounds[0] as ArenaBenchResult).derived.p99TargetMs;
   const byP99 = figures
-    .map((f, i) => ({
+    .map((f, i) => ({ f, i }))
+    .filter(({ f }) => sound.includes(f))
+    .map(({ f, i }) => ({
       i,
       p99:
         f.p3LatencyP99Ms ??
@@ -140,12 +148,37 @@ export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRound
   };
 }
 
+/** Share of the updates the load offered that a server must deliver for its round to count. */
+const minDeliveredShare = 0.9;
+
+/**
+ * Why a round is broken, or undefined: a server that delivered under 90 % of the updates its clients offered fell
+ * behind for a stretch of the window (seen once: the raw floor at 94 % of a core, 15 s of latency, 0.32x for the
+ * judged ratio, the host stalled), so its figures measure the stall, not the server.
+ */
+export function brokenRound(round: ArenaBenchResult): string | undefined {
+  const fanOut = round.options.clients - 1;
+  for (const r of round.results) {
+    const offered = r.load.sentPerSecond * fanOut;
+    if (offered <= 0) continue;
+    const share = r.load.updatesPerSecond / offered;
+    if (share < minDeliveredShare) {
+      return (
+        `${r.kind} delivered ${Math.round(share * 100)} % of the offered updates ` +
+        `(its server at ${Math.round(r.serverCpuPercent)} % of a core, latency p99 ${Math.round(r.load.latencyMs.p99)} ms)`
+      );
+    }
+  }
+  return undefined;
+}
+
 function roundFigures(round: ArenaBenchResult): RoundFigures {
   const p3 = round.results.find((r) => r.kind === Target.P3);
   const p3NoLog = round.results.find((r) => r.kind === Target.P3NoLog);
   const raw = round.results.find((r) => r.kind === Target.Raw);
   const p3Sdk = round.results.find((r) => r.kind === Target.P3Sdk);
   const p3Cluster = round.results.find((r) => r.kind === Target.P3Cluster);
+  const broken = brokenRound(round);
   // An empty ack histogram (no ack came) has no p99 to take a median of.
   const ackP99 = (r: typeof p3): number | undefined =>
     r !== undefined && r.load.ackLatencyMs.count > 0 ? r.load.ackLatencyMs.p99 : undefined;
@@ -175,6 +208,7 @@ function roundFigures(round: ArenaBenchResult): RoundFigures {
     natsHopLatencyP50Ms: round.derived.natsHopLatencyP50Ms,
     clusterCpuPerUpdateRatio: round.derived.clusterCpuPerUpdateRatio,
     otherCpuPercent: Math.max(0, ...round.results.map((r) => r.otherCpuPercent)),
+    ...(broken === undefined ? {} : { broken }),
   };
 }
 

@@ -276,7 +276,11 @@ export function formatRoundsReport(run: ArenaRoundsResult): string {
   const row = (name: string, f: (typeof figures)[number]): string =>
     name.padEnd(7) + columns.map(([, width, value]) => value(f).padStart(width)).join('');
   figures.forEach((f, i) => lines.push(row(String(i + 1), f)));
-  lines.push(row('median', m), '');
+  lines.push(row('median', m));
+  figures.forEach((f, i) => {
+    if (f.broken !== undefined) lines.push(`round ${i + 1} left out of the medians: ${f.broken}`);
+  });
+  lines.push('');
   if (m.cpuPerUpdateRatio !== undefined) {
     lines.push(
       `median CPU per delivered update, P3 log on / raw: ${fmt(m.cpuPerUpdateRatio, 2)}x (target <= 1.5x: ${run.p3MeetsCpu ? 'met' : 'MISSED'})` +

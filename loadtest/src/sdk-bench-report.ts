@@ -1,4 +1,4 @@
-import { median } from './arena-rounds.js';
+import { brokenRound, median } from './arena-rounds.js';
 import type { ArenaBenchResult, TargetResult } from './arena-runner.js';
 import { Target, type ServerKind } from './bench-options.js';
 import { heapBytesPer, kindNames } from './bench-report.js';
@@ -26,6 +26,8 @@ export interface SdkRoundFigures {
   readonly p3LateOpsShare: number | undefined;
   /** The largest of the windows' "other processes" CPU: how noisy the round was. */
   readonly otherCpuPercent: number;
+  /** Why the round is left out of the medians (see `brokenRound`); undefined for a sound round. */
+  readonly broken?: string;
 }
 
 /** A verdict: met, missed, or not judged (a figure is missing: that server was not measured). */
@@ -62,6 +64,7 @@ export function sdkRoundFigures(round: ArenaBenchResult): SdkRoundFigures {
   const p3 = of(Target.P3Sdk);
   const colyseus = of(Target.Colyseus);
   const raw = of(Target.Raw);
+  const broken = brokenRound(round);
   return {
     p3LatencyP50Ms: p3?.load.latencyMs.p50,
     p3LatencyP99Ms: p3?.load.latencyMs.p99,
@@ -79,6 +82,7 @@ export function sdkRoundFigures(round: ArenaBenchResult): SdkRoundFigures {
     rawCpuMicrosPerUpdate: raw?.cpuMicrosPerUpdate,
     p3LateOpsShare: p3?.lateOpsShare,
     otherCpuPercent: Math.max(0, ...round.results.map((r) => r.otherCpuPercent)),
+    ...(broken === undefined ? {} : { broken }),
   };
 }
 
@@ -86,9 +90,18 @@ export function sdkRoundFigures(round: ArenaBenchResult): SdkRoundFigures {
 export function summarizeSdkRounds(rounds: readonly ArenaBenchResult[]): SdkBenchResult {
   if (rounds.length === 0) throw new Error('no rounds to summarize');
   const figures = rounds.map(sdkRoundFigures);
-  const keys = Object.keys(figures[0] as SdkRoundFigures) as Array<keyof SdkRoundFigures>;
+  // A broken round leaves the medians (all of them, when every round broke: the figures then say so themselves).
+  const sound = figures.some((f) => f.broken === undefined)
+    ? figures.filter((f) => f.broken === undefined)
+    : figures;
+  const keys = (Object.keys(figures[0] as SdkRoundFigures) as Array<keyof SdkRoundFigures>).filter(
+    (key) => key !== 'broken',
+  );
   const med = Object.fromEntries(
-    keys.map((key) => [key, median(figures.map((f) => f[key]).filter((v): v is number => v !== undefined))]),
+    keys.map((key) => [
+      key,
+      median(sound.map((f) => f[key]).filter((v): v is number => typeof v === 'number')),
+    ]),
   ) as unknown as SdkRoundFigures;
   const both = (
     a: number | undefined,
@@ -96,7 +109,9 @@ export function summarizeSdkRounds(rounds: readonly ArenaBenchResult[]): SdkBenc
     ok: (a: number, b: number) => boolean,
   ): Verdict => (a === undefined || b === undefined ? undefined : ok(a, b));
   const byP99 = figures
-    .map((f, i) => ({ i, p99: f.p3LatencyP99Ms ?? f.colyseusLatencyP99Ms ?? f.rawLatencyP99Ms ?? 0 }))
+    .map((f, i) => ({ f, i }))
+    .filter(({ f }) => sound.includes(f))
+    .map(({ f, i }) => ({ i, p99: f.p3LatencyP99Ms ?? f.colyseusLatencyP99Ms ?? f.rawLatencyP99Ms ?? 0 }))
     .sort((a, b) => a.p99 - b.p99);
   return {
     rounds,
@@ -201,6 +216,9 @@ export function formatSdkReport(run: SdkBenchResult): string {
     'round'.padEnd(7) + columns.map(([name, width]) => name.padStart(width)).join(''),
     ...figures.map((f, i) => row(String(i + 1), f)),
     row('median', m),
+    ...figures.flatMap((f, i) =>
+      f.broken === undefined ? [] : [`round ${i + 1} left out of the medians: ${f.broken}`],
+    ),
     '',
     `latency p99: P3 SDK ${fmt(m.p3LatencyP99Ms, 2)} ms vs Colyseus ${fmt(m.colyseusLatencyP99Ms, 2)} ms + 5 ms: ${verdictText(v.latency)}` +
       ` (p50 ${fmt(m.p3LatencyP50Ms, 2)} vs ${fmt(m.colyseusLatencyP50Ms, 2)} ms)`,

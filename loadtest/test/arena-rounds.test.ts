@@ -128,6 +128,40 @@ describe('arena bench rounds', () => {
     expect(missed.representative).toBe(1);
   });
 
+  it('leaves out of the medians a round where a server delivered under 90 % of the offered updates, and says why', () => {
+    // Seen once: the host stalled under the raw floor, which fell 15 s behind at 94 % of a core (ratio 0.32x).
+    const stalled = (base: ArenaBenchResult, share: number): ArenaBenchResult => ({
+      ...base,
+      results: base.results.map((r) => {
+        const sent = 10_000;
+        const delivered = sent * (defaultArenaOptions.clients - 1) * (r.kind === 'raw' ? share : 1);
+        return { ...r, load: { ...r.load, sentPerSecond: sent, updatesPerSecond: delivered } };
+      }),
+    });
+    const run = summarizeRounds([
+      stalled(round(36, 14_960, 35, 2.0, 6.4), 0.61),
+      stalled(round(37, 9, 35.5, 1.5, 1.2), 1),
+      stalled(round(38, 9, 35.5, 1.6, 1.1), 0.95),
+    ]);
+    expect(run.figures[0]!.broken).toBe(
+      'raw delivered 61 % of the offered updates (its server at 30 % of a core, latency p99 14960 ms)',
+    );
+    expect(run.figures[1]!.broken).toBeUndefined();
+    expect(run.figures[2]!.broken).toBeUndefined();
+    expect(run.median.cpuPerUpdateRatio).toBeCloseTo((1.5 / 1.2 + 1.6 / 1.1) / 2);
+    expect(run.median.rawLatencyP99Ms).toBe(9);
+    expect(run.representative).not.toBe(0);
+    expect(formatRoundsReport(run)).toContain(
+      'round 1 left out of the medians: raw delivered 61 % of the offered updates',
+    );
+    // Every round broken: the medians are of all of them (nothing better to show).
+    const all = summarizeRounds([
+      stalled(round(36, 90, 35, 2, 4), 0.5),
+      stalled(round(37, 80, 35, 2, 4), 0.5),
+    ]);
+    expect(all.median.rawLatencyP99Ms).toBe(85);
+  });
+
   it('reports every round and the medians, in the table and in the JSON line', () => {
     const run = summarizeRounds([
       round(36, 8, 35, 1.4, 1.1),

@@ -59,6 +59,19 @@ describe('sdk benchmark', () => {
         bench: 'sdk',
         summary: { representative: 0 },
       });
+      // A round where a server fell behind (under 90 % of the offered updates delivered) leaves the medians.
+      const stalled: typeof round = {
+        ...round,
+        results: round.results.map((r) =>
+          r.kind === 'colyseus'
+            ? { ...r, load: { ...r.load, updatesPerSecond: r.load.updatesPerSecond / 2 } }
+            : r,
+        ),
+      };
+      const three = summarizeSdkRounds([round, stalled, round]);
+      expect(three.figures[1]!.broken).toMatch(/^colyseus delivered \d+ % of the offered updates/);
+      expect(three.median.colyseusLatencyP99Ms).toBe(of('colyseus').load.latencyMs.p99);
+      expect(formatSdkReport(three)).toContain('round 2 left out of the medians: colyseus delivered');
       // P3's data directory of the run was removed.
       expect(await readdir(dataDir)).toEqual([]);
     } finally {
