@@ -113,6 +113,7 @@ describe('SDK defaults under arena-like load', () => {
     // A user's code: the SDK at its defaults (only the room set), one bot per client, updated 20 times a second.
     const latencies: number[] = [];
     let measuring = false;
+    let written = 0;
     const bots: Array<{ p3: P3Client; id: string }> = [];
     for (let r = 0; r < rooms; r++) {
       for (let c = 0; c < clientsPerRoom; c++) {
@@ -148,6 +149,7 @@ describe('SDK defaults under arena-like load', () => {
                 setInterval(() => {
                   const now = performance.now();
                   p3.updateEntity(id, { x: (now / 10) % 1000, y: (now / 7) % 1000, t: now });
+                  if (measuring) written++;
                 }, 1000 / updatesPerSecond),
               );
               resolve();
@@ -174,7 +176,9 @@ describe('SDK defaults under arena-like load', () => {
           `${late} late (${((100 * late) / ops).toFixed(2)}%: ${after.resimulated - before.resimulated} re-simulated, ` +
           `${after.dropped - before.dropped} dropped); update latency p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms`,
       );
-      expect(ops).toBeGreaterThan(rooms * clientsPerRoom * updatesPerSecond * 5 * 0.8);
+      // Every write reached the room (a loaded machine fires fewer timer ticks than 20 a second: writes are counted).
+      expect(written).toBeGreaterThan(rooms * clientsPerRoom * updatesPerSecond * 5 * 0.5);
+      expect(ops).toBeGreaterThan(written * 0.9);
       // The target is under 1% (the bench measures it at 250 clients); a loaded shared test machine gets slack.
       expect(late / ops).toBeLessThan(0.05);
       // Sent at once and stamped for the next tick after arrival: half a tick on average, not two ticks and a send
