@@ -86,10 +86,7 @@ export async function runArenaRounds(
 export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRoundsResult {
   if (rounds.length === 0) throw new Error('no rounds to summarize');
   const figures = rounds.map(roundFigures);
-  // A broken round leaves the medians (all of them, when every round broke: the figures then say so themselves).
-  const sound = figures.some((f) => f.broken === undefined)
-    ? figures.filter((f) => f.broken === undefined)
-    : figures;
+  const sound = soundRounds(figures);
   const pick = (key: keyof RoundFigures): number | undefined =>
     median(sound.map((f) => f[key]).filter((v): v is number => typeof v === 'number'));
   const med: RoundFigures = {
@@ -120,25 +117,22 @@ export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRound
     otherCpuPercent: pick('otherCpuPercent') ?? 0,
   };
   const p99TargetMs = (rounds[0] as ArenaBenchResult).derived.p99TargetMs;
-  const byP99 = figures
-    .map((f, i) => ({ f, i }))
-    .filter(({ f }) => sound.includes(f))
-    .map(({ f, i }) => ({
-      i,
-      p99:
-        f.p3LatencyP99Ms ??
-        f.p3SdkLatencyP99Ms ??
-        f.p3NoLogLatencyP99Ms ??
-        f.p3ClusterLatencyP99Ms ??
-        f.rawLatencyP99Ms ??
-        0,
-    }))
-    .sort((a, b) => a.p99 - b.p99);
+  const representative = medianRound(
+    figures,
+    sound,
+    (f) =>
+      f.p3LatencyP99Ms ??
+      f.p3SdkLatencyP99Ms ??
+      f.p3NoLogLatencyP99Ms ??
+      f.p3ClusterLatencyP99Ms ??
+      f.rawLatencyP99Ms ??
+      0,
+  );
   return {
     rounds,
     figures,
     median: med,
-    representative: (byP99[Math.floor((byP99.length - 1) / 2)] as { i: number }).i,
+    representative,
     p99TargetMs,
     p3MeetsLatency: med.p3LatencyP99Ms === undefined ? undefined : med.p3LatencyP99Ms <= p99TargetMs,
     p3MeetsCpu: med.cpuPerUpdateRatio === undefined ? undefined : med.cpuPerUpdateRatio <= 1.5,
@@ -146,6 +140,18 @@ export function summarizeRounds(rounds: readonly ArenaBenchResult[]): ArenaRound
     p3ClusterMeetsLatency:
       med.p3ClusterLatencyP99Ms === undefined ? undefined : med.p3ClusterLatencyP99Ms <= p99TargetMs,
   };
+}
+
+/** The rounds the medians are taken over: the sound ones, or all of them when every round broke (they say why). */
+export function soundRounds<F extends { readonly broken?: string }>(figures: readonly F[]): readonly F[] {
+  const sound = figures.filter((f) => f.broken === undefined);
+  return sound.length > 0 ? sound : figures;
+}
+
+/** Index in `figures` of the round whose `p99` is the median among `sound` (the lower middle for an even count). */
+export function medianRound<F>(figures: readonly F[], sound: readonly F[], p99: (f: F) => number): number {
+  const byP99 = [...sound].sort((a, b) => p99(a) - p99(b));
+  return figures.indexOf(byP99[Math.floor((byP99.length - 1) / 2)] as F);
 }
 
 /** Share of the updates the load offered that a server must deliver for its round to count. */

@@ -620,9 +620,14 @@ async function startP3Server(
 async function loadScript(options: ArenaOptions): Promise<{ script: string; nodeArgs: string[] }> {
   const entry = scriptPath('./arena-load.ts');
   if (options.loadCpuProf === undefined) return { script: entry, nodeArgs: [] };
-  const script = await bundleForProfile(entry, join(repoRoot, 'node_modules', '.cache', 'p3-loadtest'));
-  return { script, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', resolve(options.loadCpuProf)] };
+  // One bundle for every target and round of the run: the load's code does not change in between.
+  loadBundle ??= bundleForProfile(entry, join(repoRoot, 'node_modules', '.cache', 'p3-loadtest'));
+  return {
+    script: await loadBundle,
+    nodeArgs: ['--cpu-prof', '--cpu-prof-dir', resolve(options.loadCpuProf)],
+  };
 }
+let loadBundle: Promise<string> | undefined;
 
 function sample(server: ServerUnderLoad, loads: readonly TsProcess[]): Sample {
   return {

@@ -1,4 +1,4 @@
-import { brokenRound, median } from './arena-rounds.js';
+import { brokenRound, median, medianRound, soundRounds } from './arena-rounds.js';
 import type { ArenaBenchResult, TargetResult } from './arena-runner.js';
 import { Target, type ServerKind } from './bench-options.js';
 import { heapBytesPer, kindNames } from './bench-report.js';
@@ -90,10 +90,7 @@ export function sdkRoundFigures(round: ArenaBenchResult): SdkRoundFigures {
 export function summarizeSdkRounds(rounds: readonly ArenaBenchResult[]): SdkBenchResult {
   if (rounds.length === 0) throw new Error('no rounds to summarize');
   const figures = rounds.map(sdkRoundFigures);
-  // A broken round leaves the medians (all of them, when every round broke: the figures then say so themselves).
-  const sound = figures.some((f) => f.broken === undefined)
-    ? figures.filter((f) => f.broken === undefined)
-    : figures;
+  const sound = soundRounds(figures);
   const keys = (Object.keys(figures[0] as SdkRoundFigures) as Array<keyof SdkRoundFigures>).filter(
     (key) => key !== 'broken',
   );
@@ -108,16 +105,16 @@ export function summarizeSdkRounds(rounds: readonly ArenaBenchResult[]): SdkBenc
     b: number | undefined,
     ok: (a: number, b: number) => boolean,
   ): Verdict => (a === undefined || b === undefined ? undefined : ok(a, b));
-  const byP99 = figures
-    .map((f, i) => ({ f, i }))
-    .filter(({ f }) => sound.includes(f))
-    .map(({ f, i }) => ({ i, p99: f.p3LatencyP99Ms ?? f.colyseusLatencyP99Ms ?? f.rawLatencyP99Ms ?? 0 }))
-    .sort((a, b) => a.p99 - b.p99);
+  const representative = medianRound(
+    figures,
+    sound,
+    (f) => f.p3LatencyP99Ms ?? f.colyseusLatencyP99Ms ?? f.rawLatencyP99Ms ?? 0,
+  );
   return {
     rounds,
     figures,
     median: { ...med, otherCpuPercent: med.otherCpuPercent ?? 0 },
-    representative: (byP99[Math.floor((byP99.length - 1) / 2)] as { i: number }).i,
+    representative,
     verdicts: {
       latency: both(med.p3LatencyP99Ms, med.colyseusLatencyP99Ms, (p3, c) => p3 <= c + 5),
       sdkCpu: both(med.p3LoadCpuPerClient, med.colyseusLoadCpuPerClient, (p3, c) => p3 <= c),

@@ -42,7 +42,8 @@ export class Outbound {
   /**
    * The unsent ops are the tail of the pending list (pushes append, a take sends them all, acks drop a prefix):
    * a take then looks at that tail only, not at every op waiting for its ack. False once an op before it may be
-   * unsent again (a resend, a reconnect, a restore, a rewrite): the next take scans them all.
+   * unsent again (a resend, a restore, a rewrite): the next take scans them all. A reconnect unsends every op,
+   * which leaves them all a tail.
    */
   private unsentIsTail = false;
   private landing: Array<{ readonly entry: Entry; readonly due: number }> = [];
@@ -73,12 +74,6 @@ export class Outbound {
   /** Ops not yet acknowledged (including those not sent). */
   get size(): number {
     return this.log.size + (this.early?.length ?? 0);
-  }
-
-  get hasUnsent(): boolean {
-    const pending = this.log.unacknowledged();
-    if (this.unsentIsTail) return pending.length > 0 && !this.sentAt.has(pending[pending.length - 1]!);
-    return pending.some((e) => !this.sentAt.has(e));
   }
 
   /** Restores a persisted queue (or none), then numbers the ops pushed meanwhile after it. Call once. */
@@ -157,7 +152,6 @@ export class Outbound {
   /** A new connection: nothing is sent on it yet. */
   resetConnection(): void {
     this.sentAt.clear();
-    this.unsentIsTail = false;
     this.lastInput.clear();
   }
 
