@@ -1,10 +1,115 @@
 import { FrameType, type EntityUpdate, type Frame } from '@p3/protocol';
 import { applyChanges, emptyWorld, type WorldState } from './entity-state.js';
 
+const none: readonly never[] = Object.freeze([]);
+
 /** An authoritative frame the client holds, with the world after it. */
 export interface HeldFrame {
   readonly frame: Frame;
   readonly world: WorldState;
+}
+
+/**
+ * A held frame whose world is built when first read: from the nearest frame before it whose world is built, with
+ * the changes of every frame in between applied in one table copy. A client that only reads each frame's changes
+ * (the `frame` event's `entities`) never builds a world per frame; one that reads the world every frame builds
+ * each once, as before.
+ */
+class LazyFrame implements HeldFrame {
+  readonly frame: Frame;
+  #world: WorldState | undefined;
+  /** The frame this one applies on, until this one's world is built. */
+  #before: LazyFrame | undefined;
+
+  constructor(frame: Frame, before: LazyFrame | undefined, world?: WorldState) {
+    this.frame = frame;
+    this.#before = world === undefined ? before : undefined;
+    this.#world = world;
+  }
+
+  /** Frames this one's world would apply if read now (0: built). */
+  get unbuilt(): number {
+    return LazyFrame.unbuiltFrom(this);
+  }
+
+  private static unbuiltFrom(frame: LazyFrame): number {
+    let n = 0;
+    for (let at: LazyFrame | undefined = frame; at !== undefined && at.#world === undefined; at = at.#before)
+      n++;
+    return n;
+  }
+
+  get world(): WorldState {
+    return this.#world ?? LazyFrame.build(this);
+  }
+
+  private static build(target: LazyFrame): WorldState {
+    const chain: LazyFrame[] = [];
+    let at: LazyFrame = target;
+    while (at.#world === undefined) {
+      chain.push(at);
+      at = at.#before!;
+    }
+    let world = at.#world;
+    if (chain.length === 1) {
+      world = applyChanges(world, target.frame.entities, target.frame.removed);
+    } else {
+      // Many frames at once: each entity's updates become one (no state per entity and frame that nobody reads).
+      let pending: Map<string, EntityUpdate> | undefined;
+      for (let i = chain.length - 1; i >= 0; i--) {
+        const { entities, removed } = chain[i]!.frame;
+        for (let k = 0; k < entities.length; k++) {
+          const update = entities[k]!;
+          const earlier = (pending ??= new Map()).get(update.id);
+          pending.set(update.id, earlier === undefined ? update : combined(earlier, update));
+        }
+        if (removed.length > 0) {
+          // Removals apply after their frame's updates.
+          world = applyChanges(world, pending === undefined ? none : [...pending.values()], removed);
+          pending = undefined;
+        }
+      }
+      if (pending !== undefined) world = applyChanges(world, [...pending.values()], none);
+    }
+    target.#world = world;
+    target.#before = undefined;
+    return world;
+  }
+}
+
+/**
+ * One update with the effect of `first` then `then` on the same entity (see applyEntityUpdate): a creation in `then`
+ * replaces everything; otherwise `then`'s owner, fields and input are written over `first`'s.
+ */
+function combined(first: EntityUpdate, then: EntityUpdate): EntityUpdate {
+  if (then.created === true || overrides(then, first)) return then;
+  const owner = then.owner === undefined ? first.owner : then.owner;
+  const fields =
+    first.fields === undefined
+      ? then.fields
+      : then.fields === undefined
+        ? first.fields
+        : { ...first.fields, ...then.fields };
+  const input = then.input === undefined ? first.input : then.input;
+  return {
+    id: then.id,
+    typeName: then.typeName,
+    ...(first.created === undefined ? {} : { created: first.created }),
+    ...(owner === undefined ? {} : { owner }),
+    ...(fields === undefined ? {} : { fields }),
+    ...(input === undefined ? {} : { input }),
+  };
+}
+
+/** Whether `then` alone has the effect of `first` then `then` (the usual case: a moving entity's next position). */
+function overrides(then: EntityUpdate, first: EntityUpdate): boolean {
+  if (first.created === true) return false;
+  if (first.owner !== undefined && then.owner === undefined) return false;
+  if (first.input !== undefined && then.input === undefined) return false;
+  if (first.fields === undefined) return true;
+  if (then.fields === undefined) return false;
+  for (const name in first.fields) if (!(name in then.fields)) return false;
+  return true;
 }
 
 /**
@@ -20,8 +125,6 @@ export type ApplyOutcome =
   | { readonly kind: 'stale' | 'gap' }
   | { readonly kind: 'unrewindable'; readonly from: number };
 
-const none: readonly never[] = Object.freeze([]);
-
 /**
  * The authoritative side of the client: the world at the latest frame and the worlds of the last `capacity`
  * frames before it (`getFrame(-n)`, interpolation, and rewinds for corrected frames). Frames apply strictly in
@@ -33,9 +136,18 @@ const none: readonly never[] = Object.freeze([]);
  * still told from a skip ([CLIENT-20]).
  */
 export class Replica {
-  private readonly held = new Map<number, HeldFrame>();
+  private readonly held = new Map<number, LazyFrame>();
   private latest = -1;
+  /** The held frame `latest` (read on every write and every frame: no map lookup). */
+  private last: LazyFrame | undefined;
+  /**
+   * Type of every entity of the latest world, kept as frames apply: writes check types without building the world.
+   * Rebuilt from the world after a bulk state or a correction (rare).
+   */
+  private types = new Map<string, string>();
   private capacity: number;
+  /** Frames held since prune last built the oldest one's world. */
+  private added = 0;
   private tickInterval = 1000 / 30;
 
   constructor(capacity = 20) {
@@ -48,16 +160,21 @@ export class Replica {
   }
 
   get world(): WorldState {
-    return this.held.get(this.latest)?.world ?? emptyWorld;
+    return this.last?.world ?? emptyWorld;
   }
 
   get head(): HeldFrame | undefined {
-    return this.held.get(this.latest);
+    return this.last;
+  }
+
+  /** Frames the latest world would apply if read now: bounded by about twice the capacity (see prune). */
+  get unbuiltFrames(): number {
+    return this.last?.unbuilt ?? 0;
   }
 
   /** Type name of an entity of the latest world. */
   typeOf(id: string): string | undefined {
-    return this.world.get(id)?.typeName;
+    return this.types.get(id);
   }
 
   /** How many frames before the latest are kept (the room's bufferFrame, so every correction can be replayed). */
@@ -96,12 +213,13 @@ export class Replica {
     const base = replace ? emptyWorld : this.world;
     if (replace) this.held.clear();
     else for (const key of [...this.held.keys()]) if (key > since) this.held.delete(key);
-    const held: HeldFrame = {
-      frame: { id, type: FrameType.Corrected, time, events: [], entities, removed },
-      world: applyChanges(base, entities, removed),
-    };
-    this.held.set(id, held);
-    this.latest = id;
+    const held = new LazyFrame(
+      { id, type: FrameType.Corrected, time, events: [], entities, removed },
+      undefined,
+      applyChanges(base, entities, removed),
+    );
+    this.setLatest(held);
+    this.retype();
     this.prune();
     return held;
   }
@@ -116,9 +234,9 @@ export class Replica {
     if (frame.id > this.latest) {
       if (prev > this.latest) return { kind: 'gap' };
       this.fill(frame.id - 1);
-      const held = { frame, world: applyChanges(this.world, frame.entities, frame.removed) };
-      this.held.set(frame.id, held);
-      this.latest = frame.id;
+      const held = new LazyFrame(frame, this.last);
+      this.setLatest(held);
+      this.typeChanges(frame);
       this.prune();
       return { kind: 'applied', held };
     }
@@ -141,7 +259,6 @@ export class Replica {
   /** Holds the frames after the latest up to `through` as empty frames on the latest world (only those kept). */
   private fill(through: number): void {
     if (through <= this.latest) return;
-    const world = this.world;
     for (let id = Math.max(this.latest + 1, through - this.capacity); id <= through; id++) {
       const frame: Frame = {
         id,
@@ -151,7 +268,7 @@ export class Replica {
         entities: none,
         removed: none,
       };
-      this.held.set(id, { frame, world });
+      this.setLatest(new LazyFrame(frame, this.last));
     }
     this.latest = through;
   }
@@ -163,19 +280,51 @@ export class Replica {
     for (let id = frame.id + 1; id <= this.latest; id++) {
       if (!this.held.has(id)) return { kind: 'unrewindable', from: Math.max(0, frame.id - 1) };
     }
-    const held: HeldFrame = { frame, world: applyChanges(before.world, frame.entities, frame.removed) };
-    this.held.set(frame.id, held);
-    let world = held.world;
-    for (let id = frame.id + 1; id <= this.latest; id++) {
-      const later = this.held.get(id)!;
-      world = applyChanges(world, later.frame.entities, later.frame.removed);
-      this.held.set(id, { frame: later.frame, world });
-    }
+    const latest = this.latest;
+    // New objects from K on: views of the frames before the correction keep the worlds they showed.
+    const held = new LazyFrame(frame, before);
+    this.setLatest(held);
+    for (let id = frame.id + 1; id <= latest; id++)
+      this.setLatest(new LazyFrame(this.held.get(id)!.frame, this.last));
+    this.retype();
     return { kind: 'corrected', held };
   }
 
+  private setLatest(held: LazyFrame): void {
+    this.added++;
+    this.held.set(held.frame.id, held);
+    this.latest = held.frame.id;
+    this.last = held;
+  }
+
+  /** The types index after one more frame: its updates, then its removals (as the world applies them). */
+  private typeChanges(frame: Frame): void {
+    const { entities, removed } = frame;
+    const types = this.types;
+    for (let i = 0; i < entities.length; i++) {
+      const u = entities[i]!;
+      if (types.get(u.id) !== u.typeName) types.set(u.id, u.typeName);
+    }
+    for (let i = 0; i < removed.length; i++) types.delete(removed[i]!);
+  }
+
+  private retype(): void {
+    const types = new Map<string, string>();
+    for (const entity of this.world.values()) types.set(entity.id, entity.typeName);
+    this.types = types;
+  }
+
+  /**
+   * Forgets frames older than the capacity. An unbuilt world needs the frames before it, back to a built one: once
+   * per capacity frames added the oldest kept frame's world is built, so the frames a chain keeps reachable are
+   * bounded (about twice the capacity) however rarely worlds are read.
+   */
   private prune(): void {
     const oldest = this.latest - this.capacity;
     for (const key of this.held.keys()) if (key < oldest) this.held.delete(key);
+    if (this.added < this.capacity) return;
+    this.added = 0;
+    // Keys are in frame order (frames are added in order; a correction re-sets keys it holds): the first is the oldest.
+    void this.held.values().next().value?.world;
   }
 }

@@ -76,6 +76,21 @@ describe('Replica', () => {
     expect(r.frames().map((h) => h.frame.id)).toEqual([7, 8, 9, 10]);
   });
 
+  it('[CLIENT-34] builds no world nobody reads, and keeps the frames an unread world needs bounded', () => {
+    const r = new Replica(5);
+    r.bootstrap(0, 0, [create(A, 0), create(B, 0)], [], true);
+    for (let id = 1; id <= 200; id++) {
+      expect(r.apply(frame(id, [setX(id % 2 === 0 ? A : B, id)])).kind).toBe('applied');
+      expect(r.unbuiltFrames).toBeGreaterThan(0);
+      expect(r.unbuiltFrames).toBeLessThanOrEqual(2 * 5 + 1);
+      expect(r.typeOf(A)).toBe('avatar');
+    }
+    expect(r.world.get(A)?.fields).toEqual({ x: 200 });
+    expect(r.world.get(B)?.fields).toEqual({ x: 199 });
+    expect(r.unbuiltFrames).toBe(0);
+    expect(r.get(197)?.world.get(B)?.fields).toEqual({ x: 197 });
+  });
+
   it('[CLIENT-4] rebuilds the history from a corrected frame: world at K-1 + corrected K + the frames held after it', () => {
     const r = new Replica(10);
     r.bootstrap(0, 0, [create(A, 0), create(B, 0)], [], true);
