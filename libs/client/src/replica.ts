@@ -11,7 +11,8 @@ export interface HeldFrame {
 
 /**
  * A held frame whose world is built when first read: from the nearest frame before it whose world is built, with
- * the changes of every frame in between applied in one table copy. A client that only reads each frame's changes
+ * each entity's updates of the frames in between applied as one (one table copy, and one more per frame that
+ * removes entities). A client that only reads each frame's changes
  * (the `frame` event's `entities`) never builds a world per frame; one that reads the world every frame builds
  * each once, as before.
  */
