@@ -1,6 +1,7 @@
 import { OutboundLog, type Sequenced } from '@p3/engine';
 import { messageLimits, type Op, type OpsMessage } from '@p3/protocol';
 import type { PersistedOutbound } from './offline-store.js';
+import { RecentOps } from './recent-ops.js';
 
 type Entry = Sequenced<Op>;
 
@@ -48,7 +49,7 @@ export class Outbound {
   private unsentIsTail = false;
   private landing: Array<{ readonly entry: Entry; readonly due: number }> = [];
   /** Recently pushed ops by `stamp:seq`: a rejection may arrive after the ack (refused when applied). */
-  private readonly recent = new Map<string, Op>();
+  private readonly recent = new RecentOps<Op>(maxRemembered);
   /** Ops pushed before the persisted queue was restored: numbered after it. */
   private early: Op[] | undefined = [];
   /** Frame of the latest input change sent per entity on this connection (see `inputFrame`). */
@@ -209,7 +210,7 @@ export class Outbound {
 
   /** A rejected op stops counting (its optimistic effect goes). Returns the op when the client knew it. */
   reject(stamp: number, seq: number): Op | undefined {
-    const op = this.recent.get(key(stamp, seq));
+    const op = this.recent.find(stamp, seq);
     const landingBefore = this.landing.length;
     this.landing = this.landing.filter((l) => l.entry.stamp !== stamp || l.entry.seq !== seq);
     const pending = this.log.unacknowledged().find((e) => e.stamp === stamp && e.seq === seq);
@@ -291,12 +292,9 @@ export class Outbound {
   }
 
   private remember(stamp: number, seq: number, op: Op): void {
-    this.recent.set(key(stamp, seq), op);
-    if (this.recent.size > maxRemembered) this.recent.delete(this.recent.keys().next().value as string);
+    this.recent.remember(stamp, seq, op);
   }
 }
-
-const key = (stamp: number, seq: number) => `${stamp}:${seq}`;
 
 /** Most frames after the send frame an input change is stamped for (see `Outbound.inputFrame`). */
 const maxInputSpread = 4;

@@ -137,7 +137,11 @@ export type ApplyOutcome =
  * still told from a skip ([CLIENT-20]).
  */
 export class Replica {
-  private readonly held = new Map<number, LazyFrame>();
+  /**
+   * The held frames in a ring of capacity + 1 slots, frame id modulo its length: frames arrive in order and only the
+   * last capacity + 1 are held, so each takes the slot of one that left the window (no map entry per frame).
+   */
+  private slots: Array<LazyFrame | undefined>;
   private latest = -1;
   /** The held frame `latest` (read on every write and every frame: no map lookup). */
   private last: LazyFrame | undefined;
@@ -153,6 +157,7 @@ export class Replica {
 
   constructor(capacity = 20) {
     this.capacity = capacity;
+    this.slots = new Array<LazyFrame | undefined>(capacity + 1).fill(undefined);
   }
 
   /** The latest authoritative frame id; -1 before the first welcome. */
@@ -180,7 +185,10 @@ export class Replica {
 
   /** How many frames before the latest are kept (the room's bufferFrame, so every correction can be replayed). */
   setCapacity(capacity: number): void {
+    const kept = this.window();
     this.capacity = Math.max(1, capacity);
+    this.slots = new Array<LazyFrame | undefined>(this.capacity + 1).fill(undefined);
+    for (const held of kept) this.put(held);
     this.prune();
   }
 
@@ -190,12 +198,21 @@ export class Replica {
   }
 
   get(id: number): HeldFrame | undefined {
-    return this.held.get(id);
+    return this.at(id);
   }
 
   /** Held frames, oldest first. */
   frames(): HeldFrame[] {
-    return [...this.held.values()].sort((a, b) => a.frame.id - b.frame.id);
+    return this.window();
+  }
+
+  private window(): LazyFrame[] {
+    const out: LazyFrame[] = [];
+    for (let id = Math.max(0, this.latest - this.capacity); id <= this.latest; id++) {
+      const held = this.at(id);
+      if (held !== undefined) out.push(held);
+    }
+    return out;
   }
 
   /**
@@ -212,8 +229,13 @@ export class Replica {
     since = this.latest,
   ): HeldFrame {
     const base = replace ? emptyWorld : this.world;
-    if (replace) this.held.clear();
-    else for (const key of [...this.held.keys()]) if (key > since) this.held.delete(key);
+    if (replace) this.slots.fill(undefined);
+    else {
+      for (let i = 0; i < this.slots.length; i++) {
+        const held = this.slots[i];
+        if (held !== undefined && held.frame.id > since) this.slots[i] = undefined;
+      }
+    }
     const held = new LazyFrame(
       { id, type: FrameType.Corrected, time, events: [], entities, removed },
       undefined,
@@ -276,24 +298,36 @@ export class Replica {
 
   /** Rebuilds the history from a corrected frame: world at K-1 + corrected K + the held frames after K, in order. */
   private correct(frame: Frame): ApplyOutcome {
-    const before = this.held.get(frame.id - 1);
+    const before = this.at(frame.id - 1);
     if (!before) return { kind: 'unrewindable', from: Math.max(0, frame.id - 1) };
+    const later: Frame[] = [];
     for (let id = frame.id + 1; id <= this.latest; id++) {
-      if (!this.held.has(id)) return { kind: 'unrewindable', from: Math.max(0, frame.id - 1) };
+      const held = this.at(id);
+      if (held === undefined) return { kind: 'unrewindable', from: Math.max(0, frame.id - 1) };
+      later.push(held.frame);
     }
-    const latest = this.latest;
     // New objects from K on: views of the frames before the correction keep the worlds they showed.
     const held = new LazyFrame(frame, before);
     this.setLatest(held);
-    for (let id = frame.id + 1; id <= latest; id++)
-      this.setLatest(new LazyFrame(this.held.get(id)!.frame, this.last));
+    for (const next of later) this.setLatest(new LazyFrame(next, this.last));
     this.retype();
     return { kind: 'corrected', held };
   }
 
+  /** The held frame `id`, while inside the window (a slot may still hold a frame that left it). */
+  private at(id: number): LazyFrame | undefined {
+    if (id < 0 || id > this.latest || id < this.latest - this.capacity) return undefined;
+    const held = this.slots[id % this.slots.length];
+    return held !== undefined && held.frame.id === id ? held : undefined;
+  }
+
+  private put(held: LazyFrame): void {
+    this.slots[held.frame.id % this.slots.length] = held;
+  }
+
   private setLatest(held: LazyFrame): void {
     this.added++;
-    this.held.set(held.frame.id, held);
+    this.put(held);
     this.latest = held.frame.id;
     this.last = held;
   }
@@ -316,16 +350,18 @@ export class Replica {
   }
 
   /**
-   * Forgets frames older than the capacity. An unbuilt world needs the frames before it, back to a built one: once
-   * per capacity frames added the oldest kept frame's world is built, so the frames a chain keeps reachable are
+   * Frames older than the capacity leave the window by themselves (their slots are taken). An unbuilt world needs
+   * the frames before it, back to a built one: once per capacity frames added the oldest held frame's world is built, so the frames a chain keeps reachable are
    * bounded (about twice the capacity) however rarely worlds are read.
    */
   private prune(): void {
-    const oldest = this.latest - this.capacity;
-    for (const key of this.held.keys()) if (key < oldest) this.held.delete(key);
     if (this.added < this.capacity) return;
     this.added = 0;
-    // Keys are in frame order (frames are added in order; a correction re-sets keys it holds): the first is the oldest.
-    void this.held.values().next().value?.world;
+    for (let id = Math.max(0, this.latest - this.capacity); id <= this.latest; id++) {
+      const oldest = this.at(id);
+      if (oldest === undefined) continue;
+      void oldest.world;
+      return;
+    }
   }
 }

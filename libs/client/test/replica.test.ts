@@ -108,6 +108,16 @@ describe('Replica', () => {
     expect(r.get(1)?.world.get(B)?.fields.x).toBe(0);
   });
 
+  it('[CLIENT-5] after a delta bootstrap far ahead, frames before the window are no longer held', () => {
+    const r = new Replica(3);
+    r.bootstrap(0, 0, [create(A, 0)], [], true);
+    for (let id = 1; id <= 10; id++) r.apply(frame(id, [setX(A, id)]));
+    r.bootstrap(30, 30 * 50, [setX(A, 30)], [], false, 10);
+    expect(r.frames().map((h) => h.frame.id)).toEqual([30]);
+    for (let id = 0; id < 30; id++) expect(r.get(id)).toBeUndefined();
+    expect(r.get(30)?.world.get(A)?.fields).toEqual({ x: 30 });
+  });
+
   it('[CLIENT-4] asks for a resync when a correction is older than the held history', () => {
     const r = new Replica(2);
     r.bootstrap(0, 0, [], [], true);
