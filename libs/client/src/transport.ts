@@ -58,6 +58,8 @@ function pick(value: unknown, key: string): unknown {
 export function toWireData(data: unknown): WireData | undefined {
   if (typeof data === 'string') return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  // A Node Buffer (ws, binaryType 'nodebuffer') is a Uint8Array already: read in place, no view per message.
+  if (data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (Array.isArray(data) && data.every((part) => ArrayBuffer.isView(part))) {
     // ws with binaryType 'fragments'
