@@ -95,7 +95,7 @@ export default function arena(): void {
   const send = (message: ClientMessage): void => ws.send(JSON.stringify(message));
 
   ws.onopen = () => {
-    send({ type: 'join', protocolVersion: 2, room, clientId: `k6-${vu}-${uuid()}`, sessionStamp: stamp });
+    send({ type: 'join', protocolVersion: 3, room, clientId: `k6-${vu}-${uuid()}`, sessionStamp: stamp });
   };
   ws.onmessage = (event?: MessageEvent) => {
     if (!event || typeof event.data !== 'string') return;

@@ -21,9 +21,10 @@ export interface RawUpdate {
  * Reads (sender, t) from a P3 `ops` message with one bot `update`, as the raw floor forwards it, without decoding
  * the whole message: decoding 240,000 messages a second with the full codec would saturate the load process
  * before the floor server. It relies on the binary layout (libs/protocol/src/binary/binary-codec.ts): tag, flags,
- * varint stamp, varint seq, [varint through], varint op count, op header, [varint frame], 16 id bytes, ...; `t`
- * is the bot's last field and unbounded, so the message ends with it as a float64. `assertRawReaders` checks this
- * against the real codecs when the load process starts.
+ * varint stamp, varint seq, [varint through], varint op count, op header, [varint frame], 16 id bytes, varint type
+ * index, the field mask (x, y and t: one byte), x and y (2 bytes each), then `t`, unbounded, as the first value of its run
+ * (float-runs.ts: a run header, then a float64 or a zigzag varint). `assertRawReaders` checks this against the real
+ * codecs when the load process starts.
  */
 export function readBinaryUpdate(bytes: Buffer, out: RawUpdate): boolean {
   const end = bytes.byteLength;
@@ -36,9 +37,34 @@ export function readBinaryUpdate(bytes: Buffer, out: RawUpdate): boolean {
   const header = bytes[p++] as number;
   if ((header & 7) !== opKindUpdate || (header & opFlagUntyped) !== 0) return false;
   if ((header & opFlagFrame) !== 0) p = skipVarint(bytes, p);
-  if (p + 16 + 8 > end) return false;
+  if (p + 16 + 1 + 4 + 2 > end) return false;
   out.sender = bytes.readUInt32BE(p + 12);
-  out.t = bytes.readDoubleLE(end - 8);
+  p = skipVarint(bytes, p + 16); // type index
+  if (p + 1 + 4 + 2 > end || bytes[p++] !== allFields) return false;
+  p += 4; // x, y
+  const run = bytes[p++] as number;
+  if (run === 0) {
+    if (p + 8 > end) return false;
+    out.t = bytes.readDoubleLE(p);
+    return true;
+  }
+  // Zigzag in sign-magnitude: bit 0 the sign, 6 bits of magnitude, then a varint of the rest.
+  const first = bytes[p++] as number;
+  let magnitude = (first & 0x7f) >>> 1;
+  if (first >= 0x80) {
+    let scale = 0x40;
+    for (;;) {
+      if (p >= end) return false;
+      const b = bytes[p++] as number;
+      magnitude += (b & 0x7f) * scale;
+      if (b < 0x80) break;
+      scale *= 0x80;
+    }
+  }
+  const q = (first & 1) === 1 ? -magnitude - 1 : magnitude;
+  if (run === 1) out.t = q;
+  else if (run === 2) out.t = q / 1_000_000;
+  else return false;
   return true;
 }
 
@@ -69,8 +95,12 @@ export function readJsonUpdate(bytes: Buffer, out: RawUpdate): boolean {
 
 /** Fails loudly when the wire format moved under the readers above (run once per load process). */
 export function assertRawReaders(codec: Codec): void {
+  // A `performance.now()` (decimals to the millionth), an integer, and a number with more decimals.
+  for (const t of [12345.678901, 12345, 12345.678901234]) assertRawReader(codec, t);
+}
+
+function assertRawReader(codec: Codec, t: number): void {
   const index = 0x1234;
-  const t = 12345.678901234;
   const entityId = botEntityId(index);
   const encoder = codec === 'binary' ? new BinaryCodec(arenaBenchSchema) : new JsonCodec();
   encoder.encodeClient({
@@ -98,6 +128,8 @@ export function assertRawReaders(codec: Codec): void {
 const opKindUpdate = 2;
 const opFlagFrame = 8;
 const opFlagUntyped = 16;
+/** Field mask of an update that writes x, y and t. */
+const allFields = 0b111;
 const updateNeedle = Buffer.from('"op":"update"');
 const entityIdNeedle = Buffer.from('"entityId":"');
 const tNeedle = Buffer.from('"t":');

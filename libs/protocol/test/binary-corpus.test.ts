@@ -332,7 +332,8 @@ describe('binary codec: hostile client messages (decodeClient)', () => {
       'fff0000000000000',
     ]) {
       expectCode(server.decodeClient(bytes(CT.Ping, 1, f64Bits(hex))), ErrorCode.NotFinite);
-      expectCode(server.decodeClient(opsWith(2, uuid(A), 1, 1, f64Bits(hex))), ErrorCode.NotFinite); // ball.x
+      // ball.x: a run header 0 (float64 run), then the value
+      expectCode(server.decodeClient(opsWith(2, uuid(A), 1, 1, 0, f64Bits(hex))), ErrorCode.NotFinite);
     }
     expectCode(server.decodeClient(bytes(CT.Ping, 1, f64(-1))), ErrorCode.InvalidMessage); // clientTime >= 0
   });
@@ -491,6 +492,51 @@ describe('binary codec: hostile server messages (decodeServer)', () => {
     expectCode(client.decodeServer(frameWith(varint(1 * 4 + 1), 0x0c, 1, 0xff)), ErrorCode.Malformed); // owner
   });
 
+  it('refuses broken runs of unbounded numbers: unknown header, cut value, delta past the safe range, NaN escape', () => {
+    const { client } = room();
+    // Two values of ball B's x (type 1, an unbounded number) in one frame: a DEFINE, then a REF of the same entry.
+    const twoBalls = (first: Part[], second: Part[]): Uint8Array =>
+      bytes(
+        ST.Frame,
+        0,
+        12,
+        f64(600),
+        0,
+        2,
+        varint(5 * 4 + 2),
+        uuid(B),
+        1,
+        0x10,
+        0x01,
+        ...first,
+        varint(5 * 4),
+        0x01,
+        ...second,
+        0,
+      );
+    // q = 2^53 - 1 in sign-magnitude zigzag (6 bits, then a varint of the rest).
+    const maxSafe = [0x80 | (((2 ** 53 - 1) % 64) * 2), ...varint(Math.floor((2 ** 53 - 1) / 64))];
+    expectCode(
+      client.decodeServer(frameWith(varint(5 * 4 + 2), uuid(B), 1, 0x10, 0x01, 3, 0)),
+      ErrorCode.Malformed,
+    );
+    expectCode(
+      client.decodeServer(frameWith(varint(5 * 4 + 2), uuid(B), 1, 0x10, 0x01, 2)),
+      ErrorCode.Truncated,
+    );
+    expectCode(client.decodeServer(twoBalls([1, ...maxSafe], [varint(1 + 2 * 5)])), ErrorCode.VarintOverflow);
+    expectCode(
+      client.decodeServer(twoBalls([2, 2], [0, ...f64Bits('7ff8000000000000')])),
+      ErrorCode.NotFinite,
+    );
+    expectCode(client.decodeServer(twoBalls([2, 2], [0])), ErrorCode.Truncated);
+    // The same bytes with a good second value decode: 1e-6, then +1e-6 and the escape to a float64.
+    const good = client.decodeServer(twoBalls([2, 2], [varint(1 + 2)]));
+    expect(
+      good.ok && good.value.type === 'frame' ? good.value.frame.entities.map((e) => e.fields?.x) : [],
+    ).toEqual([0.000001, 0.000002]);
+  });
+
   it('refuses NaN and Infinity bit patterns in float64 fields', () => {
     const { client } = room();
     for (const hex of ['7ff8000000000000', '7ff0000000000000', 'fff0000000000000', '7fffffffffffffff']) {
@@ -498,7 +544,7 @@ describe('binary codec: hostile server messages (decodeServer)', () => {
       expectCode(client.decodeServer(bytes(ST.Frame, 0, 12, f64Bits(hex), 0, 0, 0)), ErrorCode.NotFinite);
       // a DEFINE of a ball (type 1) whose float64 x is not finite
       expectCode(
-        client.decodeServer(frameWith(varint(5 * 4 + 2), uuid(B), 1, 0x10, 0x01, f64Bits(hex))),
+        client.decodeServer(frameWith(varint(5 * 4 + 2), uuid(B), 1, 0x10, 0x01, 0, f64Bits(hex))),
         ErrorCode.NotFinite,
       );
     }

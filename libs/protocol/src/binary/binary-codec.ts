@@ -110,6 +110,7 @@ export class BinaryCodec implements ServerCodec, ClientCodec {
         `message of ${data.byteLength} bytes exceeds ${this.options.maxMessageBytes}`,
       );
     }
+    this.ctx.fieldSets.begin();
     if (data[0] === ClientTag.Ops) {
       // The server's hot path (every client message): no closure, one reader per codec, reset per message.
       const reader = this.reader.reset(data);
@@ -122,6 +123,7 @@ export class BinaryCodec implements ServerCodec, ClientCodec {
         reader.release();
       }
     }
+    this.ctx.fieldSets.begin();
     const read = guard(() => readClientMessage(new ByteReader(data), this.ctx));
     return read.ok ? validateClientMessage(read.value) : read;
   }
@@ -132,6 +134,7 @@ export class BinaryCodec implements ServerCodec, ClientCodec {
     const directory = this.ctx.directory;
     w.reset();
     directory.begin();
+    this.ctx.fieldSets.begin();
     try {
       writeServerMessage(w, this.ctx, message);
     } catch (error) {
@@ -151,6 +154,7 @@ export class BinaryCodec implements ServerCodec, ClientCodec {
   encodeClient(message: ClientMessage): Uint8Array {
     const w = this.writer;
     w.reset();
+    this.ctx.fieldSets.begin();
     try {
       writeClientMessage(w, this.ctx, this.known, message);
     } catch (error) {
@@ -170,6 +174,7 @@ export class BinaryCodec implements ServerCodec, ClientCodec {
     }
     const directory = this.ctx.directory;
     directory.begin();
+    this.ctx.fieldSets.begin();
     const read = guard(() => readServerMessage(new ByteReader(data), this.ctx));
     if (!read.ok) {
       directory.rollback();

@@ -4,6 +4,7 @@ import type { EntityFields } from '../messages.js';
 import { schemaLimits } from '../schema.js';
 import { malformed, zigzagEscapeValue, type ByteReader } from './byte-reader.js';
 import type { ByteWriter } from './byte-writer.js';
+import { FloatRuns } from './float-runs.js';
 import { NumberEncoding, dequantize, quantize } from './quantize.js';
 import { FieldKind, type CompiledField, type CompiledType } from './schema-tables.js';
 
@@ -16,6 +17,13 @@ const maxGroups = Math.ceil(schemaLimits.maxFieldsPerType / 7);
  */
 export class FieldSetCodec {
   private readonly groups = new Uint8Array(maxGroups);
+  /** Runs of the unbounded numbers of the message being written or read (see float-runs.ts). */
+  private readonly floats = new FloatRuns();
+
+  /** Every message starts with this: what one message's values share ends with it. */
+  begin(): void {
+    this.floats.begin();
+  }
 
   /** Encoders get trusted input: an unknown name or a value of the wrong type throws a P3Error. */
   write(w: ByteWriter, type: CompiledType, data: EntityFields): void {
@@ -29,7 +37,7 @@ export class FieldSetCodec {
         const i = 31 - Math.clz32(mask & -mask);
         mask &= mask - 1;
         const field = type.fields[i] as CompiledField;
-        writeValue(w, field, data[field.name], type);
+        this.writeField(w, field, data[field.name], type);
       }
       return;
     }
@@ -49,9 +57,18 @@ export class FieldSetCodec {
         const bit = 31 - Math.clz32(bits & -bits);
         bits &= bits - 1;
         const field = type.fields[g * 7 + bit] as CompiledField;
-        writeValue(w, field, data[field.name], type);
+        this.writeField(w, field, data[field.name], type);
       }
     }
+  }
+
+  private writeField(w: ByteWriter, field: CompiledField, value: unknown, type: CompiledType): void {
+    if (field.kind !== FieldKind.Number || field.number.encoding !== NumberEncoding.Float) {
+      writeValue(w, field, value, type);
+      return;
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value)) fieldType(field, type, 'a finite number');
+    this.floats.write(w, field, value);
   }
 
   private indexOf(type: CompiledType, key: string): number {
@@ -94,7 +111,10 @@ export class FieldSetCodec {
             },
           );
         }
-        out[field.name] = readValue(r, field, jsonDepth);
+        out[field.name] =
+          field.kind === FieldKind.Number && field.number.encoding === NumberEncoding.Float
+            ? this.floats.read(r, field, field.name)
+            : readValue(r, field, jsonDepth);
       }
     }
     return out;
@@ -175,6 +195,7 @@ function readValue(r: ByteReader, field: CompiledField, jsonDepth: number): Json
       if (plan.encoding === NumberEncoding.Quantized) {
         return dequantize(plan, r.fixed(plan.bytes, field.name));
       }
+      // Float-plan values travel in runs (FieldSetCodec.read, float-runs.ts); a lone one is a float64.
       if (plan.encoding === NumberEncoding.Float) return r.f64(field.name);
       const q = r.zigzag(field.name);
       if (q === zigzagEscapeValue) return r.f64(field.name);
