@@ -8,8 +8,8 @@ export const BOT_TYPE = 'bot';
 
 /**
  * The benchmark world: one `bot` per client, moved by its client (every field `accessControl: 'client'`). `t` is
- * the sender's `performance.now()` at send time: unbounded, so the binary codec sends it as an exact float64 and
- * receivers in the same process can compute `now - t` as the update's latency.
+ * the sender's `performance.now()` at send time: unbounded, so the binary codec sends it exactly (in a run of
+ * millionths: see float-runs.ts) and receivers in the same process can compute `now - t` as the update's latency.
  */
 export const arenaBenchSchema: WorldSchema = {
   [BOT_TYPE]: {
