@@ -113,7 +113,7 @@ export class FieldSetCodec {
         }
         out[field.name] =
           field.kind === FieldKind.Number && field.number.encoding === NumberEncoding.Float
-            ? this.floats.read(r, field, field.name)
+            ? this.floats.read(r, field)
             : readValue(r, field, jsonDepth);
       }
     }

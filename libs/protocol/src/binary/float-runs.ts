@@ -1,6 +1,7 @@
 import { ErrorCode, P3Error } from '../errors.js';
 import { malformed, type ByteReader } from './byte-reader.js';
 import type { ByteWriter } from './byte-writer.js';
+import type { CompiledField } from './schema-tables.js';
 
 /**
  * How a message carries the values of a `number` field without bounds or precision (`NumberEncoding.Float`): the
@@ -47,14 +48,14 @@ function unscaled(mode: FloatRun, q: number): number {
 /** The runs of one codec: `begin()` at every message, then `write`/`read` per value of a Float-plan field. */
 export class FloatRuns {
   private generation = 0;
-  private readonly runs = new Map<object, Run>();
+  private readonly runs = new Map<CompiledField, Run>();
 
   /** A new message: every field starts without a run. */
   begin(): void {
     this.generation++;
   }
 
-  write(w: ByteWriter, field: object, value: number): void {
+  write(w: ByteWriter, field: CompiledField, value: number): void {
     const run = this.runOf(field);
     if (run.generation !== this.generation) {
       run.generation = this.generation;
@@ -87,7 +88,8 @@ export class FloatRuns {
     w.varint(1 + (delta >= 0 ? delta * 2 : -delta * 2 - 1));
   }
 
-  read(r: ByteReader, field: object, name: string): number {
+  read(r: ByteReader, field: CompiledField): number {
+    const name = field.name;
     const run = this.runOf(field);
     if (run.generation !== this.generation) {
       run.generation = this.generation;
@@ -115,7 +117,7 @@ export class FloatRuns {
     return unscaled(run.mode, q);
   }
 
-  private runOf(field: object): Run {
+  private runOf(field: CompiledField): Run {
     let run = this.runs.get(field);
     if (run === undefined) this.runs.set(field, (run = { generation: -1, mode: FloatRun.Float, last: 0 }));
     return run;
