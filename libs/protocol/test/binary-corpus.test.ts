@@ -338,6 +338,17 @@ describe('binary codec: hostile client messages (decodeClient)', () => {
     expectCode(server.decodeClient(bytes(CT.Ping, 1, f64(-1))), ErrorCode.InvalidMessage); // clientTime >= 0
   });
 
+  it('refuses broken runs of unbounded numbers in ops: unknown run header, cut value', () => {
+    // ball.x (type 1, field bit 0) of an update op: the run header, then the value.
+    expectCode(server.decodeClient(opsWith(2, uuid(A), 1, 1, 3, 0)), ErrorCode.Malformed);
+    expectCode(server.decodeClient(opsWith(2, uuid(A), 1, 1, 2)), ErrorCode.Truncated);
+    expectCode(server.decodeClient(opsWith(2, uuid(A), 1, 1, 0, 0, 0)), ErrorCode.Truncated);
+    const good = server.decodeClient(opsWith(2, uuid(A), 1, 1, 2, 4)); // millionths, zigzag 4 = q 2
+    expect(good.ok && good.value.type === 'ops' ? good.value.ops[0] : undefined).toMatchObject({
+      data: { x: 0.000002 },
+    });
+  });
+
   it('refuses an out-of-range type index and field bits past the type', () => {
     expectCode(server.decodeClient(opsWith(1, uuid(A), 99, 0)), ErrorCode.UnknownEntityType);
     expectCode(server.decodeClient(opsWith(2, uuid(A), varint(2 ** 40), 0)), ErrorCode.UnknownEntityType);
