@@ -151,7 +151,7 @@ export class Replica {
    */
   private types = new Map<string, string>();
   private capacity: number;
-  /** Frames held since prune last built the oldest one's world. */
+  /** Frames held since the oldest one's world was last built (see boundUnbuiltChains). */
   private added = 0;
   private tickInterval = 1000 / 30;
 
@@ -173,7 +173,7 @@ export class Replica {
     return this.last;
   }
 
-  /** Frames the latest world would apply if read now: bounded by about twice the capacity (see prune). */
+  /** Frames the latest world would apply if read now: bounded by about twice the capacity (see boundUnbuiltChains). */
   get unbuiltFrames(): number {
     return this.last?.unbuilt ?? 0;
   }
@@ -189,7 +189,7 @@ export class Replica {
     this.capacity = Math.max(1, capacity);
     this.slots = new Array<LazyFrame | undefined>(this.capacity + 1).fill(undefined);
     for (const held of kept) this.put(held);
-    this.prune();
+    this.boundUnbuiltChains();
   }
 
   /** The room's tick interval (ms): the time of the empty frames a room skipped. */
@@ -243,7 +243,7 @@ export class Replica {
     );
     this.setLatest(held);
     this.retype();
-    this.prune();
+    this.boundUnbuiltChains();
     return held;
   }
 
@@ -260,7 +260,7 @@ export class Replica {
       const held = new LazyFrame(frame, this.last);
       this.setLatest(held);
       this.typeChanges(frame);
-      this.prune();
+      this.boundUnbuiltChains();
       return { kind: 'applied', held };
     }
     if (frame.type !== FrameType.Corrected) return { kind: 'stale' };
@@ -275,7 +275,7 @@ export class Replica {
     if (this.latest < 0 || prev > this.latest) return 'gap';
     if (through <= this.latest) return 'stale';
     this.fill(through);
-    this.prune();
+    this.boundUnbuiltChains();
     return 'advanced';
   }
 
@@ -293,7 +293,6 @@ export class Replica {
       };
       this.setLatest(new LazyFrame(frame, this.last));
     }
-    this.latest = through;
   }
 
   /** Rebuilds the history from a corrected frame: world at K-1 + corrected K + the held frames after K, in order. */
@@ -351,10 +350,11 @@ export class Replica {
 
   /**
    * Frames older than the capacity leave the window by themselves (their slots are taken). An unbuilt world needs
-   * the frames before it, back to a built one: once per capacity frames added the oldest held frame's world is built, so the frames a chain keeps reachable are
-   * bounded (about twice the capacity) however rarely worlds are read.
+   * the frames before it, back to a built one: once per capacity frames added the oldest held frame's world is
+   * built, so the frames a chain keeps reachable are bounded (about twice the capacity) however rarely worlds are
+   * read.
    */
-  private prune(): void {
+  private boundUnbuiltChains(): void {
     if (this.added < this.capacity) return;
     this.added = 0;
     for (let id = Math.max(0, this.latest - this.capacity); id <= this.latest; id++) {

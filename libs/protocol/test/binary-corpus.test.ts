@@ -536,6 +536,12 @@ describe('binary codec: hostile server messages (decodeServer)', () => {
       ErrorCode.Truncated,
     );
     expectCode(client.decodeServer(twoBalls([1, ...maxSafe], [varint(1 + 2 * 5)])), ErrorCode.VarintOverflow);
+    // A run's first q that is the zigzag escape (-2^53: sign bit set on the largest magnitude).
+    const escape = [maxSafe[0]! | 1, ...maxSafe.slice(1)];
+    expectCode(
+      client.decodeServer(frameWith(varint(5 * 4 + 2), uuid(B), 1, 0x10, 0x01, 1, ...escape)),
+      ErrorCode.VarintOverflow,
+    );
     expectCode(
       client.decodeServer(twoBalls([2, 2], [0, ...f64Bits('7ff8000000000000')])),
       ErrorCode.NotFinite,

@@ -37,7 +37,7 @@ export class FieldSetCodec {
         const i = 31 - Math.clz32(mask & -mask);
         mask &= mask - 1;
         const field = type.fields[i] as CompiledField;
-        this.writeField(w, field, data[field.name], type);
+        writeValue(w, field, data[field.name], type, this.floats);
       }
       return;
     }
@@ -57,18 +57,9 @@ export class FieldSetCodec {
         const bit = 31 - Math.clz32(bits & -bits);
         bits &= bits - 1;
         const field = type.fields[g * 7 + bit] as CompiledField;
-        this.writeField(w, field, data[field.name], type);
+        writeValue(w, field, data[field.name], type, this.floats);
       }
     }
-  }
-
-  private writeField(w: ByteWriter, field: CompiledField, value: unknown, type: CompiledType): void {
-    if (field.kind !== FieldKind.Number || field.number.encoding !== NumberEncoding.Float) {
-      writeValue(w, field, value, type);
-      return;
-    }
-    if (typeof value !== 'number' || !Number.isFinite(value)) fieldType(field, type, 'a finite number');
-    this.floats.write(w, field, value);
   }
 
   private indexOf(type: CompiledType, key: string): number {
@@ -111,10 +102,7 @@ export class FieldSetCodec {
             },
           );
         }
-        out[field.name] =
-          field.kind === FieldKind.Number && field.number.encoding === NumberEncoding.Float
-            ? this.floats.read(r, field)
-            : readValue(r, field, jsonDepth);
+        out[field.name] = readValue(r, field, jsonDepth, this.floats);
       }
     }
     return out;
@@ -127,7 +115,13 @@ function fieldType(field: CompiledField, type: CompiledType, expected: string): 
   });
 }
 
-function writeValue(w: ByteWriter, field: CompiledField, value: unknown, type: CompiledType): void {
+function writeValue(
+  w: ByteWriter,
+  field: CompiledField,
+  value: unknown,
+  type: CompiledType,
+  floats: FloatRuns,
+): void {
   switch (field.kind) {
     case FieldKind.Boolean:
       if (typeof value !== 'boolean') fieldType(field, type, 'a boolean');
@@ -161,7 +155,7 @@ function writeValue(w: ByteWriter, field: CompiledField, value: unknown, type: C
           w.f64(value);
         }
       } else {
-        w.f64(value);
+        floats.write(w, field, value);
       }
       return;
     }
@@ -176,7 +170,7 @@ function writeValue(w: ByteWriter, field: CompiledField, value: unknown, type: C
   }
 }
 
-function readValue(r: ByteReader, field: CompiledField, jsonDepth: number): JsonValue {
+function readValue(r: ByteReader, field: CompiledField, jsonDepth: number, floats: FloatRuns): JsonValue {
   switch (field.kind) {
     case FieldKind.Boolean:
       return r.bool(field.name);
@@ -195,8 +189,7 @@ function readValue(r: ByteReader, field: CompiledField, jsonDepth: number): Json
       if (plan.encoding === NumberEncoding.Quantized) {
         return dequantize(plan, r.fixed(plan.bytes, field.name));
       }
-      // Float-plan values travel in runs (FieldSetCodec.read, float-runs.ts); a lone one is a float64.
-      if (plan.encoding === NumberEncoding.Float) return r.f64(field.name);
+      if (plan.encoding === NumberEncoding.Float) return floats.read(r, field);
       const q = r.zigzag(field.name);
       if (q === zigzagEscapeValue) return r.f64(field.name);
       const value = q * plan.step;

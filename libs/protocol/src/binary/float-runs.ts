@@ -25,14 +25,6 @@ const microScale = 1_000_000;
 /** Largest |delta| written as one: its zigzag plus one stays a safe integer. */
 const maxDelta = 2 ** 51;
 
-interface Run {
-  /** Message generation the run belongs to (older: the field has no run in this message yet). */
-  generation: number;
-  mode: FloatRun;
-  /** The previous value's q (decimal runs). */
-  last: number;
-}
-
 /** The q of `value` in a decimal run of `mode`, or undefined when the run cannot hold it exactly. */
 function scaled(mode: FloatRun, value: number): number | undefined {
   if (Object.is(value, -0)) return undefined;
@@ -45,10 +37,17 @@ function unscaled(mode: FloatRun, q: number): number {
   return mode === FloatRun.Integer ? q : q / microScale;
 }
 
-/** The runs of one codec: `begin()` at every message, then `write`/`read` per value of a Float-plan field. */
+/**
+ * The runs of one codec: `begin()` at every message, then `write`/`read` per value of a Float-plan field. State is
+ * kept in arrays by the field's slot (no lookup per value on the encode and decode paths).
+ */
 export class FloatRuns {
   private generation = 0;
-  private readonly runs = new Map<CompiledField, Run>();
+  /** Per slot: the message generation the field's run belongs to (older: no run in this message yet). */
+  private readonly started: number[] = [];
+  private readonly modes: FloatRun[] = [];
+  /** Per slot: the previous value's q (decimal runs). */
+  private readonly lasts: number[] = [];
 
   /** A new message: every field starts without a run. */
   begin(): void {
@@ -56,70 +55,70 @@ export class FloatRuns {
   }
 
   write(w: ByteWriter, field: CompiledField, value: number): void {
-    const run = this.runOf(field);
-    if (run.generation !== this.generation) {
-      run.generation = this.generation;
+    const slot = field.slot;
+    if (this.started[slot] !== this.generation) {
+      this.started[slot] = this.generation;
       const integer = scaled(FloatRun.Integer, value);
       const q = integer ?? scaled(FloatRun.Micro, value);
       if (q === undefined) {
-        run.mode = FloatRun.Float;
+        this.modes[slot] = FloatRun.Float;
         w.varint(FloatRun.Float);
         w.f64(value);
         return;
       }
-      run.mode = integer === undefined ? FloatRun.Micro : FloatRun.Integer;
-      run.last = q;
-      w.varint(run.mode);
+      const mode = integer === undefined ? FloatRun.Micro : FloatRun.Integer;
+      this.modes[slot] = mode;
+      this.lasts[slot] = q;
+      w.varint(mode);
       w.zigzag(q);
       return;
     }
-    if (run.mode === FloatRun.Float) {
+    const mode = this.modes[slot]!;
+    if (mode === FloatRun.Float) {
       w.f64(value);
       return;
     }
-    const q = scaled(run.mode, value);
-    const delta = q === undefined ? undefined : q - run.last;
-    if (q === undefined || delta === undefined || !(Math.abs(delta) <= maxDelta)) {
+    const q = scaled(mode, value);
+    const last = this.lasts[slot]!;
+    if (q === undefined || !(Math.abs(q - last) <= maxDelta)) {
       w.varint(0);
       w.f64(value);
       return;
     }
-    run.last = q;
+    const delta = q - last;
+    this.lasts[slot] = q;
     w.varint(1 + (delta >= 0 ? delta * 2 : -delta * 2 - 1));
   }
 
   read(r: ByteReader, field: CompiledField): number {
-    const name = field.name;
-    const run = this.runOf(field);
-    if (run.generation !== this.generation) {
-      run.generation = this.generation;
+    const { slot, name } = field;
+    if (this.started[slot] !== this.generation) {
+      this.started[slot] = this.generation;
       const mode = r.varint(name);
       if (mode === FloatRun.Float) {
-        run.mode = FloatRun.Float;
+        this.modes[slot] = FloatRun.Float;
         return r.f64(name);
       }
       if (mode !== FloatRun.Integer && mode !== FloatRun.Micro)
         return malformed(`unknown number run ${mode}`, name);
-      run.mode = mode;
-      run.last = r.zigzag(name);
-      return unscaled(run.mode, run.last);
+      this.modes[slot] = mode;
+      return unscaled(mode, this.remember(slot, r.zigzag(name), name));
     }
-    if (run.mode === FloatRun.Float) return r.f64(name);
+    const mode = this.modes[slot]!;
+    if (mode === FloatRun.Float) return r.f64(name);
     const u = r.varint(name);
     if (u === 0) return r.f64(name);
     const zz = u - 1;
     const delta = zz % 2 === 0 ? zz / 2 : -(zz + 1) / 2;
-    const q = run.last + delta;
+    return unscaled(mode, this.remember(slot, this.lasts[slot]! + delta, name));
+  }
+
+  /** A run's q (the escape value of a zigzag, or a sum past the safe range, is VARINT_OVERFLOW). */
+  private remember(slot: number, q: number, name: string): number {
     if (!Number.isSafeInteger(q)) {
       throw new P3Error(ErrorCode.VarintOverflow, `${name} is past the safe integer range`, { detail: name });
     }
-    run.last = q;
-    return unscaled(run.mode, q);
-  }
-
-  private runOf(field: CompiledField): Run {
-    let run = this.runs.get(field);
-    if (run === undefined) this.runs.set(field, (run = { generation: -1, mode: FloatRun.Float, last: 0 }));
-    return run;
+    this.lasts[slot] = q;
+    return q;
   }
 }

@@ -23,6 +23,8 @@ export interface CompiledField {
   readonly min: number;
   /** Number: how the value is quantized. */
   readonly number: NumberPlan;
+  /** Position among every field of the schema: a codec keeps per-field state (float-runs.ts) in arrays by it. */
+  readonly slot: number;
 }
 
 export interface CompiledType {
@@ -55,9 +57,12 @@ export class SchemaTables {
     this.schema = toWireSchema(valid.value);
     this.json = JSON.stringify(this.schema);
     const types: CompiledType[] = [];
+    let slots = 0;
     const byName = new Map<string, CompiledType>();
     for (const [name, spec] of Object.entries(this.schema)) {
-      const fields = Object.entries(spec.fields).map(([fieldName, field]) => compileField(fieldName, field));
+      const fields = Object.entries(spec.fields).map(([fieldName, field]) =>
+        compileField(fieldName, field, slots++),
+      );
       const type: CompiledType = {
         name,
         index: types.length,
@@ -103,20 +108,20 @@ export class SchemaTables {
   }
 }
 
-function compileField(name: string, spec: FieldSpec): CompiledField {
+function compileField(name: string, spec: FieldSpec, slot: number): CompiledField {
   const number = planNumber(spec);
   switch (spec.dataType) {
     case DataType.Boolean:
-      return { name, kind: FieldKind.Boolean, min: 0, number };
+      return { name, kind: FieldKind.Boolean, min: 0, number, slot };
     case DataType.Integer:
       return spec.min === undefined
-        ? { name, kind: FieldKind.IntZigzag, min: 0, number }
-        : { name, kind: FieldKind.IntOffset, min: spec.min, number };
+        ? { name, kind: FieldKind.IntZigzag, min: 0, number, slot }
+        : { name, kind: FieldKind.IntOffset, min: spec.min, number, slot };
     case DataType.Number:
-      return { name, kind: FieldKind.Number, min: 0, number };
+      return { name, kind: FieldKind.Number, min: 0, number, slot };
     case DataType.String:
-      return { name, kind: FieldKind.String, min: 0, number };
+      return { name, kind: FieldKind.String, min: 0, number, slot };
     case DataType.Json:
-      return { name, kind: FieldKind.Json, min: 0, number };
+      return { name, kind: FieldKind.Json, min: 0, number, slot };
   }
 }
