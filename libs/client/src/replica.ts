@@ -1,5 +1,7 @@
 import { FrameType, type EntityUpdate, type Frame } from '@p3/protocol';
 import { applyChanges, emptyWorld, type WorldState } from './entity-state.js';
+import { foldFrames } from './frame-fold.js';
+import { PackedFrame, ShapeCache, UpdateHistory } from './packed-frame.js';
 
 const none: readonly never[] = Object.freeze([]);
 
@@ -11,21 +13,39 @@ export interface HeldFrame {
 
 /**
  * A held frame whose world is built when first read: from the nearest frame before it whose world is built, with
- * each entity's updates of the frames in between applied as one (one table copy, and one more per frame that
- * removes entities). A client that only reads each frame's changes
- * (the `frame` event's `entities`) never builds a world per frame; one that reads the world every frame builds
- * each once, as before.
+ * each entity's updates of the frames in between applied as one (frame-fold.ts). A client that only reads each
+ * frame's changes (the `frame` event's `entities`) never builds a world per frame; one that reads the world every
+ * frame builds each once, as before. Once a later frame is held, this one's updates are packed ([CLIENT-36]).
  */
 class LazyFrame implements HeldFrame {
-  readonly frame: Frame;
+  readonly id: number;
+  #frame: Frame;
   #world: WorldState | undefined;
   /** The frame this one applies on, until this one's world is built. */
   #before: LazyFrame | undefined;
 
   constructor(frame: Frame, before: LazyFrame | undefined, world?: WorldState) {
-    this.frame = frame;
+    this.id = frame.id;
+    this.#frame = frame;
     this.#before = world === undefined ? before : undefined;
     this.#world = world;
+  }
+
+  get frame(): Frame {
+    return this.#frame;
+  }
+
+  /** Keeps this frame's updates packed from now on (it is no longer the latest: its objects are rarely read). */
+  pack(shapes: ShapeCache, history: UpdateHistory, release: () => void): void {
+    const frame = this.#frame;
+    if (!(frame instanceof PackedFrame) && frame.entities.length > 0)
+      this.#frame = PackedFrame.pack(frame, shapes, history, release);
+  }
+
+  /** `frame` and the ones its unbuilt world applies on, it first. */
+  static *chain(frame: LazyFrame): Generator<LazyFrame> {
+    let at: LazyFrame | undefined = frame;
+    for (; at !== undefined; at = at.#world === undefined ? at.#before : undefined) yield at;
   }
 
   /** Frames this one's world would apply if read now (0: built). */
@@ -45,72 +65,25 @@ class LazyFrame implements HeldFrame {
   }
 
   private static build(target: LazyFrame): WorldState {
-    const chain: LazyFrame[] = [];
+    const chain: Frame[] = [];
     let at: LazyFrame = target;
     while (at.#world === undefined) {
-      chain.push(at);
+      chain.push(at.#frame);
       at = at.#before!;
     }
-    let world = at.#world;
-    if (chain.length === 1) {
-      world = applyChanges(world, target.frame.entities, target.frame.removed);
-    } else {
-      // Many frames at once: each entity's updates become one (no state per entity and frame that nobody reads).
-      let pending: Map<string, EntityUpdate> | undefined;
-      for (let i = chain.length - 1; i >= 0; i--) {
-        const { entities, removed } = chain[i]!.frame;
-        for (let k = 0; k < entities.length; k++) {
-          const update = entities[k]!;
-          const earlier = (pending ??= new Map()).get(update.id);
-          pending.set(update.id, earlier === undefined ? update : combined(earlier, update));
-        }
-        if (removed.length > 0) {
-          // Removals apply after their frame's updates.
-          world = applyChanges(world, pending === undefined ? none : [...pending.values()], removed);
-          pending = undefined;
-        }
-      }
-      if (pending !== undefined) world = applyChanges(world, [...pending.values()], none);
-    }
+    const frame = target.#frame;
+    const world =
+      chain.length === 1 && !(frame instanceof PackedFrame)
+        ? applyChanges(at.#world, frame.entities, frame.removed)
+        : foldFrames(at.#world, chain.reverse());
     target.#world = world;
     target.#before = undefined;
     return world;
   }
 }
 
-/**
- * One update with the effect of `first` then `then` on the same entity (see applyEntityUpdate): a creation in `then`
- * replaces everything; otherwise `then`'s owner, fields and input are written over `first`'s.
- */
-function combined(first: EntityUpdate, then: EntityUpdate): EntityUpdate {
-  if (then.created === true || overrides(then, first)) return then;
-  const owner = then.owner === undefined ? first.owner : then.owner;
-  const fields =
-    first.fields === undefined
-      ? then.fields
-      : then.fields === undefined
-        ? first.fields
-        : { ...first.fields, ...then.fields };
-  const input = then.input === undefined ? first.input : then.input;
-  return {
-    id: then.id,
-    typeName: then.typeName,
-    ...(first.created === undefined ? {} : { created: first.created }),
-    ...(owner === undefined ? {} : { owner }),
-    ...(fields === undefined ? {} : { fields }),
-    ...(input === undefined ? {} : { input }),
-  };
-}
-
-/** Whether `then` alone has the effect of `first` then `then` (the usual case: a moving entity's next position). */
-function overrides(then: EntityUpdate, first: EntityUpdate): boolean {
-  if (first.created === true) return false;
-  if (first.owner !== undefined && then.owner === undefined) return false;
-  if (first.input !== undefined && then.input === undefined) return false;
-  if (first.fields === undefined) return true;
-  if (then.fields === undefined) return false;
-  for (const name in first.fields) if (!(name in then.fields)) return false;
-  return true;
+function frameHeader(f: Frame): Omit<Frame, 'entities'> {
+  return { id: f.id, type: f.type, time: f.time, events: f.events, removed: f.removed };
 }
 
 /**
@@ -154,6 +127,9 @@ export class Replica {
   /** Frames held since the oldest one's world was last built (see boundUnbuiltChains). */
   private added = 0;
   private tickInterval = 1000 / 30;
+  private readonly shapes = new ShapeCache();
+  private readonly history = new UpdateHistory();
+  private readonly release = (): void => this.releaseHistory();
 
   constructor(capacity = 20) {
     this.capacity = capacity;
@@ -233,7 +209,7 @@ export class Replica {
     else {
       for (let i = 0; i < this.slots.length; i++) {
         const held = this.slots[i];
-        if (held !== undefined && held.frame.id > since) this.slots[i] = undefined;
+        if (held !== undefined && held.id > since) this.slots[i] = undefined;
       }
     }
     const held = new LazyFrame(
@@ -303,7 +279,9 @@ export class Replica {
     for (let id = frame.id + 1; id <= this.latest; id++) {
       const held = this.at(id);
       if (held === undefined) return { kind: 'unrewindable', from: Math.max(0, frame.id - 1) };
-      later.push(held.frame);
+      // Unpacked: held again after the corrected frame, they are packed anew (their old positions may be released).
+      const f = held.frame;
+      later.push(f instanceof PackedFrame ? { ...frameHeader(f), entities: f.entities } : f);
     }
     // New objects from K on: views of the frames before the correction keep the worlds they showed.
     const held = new LazyFrame(frame, before);
@@ -317,18 +295,41 @@ export class Replica {
   private at(id: number): LazyFrame | undefined {
     if (id < 0 || id > this.latest || id < this.latest - this.capacity) return undefined;
     const held = this.slots[id % this.slots.length];
-    return held !== undefined && held.frame.id === id ? held : undefined;
+    return held !== undefined && held.id === id ? held : undefined;
   }
 
   private put(held: LazyFrame): void {
-    this.slots[held.frame.id % this.slots.length] = held;
+    this.slots[held.id % this.slots.length] = held;
   }
 
   private setLatest(held: LazyFrame): void {
+    this.last?.pack(this.shapes, this.history, this.release);
     this.added++;
     this.put(held);
-    this.latest = held.frame.id;
+    this.latest = held.id;
     this.last = held;
+  }
+
+  /**
+   * Tells the update history what the frames still held need: the packed updates of the frames in the window, and
+   * of the frames the oldest one's unbuilt world applies on. Called when the history is full, not per frame.
+   */
+  private releaseHistory(): void {
+    const { history } = this;
+    let update = history.ids.head;
+    let number = history.numbers.head;
+    let other = history.others.head;
+    const needs = (held: LazyFrame): void => {
+      const frame = held.frame;
+      if (!(frame instanceof PackedFrame)) return;
+      update = Math.min(update, frame.update);
+      number = Math.min(number, frame.number);
+      other = Math.min(other, frame.other);
+    };
+    const window = this.window();
+    for (const held of window) needs(held);
+    if (window.length > 0) for (const held of LazyFrame.chain(window[0]!)) needs(held);
+    history.release(update, number, other);
   }
 
   /** The types index after one more frame: its updates, then its removals (as the world applies them). */

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { capped } from '@p3/test-support/property';
 import type { EntityUpdate, Frame, FrameType } from '@p3/protocol';
 import { Replica } from '../src/replica.js';
+import { PackedFrame } from '../src/packed-frame.js';
 import { applyChanges, diffWorlds, emptyWorld } from '../src/entity-state.js';
 
 const A = '0190d7a0-0000-7000-8000-0000000000aa';
@@ -74,6 +75,52 @@ describe('Replica', () => {
     r.bootstrap(0, 0, [], [], true);
     for (let id = 1; id <= 10; id++) r.apply(frame(id));
     expect(r.frames().map((h) => h.frame.id)).toEqual([7, 8, 9, 10]);
+  });
+
+  it('[CLIENT-36] packs every held frame but the latest, and keeps what unread worlds and corrections need', () => {
+    const ids = Array.from(
+      { length: 10 },
+      (_, k) => `0190d7a0-0000-7000-8000-0000000001${String(k).padStart(2, '0')}`,
+    );
+    const moves = (id: number, x: number): Frame =>
+      frame(
+        id,
+        ids.map((e, k) => ({ id: e, typeName: 'avatar', fields: { x: x + k / 4, name: `n${x}` } })),
+      );
+    const expected = (x: number) => ids.map((e, k) => ({ id: e, fields: { x: x + k / 4, name: `n${x}` } }));
+    const worldOf = (r: Replica, id: number) =>
+      [...r.get(id)!.world.values()].map((e) => ({ id: e.id, fields: { ...e.fields } }));
+    const r = new Replica(4);
+    r.bootstrap(
+      0,
+      0,
+      ids.map((e) => ({ id: e, typeName: 'avatar', created: true, fields: {} })),
+      [],
+      true,
+    );
+    // The frame's x, by frame id (a correction changes it).
+    const xs = new Map<number, number>();
+    for (let step = 1; step <= 400; step++) {
+      const id = r.frame + 1;
+      xs.set(id, step);
+      expect(r.apply(moves(id, step)).kind).toBe('applied');
+      if (step % 3 === 0 && step > 6) {
+        // A correction three frames back: the frames after it are held again (their updates packed anew).
+        const back = r.frame - 3;
+        xs.set(back, -step);
+        expect(r.apply({ ...moves(back, -step), type: 'corrected' }).kind).toBe('corrected');
+      }
+      if (step % 7 === 0 && step > 7) {
+        // The oldest held world, never read before: built from the packed updates of the frames before it.
+        const oldest = r.frame - 4;
+        expect(worldOf(r, oldest)).toEqual(expected(xs.get(oldest)!));
+      }
+      for (let id = Math.max(1, r.frame - 4); id <= r.frame; id++) {
+        const held = r.get(id)!.frame;
+        expect(held instanceof PackedFrame).toBe(id !== r.frame);
+        expect(held.entities).toEqual(moves(id, xs.get(id)!).entities);
+      }
+    }
   });
 
   it('[CLIENT-34] builds no world nobody reads, and keeps the frames an unread world needs bounded', () => {
@@ -166,14 +213,19 @@ describe('Replica', () => {
       capped(),
     );
   });
-  it("[CLIENT-34] a held frame's world is its frames applied one by one, whichever worlds are read and when (property)", () => {
+  it("[CLIENT-34] [CLIENT-36] a held frame's world is its frames applied one by one, whichever worlds are read and when, and its packed updates read back as they came (property)", () => {
     const ids = [A, B, '0190d7a0-0000-7000-8000-0000000000cc'];
     const update = fc.record({
       id: fc.constantFrom(...ids),
       typeName: fc.constantFrom('avatar', 'ghost'),
       created: fc.boolean(),
       owner: fc.option(fc.constantFrom('c1', 'c2', null), { nil: undefined }),
-      x: fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined }),
+      x: fc.option(
+        fc.oneof(fc.integer({ min: 0, max: 5 }), fc.double({ noNaN: true }), fc.string({ maxLength: 2 })),
+        {
+          nil: undefined,
+        },
+      ),
       y: fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined }),
       up: fc.option(fc.boolean(), { nil: undefined }),
     });
@@ -255,7 +307,11 @@ describe('Replica', () => {
               if (held !== undefined) expect(plain(held.world)).toEqual(plain(model.get(held.frame.id)!));
             }
           }
-          for (const held of r.frames()) expect(plain(held.world)).toEqual(plain(model.get(held.frame.id)!));
+          for (const held of r.frames()) {
+            expect(plain(held.world)).toEqual(plain(model.get(held.frame.id)!));
+            // Held frames are packed once a later one is held ([CLIENT-36]): they read back as they came.
+            expect(held.frame.entities).toEqual(sent.get(held.frame.id)?.entities ?? []);
+          }
           const latest = model.get(r.frame)!;
           for (const id of ids) expect(r.typeOf(id)).toBe(latest.get(id)?.typeName);
         },
