@@ -104,6 +104,13 @@ export class Outbound {
     this.onPush?.();
   }
 
+  /** Whether a take would send something (true when it cannot tell without scanning: see `unsentIsTail`). */
+  hasUnsent(): boolean {
+    if (!this.unsentIsTail) return true;
+    const pending = this.log.unacknowledged();
+    return pending.length > 0 && !this.sentAt.has(pending[pending.length - 1]!);
+  }
+
   /**
    * The unsent ops as messages, each op stamped for `frame` (undefined: the server's next tick) and `through`
    * the same frame; marks them sent. Ops resent after a reconnect or a `missing` report are re-stamped here.

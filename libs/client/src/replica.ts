@@ -149,7 +149,7 @@ export class Replica {
     return this.last;
   }
 
-  /** Frames the latest world would apply if read now: bounded by about twice the capacity (see boundUnbuiltChains). */
+  /** Frames the latest world would apply if read now: bounded by about three times the capacity (see boundUnbuiltChains). */
   get unbuiltFrames(): number {
     return this.last?.unbuilt ?? 0;
   }
@@ -351,12 +351,13 @@ export class Replica {
 
   /**
    * Frames older than the capacity leave the window by themselves (their slots are taken). An unbuilt world needs
-   * the frames before it, back to a built one: once per capacity frames added the oldest held frame's world is
-   * built, so the frames a chain keeps reachable are bounded (about twice the capacity) however rarely worlds are
-   * read.
+   * the frames before it, back to a built one: once per twice the capacity frames added the oldest held frame's
+   * world is built, so the frames a chain keeps reachable are bounded (about three times the capacity) however
+   * rarely worlds are read. Not more often: each build makes a world (an object per entity) that lives until the
+   * next one, and the frames' own updates are packed ([CLIENT-36]), so a longer chain costs ring space only.
    */
   private boundUnbuiltChains(): void {
-    if (this.added < this.capacity) return;
+    if (this.added < 2 * this.capacity) return;
     this.added = 0;
     for (let id = Math.max(0, this.latest - this.capacity); id <= this.latest; id++) {
       const oldest = this.at(id);

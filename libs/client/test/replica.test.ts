@@ -129,7 +129,7 @@ describe('Replica', () => {
     for (let id = 1; id <= 200; id++) {
       expect(r.apply(frame(id, [setX(id % 2 === 0 ? A : B, id)])).kind).toBe('applied');
       expect(r.unbuiltFrames).toBeGreaterThan(0);
-      expect(r.unbuiltFrames).toBeLessThanOrEqual(2 * 5 + 1);
+      expect(r.unbuiltFrames).toBeLessThanOrEqual(3 * 5);
       expect(r.typeOf(A)).toBe('avatar');
     }
     expect(r.world.get(A)?.fields).toEqual({ x: 200 });
