@@ -56,8 +56,9 @@ describe('stamping ops for the frame the room is at when they arrive', () => {
     const arrived = await stampedUpdates({ tickRate, latencyMs: 15 }, {}, 15);
     for (const a of arrived) {
       expect(a.stamped).toBe(false);
-      // The client's own reckoning (its predictions, its cover) is the arrival frame, as 'auto' would stamp it.
-      expect(a.through * interval).toBeGreaterThan(a.arrivedTime - 5);
+      // The client's own reckoning (its predictions, its cover) is the arrival frame, as 'auto' would stamp it
+      // (within 10 ms either way: the clock estimate and the timers drift that much on a loaded CI machine).
+      expect(a.through * interval).toBeGreaterThan(a.arrivedTime - 10);
       expect(a.through).toBeLessThanOrEqual(Math.floor((a.arrivedTime + 10) / interval) + 1);
     }
   });
