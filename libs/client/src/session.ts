@@ -95,7 +95,8 @@ export class Session {
   private joinSentAt = 0;
   private pingId = 0;
   private pingsSent = 0;
-  private flushTimer: ReturnType<typeof setInterval> | undefined;
+  /** Runs `flush` two send intervals after the latest ops send, when an idle cover may be due ([CLIENT-21]). */
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** The next op send, when one is due ([CLIENT-30]): in a microtask (idle link) or at the sendRate cap. */
   private sendTimer: ReturnType<typeof setTimeout> | 'microtask' | undefined;
   private lastOpsSentAt = -Infinity;
@@ -376,6 +377,8 @@ export class Session {
   private ack(a: AckMessage): void {
     // In-order delivery: the first frame that can include these ops is the one after the latest held.
     this.deps.outbound.ack(a.stamp, a.seq, a.missing, this.deps.replica.frame + 1);
+    // Ops the room reported missing go out again at the next send opportunity.
+    if (this.deps.outbound.hasUnsent()) this.queued();
   }
 
   private reject(r: RejectMessage): void {
@@ -430,16 +433,16 @@ export class Session {
   private startTimers(): void {
     this.stopTimers();
     this.pingsSent = 0;
-    this.flushTimer = setInterval(() => this.flush(), 1000 / this.deps.options.sendRate);
+    this.armIdleCheck();
     this.ping();
     // Ops written while joining go out now, not at the first interval.
     this.queued();
   }
 
   private stopTimers(): void {
-    if (this.flushTimer !== undefined) clearInterval(this.flushTimer);
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
     if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
-    this.flushTimer = undefined;
+    this.idleTimer = undefined;
     this.pingTimer = undefined;
     if (this.sendTimer !== undefined && this.sendTimer !== 'microtask') clearTimeout(this.sendTimer);
     this.sendTimer = undefined;
@@ -462,8 +465,35 @@ export class Session {
   }
 
   /**
-   * Every 1000/sendRate ms: unsent ops as batches, else (while owning entities) one `cover` when the client falls
-   * idle, which keeps the room's frames `verified` until its next ops ([CLIENT-21]).
+   * Arms the idle check two send intervals from now. Node's timer is pushed back in place, so a client sending at its
+   * rate never wakes for it (a timer per send interval per client cost more than its sends); elsewhere the pending
+   * check finds the cover not due yet and waits for the rest.
+   */
+  private armIdleCheck(): void {
+    const timer = this.idleTimer as { refresh?: () => unknown } | number | undefined;
+    if (timer === undefined) {
+      this.idleTimer = setTimeout(() => this.idleCheck(), (2 * 1000) / this.deps.options.sendRate);
+    } else if (typeof timer === 'object' && typeof timer.refresh === 'function') {
+      timer.refresh();
+    }
+  }
+
+  private idleCheck(): void {
+    this.idleTimer = undefined;
+    if (this.phase !== 'joined') return;
+    const wait = this.lastOpsSentAt + (2 * 1000) / this.deps.options.sendRate - this.deps.clock.now();
+    if (wait > 0) {
+      this.idleTimer = setTimeout(() => this.idleCheck(), Math.ceil(wait));
+      return;
+    }
+    this.flush();
+    // No cover yet for the ops sent (the client owns nothing yet: a frame may bring that): look again later.
+    if (this.idleCoverAt === undefined || this.lastOpsSentAt >= this.idleCoverAt) this.armIdleCheck();
+  }
+
+  /**
+   * Two send intervals after the last ops send: unsent ops as batches, else (while owning entities) one `cover` when
+   * the client falls idle, which keeps the room's frames `verified` until its next ops ([CLIENT-21]).
    */
   private flush(): void {
     // A send is due (queued): it takes the ops, at the cap ([CLIENT-30]).
@@ -509,6 +539,7 @@ export class Session {
     if (batches.length > 0) {
       const now = this.deps.clock.now();
       this.lastOpsSentAt = now;
+      this.armIdleCheck();
       this.sendTokens = this.tokensNow(now) - 1;
       this.sendTokensAt = now;
     }
