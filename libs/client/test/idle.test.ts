@@ -120,6 +120,29 @@ describe('P3Client and an idle room (scripted server)', () => {
     expect(of(socket.received, 'resync')[1]).toEqual({ type: 'resync', frame: 120 });
   });
 
+  it('[CLIENT-10] ops an ack lists missing go out again at once, also when the client has fallen idle', async () => {
+    const { p3, socket } = await joined();
+    const id = p3.createEntity('avatar', { x: 1 });
+    await socket.until((r) => of(r, 'ops').length === 1, 'the create');
+    p3.updateEntity(id, { x: 2 });
+    await socket.until((r) => of(r, 'ops').length === 2, 'the update');
+    socket.send(frame(11, [{ id, typeName: 'avatar', created: true, owner: 'conn-1', fields: { x: 2 } }]));
+    // Idle: the cover went, no timer of the client is due any more.
+    await socket.until((r) => of(r, 'cover').length === 1, 'the idle cover');
+    const [create] = of(socket.received, 'ops');
+    // The room has the update but not the create before it: it acks nothing and lists the create missing.
+    socket.send({
+      type: 'ack',
+      stamp: create!.stamp,
+      seq: create!.seq - 1,
+      missing: [[create!.seq, create!.seq]],
+    });
+    await socket.until((r) => of(r, 'ops').length === 3, 'the resend');
+    const resent = of(socket.received, 'ops')[2]!;
+    expect(resent.seq).toBe(create!.seq);
+    expect(resent.ops.map((o) => o.op)).toEqual(['create']);
+  });
+
   it('[CLIENT-21] an idle owner sends one cover when it falls idle, not one per send interval', async () => {
     const { p3, socket } = await joined();
     const id = p3.createEntity('avatar', { x: 1 });
