@@ -1003,10 +1003,13 @@ export class World implements EntityHost {
     ]);
   }
 
+  /** Whether every connected owner of entities covers `frame` (by ops or an idle cover). */
   private isCovered(frame: number): boolean {
-    for (const [connectionId, covered] of this.coverage) {
-      if (covered >= frame || this.idleCovered.has(connectionId)) continue;
-      if ((this.owned.get(connectionId)?.size ?? 0) > 0) return false;
+    // By owner, not by connection: a big room of spectators owns nothing and costs its ticks nothing here.
+    for (const connectionId of this.owned.keys()) {
+      const covered = this.coverage.get(connectionId);
+      if (covered === undefined || covered >= frame || this.idleCovered.has(connectionId)) continue;
+      return false;
     }
     return true;
   }

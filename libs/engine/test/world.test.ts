@@ -187,6 +187,17 @@ describe('World frames', () => {
     expect(world.step().frame.type).toBe(FrameType.Verified);
   });
 
+  it('[WORLD-8] counts the connected owners, not entities left owned by a connection that is gone', () => {
+    const world = worldWithPlayer(); // frame 1, c1 owns player a
+    expect(world.submit('c1', { op: 'create', entityId: ids.c, typeName: 'crate', data: {} }).ok).toBe(true);
+    world.cover('c1', 2);
+    expect(world.step().frame.type).toBe(FrameType.Verified); // 2: the crate is c1's
+    // c1 leaves: its player goes (connection-bound), the crate stays c1's; nobody connected owns anything.
+    world.disconnect('c1');
+    world.step();
+    for (let i = 0; i < 3; i++) expect(world.step().frame.type).toBe(FrameType.Verified);
+  });
+
   it('[WORLD-8] keeps frames verified while an owner is idle (cover with idle), until its next ops', () => {
     const world = worldWithPlayer(); // frame 1, c1 owns a
     world.cover('c1', 1, { idle: true });

@@ -171,6 +171,8 @@ export class TickedRoom {
   readonly world: World;
   private readonly options: TickedRoomOptions;
   private readonly members = new Map<string, Member>();
+  /** Members with an ack due (see flushAcks): a tick looks at these, not at every member of a big idle room. */
+  private readonly acksDue = new Set<Member>();
   private readonly byClient = new Map<string, string>();
   private readonly receiver = new SequenceReceiver();
   /** Ops of the message being received that were submitted, and of those the late ones (see receiveOps). */
@@ -768,6 +770,7 @@ export class TickedRoom {
     if (!member) return;
     member.graceTimer?.();
     this.members.delete(connectionId);
+    this.acksDue.delete(member);
     this.byClient.delete(member.clientId);
     this.memberChanged(member, true);
     // The receiver keeps this client's sequence state (bounded LRU): a late resend after the grace is still a duplicate.
@@ -849,6 +852,7 @@ export class TickedRoom {
     else this.world.active(member.connectionId);
     if (member.ackDue !== undefined && member.ackDue !== stamp) this.sendAck(member, member.ackDue);
     member.ackDue = stamp;
+    this.acksDue.add(member);
     member.unacked += message.ops.length;
   }
 
@@ -909,8 +913,11 @@ export class TickedRoom {
    * ops messages a second does not get as many acks back, each a write on its own socket. Rejections are not delayed.
    */
   private flushAcks(frame: number): void {
-    for (const member of this.members.values()) {
-      if (member.ackDue === undefined) continue;
+    for (const member of this.acksDue) {
+      if (member.ackDue === undefined) {
+        this.acksDue.delete(member);
+        continue;
+      }
       if (frame - member.ackedAt < this.ackEveryTicks && member.unacked < ACK_AFTER_OPS) continue;
       // With a log, an ack covers only what is durable. A member that keeps sending always has ops in the next
       // record: it gets what is durable now (when that moved), and the rest stays due.
@@ -925,6 +932,7 @@ export class TickedRoom {
       if (member.attached) this.sendAck(member, member.ackDue);
       else member.unacked = 0;
       member.ackDue = undefined;
+      this.acksDue.delete(member);
     }
   }
 
