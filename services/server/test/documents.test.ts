@@ -235,6 +235,27 @@ describe('seed 002 over HTTP', () => {
   });
 });
 
+describe('seed 002 over HTTP when the room cannot be opened', () => {
+  it('[SSE-4] ends a /sync with a retry delay (status 200) when its room fails to open, so an EventSource comes back', async () => {
+    // Snapshots of document rooms cannot be read (a storage outage): opening one fails.
+    class OutageStore extends MemorySnapshotStore {
+      override async load(key: Parameters<MemorySnapshotStore['load']>[0]) {
+        if (key.room.startsWith('doc/')) throw new Error('storage is down');
+        return super.load(key);
+      }
+    }
+    const server = await start({ auth: false, store: new OutageStore() });
+    const response = await fetch(`${http(server)}/v1/rooms/doc-6/sync`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    const body = await response.text();
+    expect(body).toMatch(/^retry: 1000\n: [A-Z_]+: /);
+    // A request the client must fix still gets its error status.
+    const bad = await fetch(`${http(server)}/v1/rooms/doc-6/sync?lastEventId=-1`);
+    expect(bad.status).toBe(400);
+  });
+});
+
 describe('authentication', () => {
   it('refuses wrong signature, expiry, alg none, wrong audience and missing tokens with 401 and a reason', async () => {
     const server = await start();

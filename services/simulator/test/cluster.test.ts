@@ -484,6 +484,10 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
         version: (JSON.parse(message.data) as { version: number }).version,
       });
     });
+    // What the stream went through, for a failure's message (an EventSource that met an error status gives up).
+    const trace: string[] = [];
+    source.addEventListener('open', () => trace.push('open'));
+    source.addEventListener('error', () => trace.push(`error (readyState ${source.readyState})`));
     await new Promise((resolve) => source.addEventListener('open', resolve));
     const v1 = await post(1, [{ card: { title: 'first' } }]);
     await waitFor(
@@ -519,7 +523,9 @@ describe('the cluster as processes: 2 gateways, 2 simulators, 1 persister', () =
       (v) => v >= v2,
       'the stream resumed on the next owner',
       30_000,
-    );
+    ).catch((error: unknown) => {
+      throw new Error(`${String(error)}; the stream: ${trace.join(', ')}`);
+    });
     const after = (await (await fetch(`${http(2)}/bootstrap?since=0`)).json()) as {
       objects: Array<{ key: string; data: Record<string, unknown> }>;
     };

@@ -1,5 +1,5 @@
-import { ErrorCode, P3Error, parseJson, validatePatch, type Patch } from '@p3/protocol';
-import type { DocumentApi, DocumentBootstrap, Principal } from '@p3/runtime';
+import { ErrorCode, P3Error, parseJson, validatePatch, type Patch, type Result } from '@p3/protocol';
+import type { DocumentApi, DocumentBootstrap, DocumentFeed, Principal } from '@p3/runtime';
 import type { GatewayExtension } from '../gateway.js';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import { ChangeStream } from './change-stream.js';
@@ -141,17 +141,27 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
           }
           const opened = await open(res, guard, id, token);
           if (!opened) return;
-          const feed = await options.rooms.follow(id, opened.principal);
+          let feed: Result<DocumentFeed>;
+          try {
+            feed = await options.rooms.follow(id, opened.principal);
+          } catch (cause) {
+            feed = {
+              ok: false,
+              error: new P3Error(ErrorCode.Internal, 'following the room failed', { cause }),
+            };
+          }
           if (guard.aborted) return;
-          if (!feed.ok && feed.error.code === ErrorCode.RoomUnavailable) {
-            // The room is between owners (a failover): an EventSource never retries after an error status, so
-            // the stream opens and ends at once with a retry delay; the client comes back with its Last-Event-ID.
+          if (!feed.ok && transientFollowErrors.has(feed.error.code)) {
+            // The room is between owners (a failover) or its owner did not answer: an EventSource never retries
+            // after an error status, so the stream opens and ends at once with a retry delay; the client comes
+            // back with its Last-Event-ID.
+            const { code, message } = feed.error;
             res.cork(() =>
               res
                 .writeStatus('200 OK')
                 .writeHeader('content-type', 'text/event-stream')
                 .writeHeader('cache-control', 'no-store')
-                .end(`retry: 1000\n: ${feed.error.code}: ${feed.error.message.replace(/\s+/g, ' ')}\n\n`),
+                .end(`retry: 1000\n: ${code}: ${message.replace(/\s+/g, ' ')}\n\n`),
             );
             return;
           }
@@ -171,6 +181,12 @@ export function roomsApi(options: RoomsApiOptions): GatewayExtension {
 }
 
 /** Writes the bootstrap in chunks, waiting for the socket to drain between them (large rooms never sit in memory twice). */
+/**
+ * Failures to follow a room that pass: a failover (no owner yet), an owner that did not answer or failed. The
+ * stream ends with a retry delay instead of an error status, which an EventSource would never retry.
+ */
+const transientFollowErrors = new Set<string>([ErrorCode.RoomUnavailable, ErrorCode.Internal]);
+
 async function streamBootstrap(
   res: HttpResponse,
   guard: ResponseGuard,
