@@ -33,6 +33,8 @@ export interface RoomHostOptions {
   readonly log?: RoomLog;
   /** With a log: at most one record per room per this many ms (see TickedRoomOptions.logIntervalMs). Default 250. */
   readonly logIntervalMs?: number;
+  /** One ack per this many ms to a member that keeps sending (see TickedRoomOptions.ackIntervalMs). Default 250. */
+  readonly ackIntervalMs?: number;
   /**
    * A room whose ticks change nothing sends no frames, but one `idle` heartbeat per this many ms (see
    * TickedRoomOptions.idleHeartbeatMs). Default 1000.
@@ -307,6 +309,7 @@ export class RoomHost implements RoomService {
       ...(restored === undefined ? {} : { restored, resumeFrame: startFrame }),
       ...(options.log === undefined ? {} : { log: options.log }),
       ...(options.logIntervalMs === undefined ? {} : { logIntervalMs: options.logIntervalMs }),
+      ...(options.ackIntervalMs === undefined ? {} : { ackIntervalMs: options.ackIntervalMs }),
       ...(options.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: options.idleHeartbeatMs }),
       ...(options.wallClock === undefined ? {} : { wallClock: options.wallClock }),
       seed: randomSeed(),

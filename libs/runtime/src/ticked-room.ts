@@ -102,9 +102,16 @@ export interface TickedRoomOptions {
   /**
    * With a log: at most one record per this many ms of the room's clock (default 250). Longer intervals write
    * less (an entity changed every tick is logged once per record) and delay acks by up to the interval; acks of a
-   * member that keeps sending go out once a second anyway.
+   * member that keeps sending go out once per `ackIntervalMs` anyway.
    */
   readonly logIntervalMs?: number;
+  /**
+   * A member that keeps sending gets one ack per this many ms of the room's clock (or once 64 ops wait), covering
+   * everything received meanwhile. Default 250: the client drops an acknowledged op from its resend log within a
+   * quarter second, before its garbage collector has to keep it, for 3 more small messages a second than acking
+   * once a second.
+   */
+  readonly ackIntervalMs?: number;
   readonly seed: number;
   /** Wall-clock ms at frame 0 (timestamps of ids the world creates). */
   readonly frameZeroWallMs: number;
@@ -159,6 +166,9 @@ interface Member {
 /** An ack goes out once this many ops wait for one, even before its second is up (bounds the client's resend log). */
 const ACK_AFTER_OPS = 64;
 
+/** Default of TickedRoomOptions.ackIntervalMs. */
+export const defaultAckIntervalMs = 250;
+
 /** Default of TickedRoomOptions.idleHeartbeatMs. */
 export const defaultIdleHeartbeatMs = 1000;
 
@@ -203,7 +213,7 @@ export class TickedRoom {
   private changes = 0;
   /** Clock time of frame 0: frame n is due at tickOrigin + n x interval ("epoch" is only the fencing token). */
   private tickOrigin = 0;
-  /** Ticks between two acks of a member that keeps sending: one second's worth. */
+  /** Ticks between two acks of a member that keeps sending: ackIntervalMs' worth. */
   private readonly ackEveryTicks: number;
   private timer: Cancel | undefined;
   private running = false;
@@ -225,7 +235,10 @@ export class TickedRoom {
   constructor(options: TickedRoomOptions) {
     this.options = options;
     this.key = options.key;
-    this.ackEveryTicks = Math.max(1, options.tickRate);
+    this.ackEveryTicks = Math.max(
+      1,
+      Math.round((options.tickRate * (options.ackIntervalMs ?? defaultAckIntervalMs)) / 1000),
+    );
     const restored = options.restored;
     this.world = new World(
       options.world,
@@ -908,9 +921,10 @@ export class TickedRoom {
   }
 
   /**
-   * Acks are cumulative and only let the client trim its resend log, so a member that keeps sending gets one a
-   * second (or once ACK_AFTER_OPS ops wait), acknowledging everything received meanwhile: a client sending 20 to 60
-   * ops messages a second does not get as many acks back, each a write on its own socket. Rejections are not delayed.
+   * Acks are cumulative and only let the client trim its resend log, so a member that keeps sending gets one per
+   * ackIntervalMs (or once ACK_AFTER_OPS ops wait), acknowledging everything received meanwhile: a client sending 20
+   * to 60 ops messages a second does not get as many acks back, each a write on its own socket. Rejections are not
+   * delayed.
    */
   private flushAcks(frame: number): void {
     for (const member of this.acksDue) {

@@ -20,7 +20,7 @@ const outputs = new WeakMap<RoomHost, RecordingOutput>();
 const A = '0190d7a0-0000-7000-8000-0000000000aa';
 const N = '0190d7a0-0000-7000-8000-0000000000bb';
 
-function setup(options: { store?: MemorySnapshotStore } = {}) {
+function setup(options: { store?: MemorySnapshotStore; ackIntervalMs?: number } = {}) {
   const clock = new ManualClock();
   const scheduler = new ManualScheduler(clock);
   const output = new RecordingOutput();
@@ -37,6 +37,7 @@ function setup(options: { store?: MemorySnapshotStore } = {}) {
     idleTimeoutMs: 1000,
     resumeGraceMs: 500,
     snapshotIntervalMs: 200,
+    ...(options.ackIntervalMs === undefined ? {} : { ackIntervalMs: options.ackIntervalMs }),
     // A still wall clock: a reopened room continues exactly one second of frames past its last state.
     wallClock: () => 1_700_000_000_000,
     events: {
@@ -169,6 +170,25 @@ describe('RoomHost', () => {
     await host.close();
   });
 
+  it('acks a member that keeps sending once per ackIntervalMs (here a second: 10 ticks)', async () => {
+    const { host, scheduler, output } = setup({ ackIntervalMs: 1000 });
+    const { connectionId } = await join(host, 'alice');
+    const create = { op: 'create' as const, entityId: A, typeName: 'avatar', data: { x: 0 } };
+    host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [create] });
+    scheduler.advance(100);
+    for (let seq = 2; seq <= 12; seq++) {
+      host.receive(key, connectionId, {
+        type: 'ops',
+        stamp: 1,
+        seq,
+        ops: [{ op: 'update', entityId: A, data: { x: seq } }],
+      });
+      scheduler.advance(100);
+    }
+    // The first at once, the next ten ticks later (covering the ops of frames 2 to 11), none in between.
+    expect(of(output.to(connectionId), 'ack').map((a) => a.seq)).toEqual([1, 11]);
+  });
+
   it('ticks at its rate, acks ops by sequence number in batches, suppresses duplicates and reports creations', async () => {
     const { host, scheduler, output, events } = setup();
     const { connectionId } = await join(host, 'alice');
@@ -185,7 +205,8 @@ describe('RoomHost', () => {
     expect(of(output.to(connectionId), 'ack')).toEqual([{ type: 'ack', stamp: 1, seq: 1 }]);
     // Frame 1 created the avatar; frames 2 and 3 changed nothing and are not sent ([IDLE-1]).
     expect(output.frames().map((f) => f.id)).toEqual([1]);
-    // A member that keeps sending gets one ack a second (10 ticks), covering everything received meanwhile.
+    // A member that keeps sending (an op every tick here) gets one ack per ackIntervalMs (250 ms: 3 ticks at 10 Hz)
+    // covering everything received meanwhile: acks at frames 4 and 7 for the ops of frames 4 to 8.
     for (let seq = 2; seq <= 6; seq++) {
       host.receive(key, connectionId, {
         type: 'ops',
@@ -195,10 +216,12 @@ describe('RoomHost', () => {
       });
       scheduler.advance(100);
     }
-    expect(of(output.to(connectionId), 'ack')).toHaveLength(1);
+    expect(of(output.to(connectionId), 'ack')).toHaveLength(3);
     scheduler.advance(600);
     expect(of(output.to(connectionId), 'ack')).toEqual([
       { type: 'ack', stamp: 1, seq: 1 },
+      { type: 'ack', stamp: 1, seq: 2 },
+      { type: 'ack', stamp: 1, seq: 5 },
       { type: 'ack', stamp: 1, seq: 6 },
     ]);
     // Many ops waiting do not wait for the second: the client's resend log stays short at high send rates.

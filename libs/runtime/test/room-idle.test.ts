@@ -127,7 +127,7 @@ describe('TickedRoom when idle', () => {
     const second = stream(output.broadcasts)[1] as FrameMessage;
     expect(second.frame.id).toBe(welcome.frame + 7);
     expect(second.prev).toBe(welcome.frame + 1);
-    // Acks still go out with the ticks (a member's first ack at once, the next one a second later).
+    // Acks still go out with the ticks (a member's first ack at once, the next one an ack interval later).
     await advance(1000);
     expect(
       output

@@ -11,6 +11,8 @@ export interface SimulatorConfig {
   readonly logIntervalMs: number;
   /** A room whose ticks change nothing sends one `idle` heartbeat per this many ms instead of frames. */
   readonly idleHeartbeatMs: number;
+  /** A member that keeps sending gets one ack per this many ms (covering everything received meanwhile). */
+  readonly ackIntervalMs: number;
   /** Rooms hosted at once; a join that would open one more is refused (4105). 0: no limit. */
   readonly maxRooms: number;
   /** Members of one room (detached ones within their resume grace included); one more is refused (4104). 0: no limit. */
@@ -25,6 +27,7 @@ export const defaultSimulatorConfig: SimulatorConfig = {
   snapshotIntervalMs: undefined,
   logIntervalMs: 250,
   idleHeartbeatMs: 1000,
+  ackIntervalMs: 250,
   maxRooms: 1000,
   maxMembersPerRoom: 500,
 };
@@ -46,6 +49,7 @@ export function simulatorConfigFromEnv(
     snapshotIntervalMs: r.optionalInt('P3_SNAPSHOT_INTERVAL_MS', { min: 50 }) ?? base.snapshotIntervalMs,
     logIntervalMs: r.int('P3_LOG_INTERVAL_MS', base.logIntervalMs, { min: 0, max: 10_000 }),
     idleHeartbeatMs: r.int('P3_IDLE_HEARTBEAT_MS', base.idleHeartbeatMs, { min: 0, max: 60_000 }),
+    ackIntervalMs: r.int('P3_ACK_INTERVAL_MS', base.ackIntervalMs, { min: 0, max: 10_000 }),
     maxRooms: r.int('P3_MAX_ROOMS', base.maxRooms, { min: 0, max: 10_000_000 }),
     maxMembersPerRoom: r.int('P3_MAX_MEMBERS_PER_ROOM', base.maxMembersPerRoom, { min: 0, max: 1_000_000 }),
   };

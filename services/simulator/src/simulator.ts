@@ -62,6 +62,7 @@ export function startSimulator(config: SimulatorConfig, deps: SimulatorDeps): Si
     ...(config.snapshotIntervalMs === undefined ? {} : { snapshotIntervalMs: config.snapshotIntervalMs }),
     logIntervalMs: config.logIntervalMs,
     idleHeartbeatMs: config.idleHeartbeatMs,
+    ackIntervalMs: config.ackIntervalMs,
     maxRooms: config.maxRooms === 0 ? Infinity : config.maxRooms,
     maxMembersPerRoom: config.maxMembersPerRoom === 0 ? Infinity : config.maxMembersPerRoom,
     ...(deps.epochOf === undefined ? {} : { epochOf: deps.epochOf }),
