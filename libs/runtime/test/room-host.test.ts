@@ -51,6 +51,25 @@ function setup(options: { store?: MemorySnapshotStore; ackIntervalMs?: number } 
   return { clock, scheduler, output, store, host, events };
 }
 
+/** One update of A per tick (100 ms at 10 Hz), sequence numbers `from` to `to`. */
+function keepSending(
+  host: RoomHost,
+  scheduler: ManualScheduler,
+  connectionId: string,
+  from: number,
+  to: number,
+): void {
+  for (let seq = from; seq <= to; seq++) {
+    host.receive(key, connectionId, {
+      type: 'ops',
+      stamp: 1,
+      seq,
+      ops: [{ op: 'update', entityId: A, data: { x: seq } }],
+    });
+    scheduler.advance(100);
+  }
+}
+
 async function join(host: RoomHost, clientId: string, extra: { resumeFrame?: number; stamp?: number } = {}) {
   const result = await host.join({
     key,
@@ -176,15 +195,7 @@ describe('RoomHost', () => {
     const create = { op: 'create' as const, entityId: A, typeName: 'avatar', data: { x: 0 } };
     host.receive(key, connectionId, { type: 'ops', stamp: 1, seq: 1, ops: [create] });
     scheduler.advance(100);
-    for (let seq = 2; seq <= 12; seq++) {
-      host.receive(key, connectionId, {
-        type: 'ops',
-        stamp: 1,
-        seq,
-        ops: [{ op: 'update', entityId: A, data: { x: seq } }],
-      });
-      scheduler.advance(100);
-    }
+    keepSending(host, scheduler, connectionId, 2, 12);
     // The first at once, the next ten ticks later (covering the ops of frames 2 to 11), none in between.
     expect(of(output.to(connectionId), 'ack').map((a) => a.seq)).toEqual([1, 11]);
   });
@@ -207,15 +218,7 @@ describe('RoomHost', () => {
     expect(output.frames().map((f) => f.id)).toEqual([1]);
     // A member that keeps sending (an op every tick here) gets one ack per ackIntervalMs (250 ms: 3 ticks at 10 Hz)
     // covering everything received meanwhile: acks at frames 4 and 7 for the ops of frames 4 to 8.
-    for (let seq = 2; seq <= 6; seq++) {
-      host.receive(key, connectionId, {
-        type: 'ops',
-        stamp: 1,
-        seq,
-        ops: [{ op: 'update', entityId: A, data: { x: seq } }],
-      });
-      scheduler.advance(100);
-    }
+    keepSending(host, scheduler, connectionId, 2, 6);
     expect(of(output.to(connectionId), 'ack')).toHaveLength(3);
     scheduler.advance(600);
     expect(of(output.to(connectionId), 'ack')).toEqual([
