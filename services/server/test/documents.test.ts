@@ -235,6 +235,30 @@ describe('seed 002 over HTTP', () => {
   });
 });
 
+describe('seed 002 over HTTP: a resumed stream', () => {
+  it('[SSE-5] asks the room for what it missed after resuming; a probe that finds nothing writes nothing', async () => {
+    const server = await start({ auth: false });
+    const post2 = (patches: unknown[]) =>
+      fetch(`${http(server)}/v1/rooms/doc-7/changes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ patches }),
+      });
+    expect((await post2([{ a: { x: 1 } }])).status).toBe(200);
+    const events: string[] = [];
+    const source = new EventSource(`${http(server)}/v1/rooms/doc-7/sync?lastEventId=1`);
+    closers.push(() => source.close());
+    source.addEventListener('change', (e) => events.push((e as MessageEvent<string>).lastEventId));
+    await new Promise((resolve) => source.addEventListener('open', resolve));
+    // The first probe (1 s) finds the stream up to date: no event.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(events).toEqual([]);
+    expect((await post2([{ a: { x: 2 } }])).status).toBe(200);
+    await until(() => events.length === 1, 5000, 'the live change');
+    expect(events).toEqual(['2']);
+  });
+});
+
 describe('seed 002 over HTTP when the room cannot be opened', () => {
   it('[SSE-4] ends a /sync with a retry delay (status 200) when its room fails to open, so an EventSource comes back', async () => {
     // Snapshots of document rooms cannot be read (a storage outage): opening one fails.

@@ -18,6 +18,9 @@ export interface ChangeStreamOptions {
 /** Changes that arrive while a catch-up waits to be durable, kept to follow it; more and the next catch-up has them. */
 const maxHeld = 1_000;
 
+/** After a resume, when the stream asks the room for what it may have missed (ms after the previous probe). */
+const resumeProbeDelaysMs = [1_000, 2_000, 4_000, 8_000, 16_000];
+
 /**
  * Server-sent events of a room's changes, with backpressure ([SSE-1]..[SSE-3] in the gateway's SPEC.md).
  *
@@ -45,6 +48,7 @@ export class ChangeStream {
   private pending: Buffer | undefined;
   private lagTimer: ReturnType<typeof setTimeout> | undefined;
   private keepalive: ReturnType<typeof setInterval> | undefined;
+  private probeTimer: ReturnType<typeof setTimeout> | undefined;
   private unsubscribe: () => void = () => {};
   private ended = false;
   private readonly sliceBytes: number;
@@ -83,6 +87,24 @@ export class ChangeStream {
     this.guard.onAbort(() => this.stop());
     res.onWritable(() => this.writable());
     this.catchUp();
+    if (options.resumeFrom !== undefined) this.probeAfterResume(0);
+  }
+
+  /**
+   * A resumed stream ([SSE-5]) most often follows a room that just moved: a change the new owner published while
+   * this gateway's line to it was being set up would otherwise wait for the room's next change. The stream asks
+   * the room for what it missed a few times over the next half minute (a catch-up that finds nothing writes
+   * nothing).
+   */
+  private probeAfterResume(step: number): void {
+    const delay = resumeProbeDelaysMs[step];
+    if (delay === undefined) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      if (this.ended) return;
+      if (this.held === undefined && this.pending === undefined) this.catchUp(true);
+      this.probeAfterResume(step + 1);
+    }, delay);
   }
 
   private changed(change: DocumentChangeEvent): void {
@@ -99,9 +121,12 @@ export class ChangeStream {
     this.writeChange(change);
   }
 
-  /** Writes the room's diff since `sent` (once durable) as one resume event, then what arrived meanwhile. */
-  private catchUp(): void {
-    if (this.latest <= this.sent) return;
+  /**
+   * Writes the room's diff since `sent` (once durable) as one resume event, then what arrived meanwhile. `probe`:
+   * asks even when no newer version is known (see probeAfterResume).
+   */
+  private catchUp(probe = false): void {
+    if (!probe && this.latest <= this.sent) return;
     const from = this.sent;
     this.held = [];
     this.room.catchUp(from).then(
@@ -109,8 +134,11 @@ export class ChangeStream {
         if (this.ended) return;
         const held = this.held ?? [];
         this.held = undefined;
-        this.sent = version;
-        this.write(event(version, { version, clientId: '', resumedFrom: from, patches }));
+        if (version > from) {
+          this.sent = version;
+          this.latest = Math.max(this.latest, version);
+          this.write(event(version, { version, clientId: '', resumedFrom: from, patches }));
+        }
         for (const change of held) {
           if (this.pending !== undefined) break;
           if (change.version > this.sent) this.writeChange(change);
@@ -199,6 +227,7 @@ export class ChangeStream {
     this.ended = true;
     clearInterval(this.keepalive);
     clearTimeout(this.lagTimer);
+    clearTimeout(this.probeTimer);
     this.pending = undefined;
     this.held = undefined;
     this.unsubscribe();
