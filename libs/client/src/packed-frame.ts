@@ -10,7 +10,9 @@ const maxShapesPerType = 32;
  * moving entity all have the same shape, so a held frame stores one reference per update for its field names.
  */
 export class FieldShape {
+  /** Values that go to the numbers ring, and to the others ring. */
   readonly numbers: number;
+  readonly others: number;
 
   constructor(
     readonly typeName: string,
@@ -20,6 +22,7 @@ export class FieldShape {
     let numbers = 0;
     for (const n of numeric) if (n) numbers++;
     this.numbers = numbers;
+    this.others = names.length - numbers;
   }
 
   /** Whether an update of this shape writes every field an update of `earlier` writes. */
@@ -29,7 +32,7 @@ export class FieldShape {
     return true;
   }
 
-  /** Whether an update of this shape alone has the effect of `first` then it (see replica.ts's `overrides`). */
+  /** Whether an update of this shape alone has the effect of `first` then it (see frame-fold.ts's `overrides`). */
   coversUpdate(first: EntityUpdate): boolean {
     if (first.created === true || first.owner !== undefined || first.input !== undefined) return false;
     if (first.fields === undefined) return true;
@@ -38,8 +41,8 @@ export class FieldShape {
   }
 
   /**
-   * Appends `fields`' values when it has this shape (see matches), in one pass; false (and nothing appended) when it
-   * has not.
+   * Appends `fields`' values when `fields` has exactly this shape's names, in order, with numbers where this shape has
+   * them; false (and nothing appended) when it has not. One pass: the check is the copy.
    */
   copy(fields: EntityFields, numbers: NumberRing, others: RefRing<unknown>): boolean {
     const { names, numeric } = this;
@@ -49,9 +52,8 @@ export class FieldShape {
     for (const name in fields) {
       const value = fields[name];
       if (i === names.length || names[i] !== name || numeric[i] !== (typeof value === 'number')) {
-        numbers.head = n;
-        others.head = o;
-        return false;
+        i = -1;
+        break;
       }
       if (typeof value === 'number') numbers.push(value);
       else others.push(value);
@@ -62,43 +64,33 @@ export class FieldShape {
     others.head = o;
     return false;
   }
-
-  /** Whether `fields` has exactly this shape's names, in order, with numbers where this shape has them. */
-  matches(fields: EntityFields): boolean {
-    const { names, numeric } = this;
-    let i = 0;
-    for (const name in fields) {
-      if (i >= names.length || names[i] !== name || numeric[i] !== (typeof fields[name] === 'number'))
-        return false;
-      i++;
-    }
-    return i === names.length;
-  }
 }
 
 /** The shapes seen so far, by type: each update finds its own without allocating. */
 export class ShapeCache {
   private readonly byType = new Map<string, FieldShape[]>();
-  /** The shape each type's fields last had. */
-  private readonly last = new Map<string, FieldShape>();
+  /** The shape the last update packed had: the next one of a moving entity has it too. */
+  private last: FieldShape | undefined;
   /** Most fields of any shape seen. */
   widest = 4;
 
-  lastOf(typeName: string): FieldShape | undefined {
-    return this.last.get(typeName);
-  }
-
-  /** The shape of a fields-only update; undefined for anything else (creations, owner or input changes). */
-  shapeOf(update: EntityUpdate): FieldShape | undefined {
+  /**
+   * Appends a fields-only update's values to the rings (room for `widest` values in each) and returns its shape;
+   * undefined, with nothing appended, for anything else (creations, owner or input changes, a type past
+   * maxShapesPerType shapes, a field named __proto__).
+   */
+  pack(update: EntityUpdate, numbers: NumberRing, others: RefRing<unknown>): FieldShape | undefined {
     const { fields } = update;
     if (fields === undefined || update.created !== undefined || update.owner !== undefined) return undefined;
     if (update.input !== undefined) return undefined;
+    const last = this.last;
+    if (last !== undefined && last.typeName === update.typeName && last.copy(fields, numbers, others))
+      return last;
     let shapes = this.byType.get(update.typeName);
     if (shapes === undefined) this.byType.set(update.typeName, (shapes = []));
-    for (let i = 0; i < shapes.length; i++) {
-      if (!shapes[i]!.matches(fields)) continue;
-      this.last.set(update.typeName, shapes[i]!);
-      return shapes[i];
+    for (const shape of shapes) {
+      if (shape === last || !shape.copy(fields, numbers, others)) continue;
+      return (this.last = shape);
     }
     if (shapes.length >= maxShapesPerType) return undefined;
     const names: string[] = [];
@@ -111,9 +103,13 @@ export class ShapeCache {
     }
     const shape = new FieldShape(update.typeName, names, numeric);
     shapes.push(shape);
-    this.last.set(update.typeName, shape);
-    this.widest = Math.max(this.widest, names.length);
-    return shape;
+    if (names.length > this.widest) {
+      this.widest = names.length;
+      numbers.ensure(names.length);
+      others.ensure(names.length);
+    }
+    shape.copy(fields, numbers, others);
+    return (this.last = shape);
   }
 }
 
@@ -126,13 +122,18 @@ abstract class Ring {
   tail = 0;
   abstract get capacity(): number;
 
+  /** Values still held (between tail and head). */
+  get live(): number {
+    return this.head - this.tail;
+  }
+
   fits(n: number): boolean {
-    return this.head - this.tail + n <= this.capacity;
+    return this.live + n <= this.capacity;
   }
 
   /** Room for `n` more values, growing (to the next power of two that fits) when the live ones fill it. */
   ensure(n: number): void {
-    if (!this.fits(n)) this.regrow(grown(this.capacity, this.head - this.tail + n));
+    if (!this.fits(n)) this.regrow(grown(this.capacity, this.live + n));
   }
 
   /** Moves the live values to an array of `capacity`. */
@@ -255,47 +256,24 @@ export class PackedFrame implements Frame {
     const { entities } = frame;
     const count = entities.length;
     // Room for the widest shape seen per update, so the history releases at frame boundaries only.
-    let bound = count * shapes.widest;
-    if (!history.fits(count, bound, bound)) release();
-    history.ids.ensure(count);
-    history.refs.ensure(count);
-    history.numbers.ensure(bound);
-    history.others.ensure(bound);
+    const bound = count * shapes.widest;
+    // Released when full, then grown to hold as much again as is still needed besides this frame: a release per
+    // many frames, not one per frame.
+    const released = !history.fits(count, bound, bound);
+    if (released) release();
+    const { ids, refs, numbers, others } = history;
+    ids.ensure(count + (released ? ids.live : 0));
+    refs.ensure(count + (released ? refs.live : 0));
+    numbers.ensure(bound + (released ? numbers.live : 0));
+    others.ensure(bound + (released ? others.live : 0));
     const packed = new PackedFrame(frame, history);
-    const { numbers, others } = history;
-    let guess: FieldShape | undefined;
     for (let i = 0; i < count; i++) {
       const update = entities[i]!;
-      history.ids.push(update.id);
-      const fields = update.fields;
-      if (
-        fields === undefined ||
-        update.created !== undefined ||
-        update.owner !== undefined ||
-        update.input !== undefined
-      ) {
-        history.refs.push(update);
-        continue;
-      }
-      // One pass over the fields checks the shape and copies the values; a new shape takes the slow path.
-      if (guess === undefined || guess.typeName !== update.typeName) guess = shapes.lastOf(update.typeName);
-      if (guess !== undefined && guess.copy(fields, numbers, others)) {
-        history.refs.push(guess);
-        continue;
-      }
-      const shape = shapes.shapeOf(update);
-      if (shape === undefined) {
-        history.refs.push(update);
-        continue;
-      }
-      if (shape.names.length * (count - i) > bound) {
-        bound = shape.names.length * (count - i);
-        numbers.ensure(bound);
-        others.ensure(bound);
-      }
-      shape.copy(fields, numbers, others);
-      history.refs.push(shape);
-      guess = shape;
+      // Past the bound only after a new, wider shape (which makes room for itself) earlier in this frame.
+      numbers.ensure(shapes.widest);
+      others.ensure(shapes.widest);
+      ids.push(update.id);
+      refs.push(shapes.pack(update, numbers, others) ?? update);
     }
     return packed;
   }
@@ -323,7 +301,7 @@ export class PackedFrame implements Frame {
       const shape = this.shapeAt(k);
       if (shape === undefined) continue;
       n += shape.numbers;
-      o += shape.names.length - shape.numbers;
+      o += shape.others;
     }
     return this.read(i, n, o);
   }
@@ -338,7 +316,7 @@ export class PackedFrame implements Frame {
       const shape = this.shapeAt(i);
       if (shape === undefined) continue;
       n += shape.numbers;
-      o += shape.names.length - shape.numbers;
+      o += shape.others;
     }
     return out;
   }

@@ -50,13 +50,8 @@ class LazyFrame implements HeldFrame {
 
   /** Frames this one's world would apply if read now (0: built). */
   get unbuilt(): number {
-    return LazyFrame.unbuiltFrom(this);
-  }
-
-  private static unbuiltFrom(frame: LazyFrame): number {
     let n = 0;
-    for (let at: LazyFrame | undefined = frame; at !== undefined && at.#world === undefined; at = at.#before)
-      n++;
+    for (const at of LazyFrame.chain(this)) if (at.#world === undefined) n++;
     return n;
   }
 
@@ -80,10 +75,6 @@ class LazyFrame implements HeldFrame {
     target.#before = undefined;
     return world;
   }
-}
-
-function frameHeader(f: Frame): Omit<Frame, 'entities'> {
-  return { id: f.id, type: f.type, time: f.time, events: f.events, removed: f.removed };
 }
 
 /**
@@ -281,7 +272,18 @@ export class Replica {
       if (held === undefined) return { kind: 'unrewindable', from: Math.max(0, frame.id - 1) };
       // Unpacked: held again after the corrected frame, they are packed anew (their old positions may be released).
       const f = held.frame;
-      later.push(f instanceof PackedFrame ? { ...frameHeader(f), entities: f.entities } : f);
+      later.push(
+        f instanceof PackedFrame
+          ? {
+              id: f.id,
+              type: f.type,
+              time: f.time,
+              events: f.events,
+              entities: f.entities,
+              removed: f.removed,
+            }
+          : f,
+      );
     }
     // New objects from K on: views of the frames before the correction keep the worlds they showed.
     const held = new LazyFrame(frame, before);

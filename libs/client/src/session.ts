@@ -498,8 +498,6 @@ export class Session {
   private flush(): void {
     // A send is due (queued): it takes the ops, at the cap ([CLIENT-30]).
     if (this.phase !== 'joined' || this.sendTimer !== undefined) return;
-    // Most ticks of a client that sends as it writes: nothing left to send and no cover due (20 times a second).
-    if (!this.deps.outbound.hasUnsent() && (!this.idleCoverDue() || !this.ownsEntities())) return;
     const frame = this.stampFrame();
     if (this.sendOps(frame) || frame === undefined || !this.idleCoverDue() || !this.ownsEntities()) return;
     this.lastCover = Math.max(this.lastCover, frame);

@@ -20,10 +20,12 @@ class Packer {
   readonly shapes = new ShapeCache();
   readonly history = new UpdateHistory();
   readonly held: PackedFrame[] = [];
+  releases = 0;
   constructor(private readonly keep: number) {}
 
   pack(f: Frame): PackedFrame {
     const packed = PackedFrame.pack(f, this.shapes, this.history, () => {
+      this.releases++;
       const kept = this.held.slice(-this.keep);
       const first = kept[0];
       if (first === undefined)
@@ -118,6 +120,54 @@ describe('PackedFrame', () => {
     expect(b.entities).toStrictEqual([move(2.5), move(-0)]);
     // Unpacked once, then the same array.
     expect(b.entities).toBe(b.entities);
+  });
+
+  it('[CLIENT-36] a field set that is a prefix or an extension of a known shape gets a shape of its own', () => {
+    const packer = new Packer(2);
+    const update = (id: string, fields: Record<string, JsonValue>): EntityUpdate => ({
+      id,
+      typeName: 'avatar',
+      fields,
+    });
+    const sent = [
+      update(ids[0]!, { x: 1, y: 2 }),
+      update(ids[1]!, { x: 3 }),
+      update(ids[0]!, { x: 5, y: 6, z: 7 }),
+      update(ids[1]!, { x: 8, y: 9 }),
+    ];
+    const p = packer.pack(frame(1, sent));
+    expect(p.entities).toStrictEqual(sent);
+    expect(new Set(sent.map((_, k) => p.shapeAt(k))).size).toBe(3);
+  });
+
+  it('[CLIENT-36] a frame larger than the rings grows them: every value reads back', () => {
+    const packer = new Packer(2);
+    const sent = Array.from({ length: 300 }, (_, k): EntityUpdate => ({
+      id: ids[k % 2]!,
+      typeName: 'avatar',
+      fields: { x: k, y: k + 0.5, name: `n${k}` },
+    }));
+    packer.pack(frame(1, sent.slice(0, 10)));
+    const big = packer.pack(frame(2, sent));
+    expect(big.entities).toStrictEqual(sent);
+    expect(packer.history.numbers.capacity).toBeGreaterThanOrEqual(620);
+  });
+
+  it('[CLIENT-36] releases once per many frames: a release leaves room for as much again as is held', () => {
+    const packer = new Packer(3);
+    const moves = (id: number): Frame =>
+      frame(
+        id,
+        Array.from({ length: 20 }, (_, k) => ({
+          id: ids[k % 2]!,
+          typeName: 'avatar',
+          fields: { x: id, y: k },
+        })),
+      );
+    for (let i = 0; i < 200; i++) packer.pack(moves(i));
+    expect(packer.releases).toBeGreaterThan(0);
+    expect(packer.releases).toBeLessThan(40);
+    expect(packer.held.at(-3)!.entities).toStrictEqual(moves(197).entities);
   });
 
   it('[CLIENT-36] a field named __proto__ (an own property, as JSON makes it) round-trips instead of setting a prototype', () => {

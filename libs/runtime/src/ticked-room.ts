@@ -163,7 +163,7 @@ interface Member {
   held: OutOfOrderOps<Op> | undefined;
 }
 
-/** An ack goes out once this many ops wait for one, even before its second is up (bounds the client's resend log). */
+/** An ack goes out once this many ops wait for one, even before its interval is up (bounds the client's resend log). */
 const ACK_AFTER_OPS = 64;
 
 /** Default of TickedRoomOptions.ackIntervalMs. */
