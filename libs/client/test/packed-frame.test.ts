@@ -15,6 +15,17 @@ const frame = (id: number, entities: EntityUpdate[], removed: string[] = []): Fr
   removed,
 });
 
+/** Frame `id` with `count` moves of the two entities (x the frame id, y the update's index + `offset`). */
+const movingFrame = (id: number, count: number, offset: number): Frame =>
+  frame(
+    id,
+    Array.from({ length: count }, (_, k) => ({
+      id: ids[k % 2]!,
+      typeName: 'avatar',
+      fields: { x: id, y: k + offset },
+    })),
+  );
+
 /** Packs frames in order, keeping the last `keep` held (as a replica keeps its window). */
 class Packer {
   readonly shapes = new ShapeCache();
@@ -155,15 +166,7 @@ describe('PackedFrame', () => {
 
   it('[CLIENT-36] releases once per many frames: a release leaves room for as much again as is held', () => {
     const packer = new Packer(3);
-    const moves = (id: number): Frame =>
-      frame(
-        id,
-        Array.from({ length: 20 }, (_, k) => ({
-          id: ids[k % 2]!,
-          typeName: 'avatar',
-          fields: { x: id, y: k },
-        })),
-      );
+    const moves = (id: number): Frame => movingFrame(id, 20, 0);
     for (let i = 0; i < 200; i++) packer.pack(moves(i));
     expect(packer.releases).toBeGreaterThan(0);
     expect(packer.releases).toBeLessThan(40);
@@ -192,15 +195,7 @@ describe('PackedFrame', () => {
 
   it('[CLIENT-36] the history grows to what is held, not to what was ever packed; a released frame refuses to read', () => {
     const packer = new Packer(3);
-    const many = (id: number): Frame =>
-      frame(
-        id,
-        Array.from({ length: 10 }, (_, k) => ({
-          id: ids[k % 2]!,
-          typeName: 'avatar',
-          fields: { x: id, y: k + 0.25 },
-        })),
-      );
+    const many = (id: number): Frame => movingFrame(id, 10, 0.25);
     const first = packer.pack(many(0));
     for (let i = 1; i < 2000; i++) packer.pack(many(i));
     expect(packer.history.ids.head).toBe(20_000);
